@@ -1,0 +1,33 @@
+# keras-rdkl: `make demo` runs the main job, `make test` runs the whole suite on
+# TensorFlow, JAX and PyTorch (each backend in its own process).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BACKENDS ?= tensorflow jax torch
+DEMO_BACKEND ?= jax
+# torch==2.13.0 is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+BACKEND_PKGS ?= torch==2.13.0 tensorflow-cpu jax
+
+.PHONY: demo test venv lint bench clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(BACKEND_PKGS) -e ".[test,examples]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	KERAS_BACKEND=$(DEMO_BACKEND) $(PY) examples/ner_global_pointer.py --dataset cluener --rdrop-alpha 1.0 --output-dir runs/demo
+
+test: $(VENV)/.installed
+	@status=0; for b in $(BACKENDS); do \
+	  echo "=== KERAS_BACKEND=$$b"; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
+
+lint: $(VENV)/.installed
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check keras_rdkl tests examples bench
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

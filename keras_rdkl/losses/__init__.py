@@ -1,0 +1,15 @@
+"""Losses: ZLPR (dense and sparse), gamma-cross-entropy, symmetric KL divergences."""
+
+from keras_rdkl.losses.divergence import SigmoidKLDivergence
+from keras_rdkl.losses.divergence import SoftmaxKLDivergence
+from keras_rdkl.losses.divergence import sigmoid_kl_divergence
+from keras_rdkl.losses.divergence import softmax_kl_divergence
+from keras_rdkl.losses.gamma import GammaCrossentropy
+from keras_rdkl.losses.gamma import SparseGammaCrossentropy
+from keras_rdkl.losses.gamma import gamma_crossentropy
+from keras_rdkl.losses.gamma import gamma_weight
+from keras_rdkl.losses.gamma import sparse_gamma_crossentropy
+from keras_rdkl.losses.multilabel import MultilabelCategoricalCrossentropy
+from keras_rdkl.losses.multilabel import SparseMultilabelCategoricalCrossentropy
+from keras_rdkl.losses.multilabel import multilabel_categorical_crossentropy
+from keras_rdkl.losses.multilabel import sparse_multilabel_categorical_crossentropy

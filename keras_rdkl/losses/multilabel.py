@@ -1,0 +1,249 @@
+"""Multi-label "softmax + cross-entropy" (ZLPR), dense and sparse forms."""
+
+import keras
+from keras import ops
+
+from keras_rdkl import _numerics as num
+
+
+def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
+    """Multi-label categorical cross-entropy (ZLPR) on scores.
+
+    A class is predicted positive when its score is > 0. With hard labels the
+    loss pushes every positive score above 0 and every negative one below 0;
+    soft targets in [0, 1] are accepted too.
+
+    Formula:
+
+    ```
+    loss = log(1 + sum_i t_i * exp(-s_i)) + log(1 + sum_i (1 - t_i) * exp(s_i))
+    ```
+
+    which for t in {0, 1} is `log(1 + sum_neg exp(s)) + log(1 + sum_pos exp(-s))`.
+    Targets below `keras.config.epsilon()` count as exactly 0 and above
+    `1 - epsilon` as exactly 1. Masked scores (`-inf`, or anything at or below
+    `keras_rdkl.MASK_THRESHOLD`, such as the value GlobalPointer writes at padded
+    spans) drop out of both sums.
+
+    Args:
+        y_true: Multi-hot or soft targets, same shape as `y_pred`.
+        y_pred: Scores (logits), any float dtype; computed in float32.
+        axis: The class axis, or a tuple of axes that together form the class
+            axis: `axis=(-2, -1)` treats a GlobalPointer's L x L grid of one head
+            as the classes, so `[B, heads, L, L]` gives a `[B, heads]` loss.
+
+    Returns:
+        Per-sample loss: `y_pred`'s shape without the class axes.
+
+    Example:
+
+    >>> y_true = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    >>> y_pred = [[-3.0, 2.0, 4.0], [5.0, -2.0, -1.0]]
+    >>> loss = multilabel_categorical_crossentropy(y_true, y_pred)
+    >>> tuple(loss.shape)
+    (2,)
+
+    References:
+        - Su Jianlin, "将'softmax+交叉熵'推广到多标签分类问题" (2020).
+        - "ZLPR: A Novel Loss for Multi-label Classification" (2022).
+    """
+    y_pred = num.to_compute(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    num.check_same_shape(y_true, y_pred)
+    s = num.flatten_class_axes(y_pred, axis)
+    t = num.flatten_class_axes(y_true, axis)
+    eps = keras.config.epsilon()
+    t = ops.where(ops.less(t, eps), 0.0, ops.where(ops.greater(t, 1.0 - eps), 1.0, t))
+    valid = ops.logical_not(num.is_masked(s))
+    pos_w = ops.where(valid, t, 0.0)
+    neg_w = ops.where(valid, 1.0 - t, 0.0)
+    s = ops.where(valid, s, 0.0)
+    return num.log1p_sum_exp(-s, pos_w) + num.log1p_sum_exp(s, neg_w)
+
+
+def sparse_multilabel_categorical_crossentropy(
+    y_true, y_pred, mask_zero=False, axis=-1
+):
+    """ZLPR with the positives given as class indices (for huge label spaces).
+
+    Equal to `multilabel_categorical_crossentropy` on the multi-hot targets the
+    indices describe, but the labels take O(K) memory instead of O(N): a
+    GlobalPointer's labels are `[B, heads, K]` flat `start * L + end` indices
+    instead of a dense `[B, heads, L, L]` grid.
+
+    Formula:
+
+    ```
+    loss = log(1 + sum_{j in pos} exp(-s_j)) + log(1 + sum_{i not in pos} exp(s_i))
+    ```
+
+    The negative term is summed directly over the scores with the positives
+    removed (never as the difference `log(1 - exp(B - A))` of two log-sum-exps,
+    which cancels catastrophically when positive scores are confident), so the
+    loss is never negative and never NaN. A repeated index counts once.
+    Indices outside `[0, N)` are ignored (use them as padding, e.g. `-1`), and
+    with `mask_zero=True` index 0 is padding too, as in bert4keras. Positives
+    whose score is masked are ignored.
+
+    Args:
+        y_true: Integer indices of the positive classes, `[..., K]`; with a
+            tuple `axis`, flat (row-major) indices into the merged class axes.
+        y_pred: Scores `[..., N]` (or `[..., L, L]` with `axis=(-2, -1)`).
+        mask_zero: If True, index 0 is padding and never a label.
+        axis: The class axis or a tuple of axes, as in the dense form.
+
+    Returns:
+        Per-sample loss: `y_pred`'s shape without the class axes.
+
+    Example:
+
+    >>> y_pred = [[-3.0, 2.0, 4.0], [5.0, -2.0, -1.0]]
+    >>> y_true = [[1, 2], [0, 0]]  # the second row's repeated 0 counts once
+    >>> loss = sparse_multilabel_categorical_crossentropy(y_true, y_pred)
+    >>> tuple(loss.shape)
+    (2,)
+
+    References:
+        - Su Jianlin, "多标签'Softmax+交叉熵'的软标签版本" and
+          "GlobalPointer" articles (2021-2022), sparse version.
+    """
+    y_pred = num.to_compute(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    s = num.flatten_class_axes(y_pred, axis)
+    if len(y_true.shape) != len(s.shape) or any(
+        i is not None and j is not None and i != j
+        for i, j in zip(y_true.shape[:-1], s.shape[:-1])
+    ):
+        raise ValueError(
+            "`y_true` must hold class indices of shape [..., K] whose leading "
+            "dimensions match `y_pred` without its class axes. Received: "
+            f"y_true.shape={tuple(y_true.shape)}, y_pred.shape="
+            f"{tuple(y_pred.shape)}, axis={axis}"
+        )
+    idx = ops.cast(y_true, "int32")
+    n = ops.shape(s)[-1]
+    valid = ops.logical_and(ops.greater_equal(idx, 0), ops.less(idx, n))
+    if mask_zero:
+        valid = ops.logical_and(valid, ops.not_equal(idx, 0))
+    safe_idx = ops.where(valid, idx, 0)
+    valid = ops.logical_and(
+        valid, ops.logical_not(num.is_masked(ops.take_along_axis(s, safe_idx, axis=-1)))
+    )
+
+    # Positive term: sort the kept indices and count each distinct one once.
+    keys = ops.sort(ops.where(valid, idx, -1), axis=-1)
+    repeated = ops.concatenate(
+        [ops.zeros_like(keys[..., :1], dtype="bool"), ops.equal(keys[..., 1:], keys[..., :-1])],
+        axis=-1,
+    )
+    first = ops.logical_and(ops.greater_equal(keys, 0), ops.logical_not(repeated))
+    s_pos = ops.take_along_axis(s, ops.where(first, keys, 0), axis=-1)
+    pos_w = ops.cast(first, s.dtype)
+    pos_term = num.log1p_sum_exp(-ops.where(first, s_pos, 0.0), pos_w)
+
+    # Negative term: the scores with the positives knocked out. The scores get
+    # one extra always-excluded column that absorbs writes of padding indices,
+    # so every write is the same -inf and duplicates cannot conflict.
+    lead_shape = ops.shape(s)[:-1]
+    k = ops.shape(idx)[-1]
+    rows = 1
+    for d in lead_shape:
+        rows = rows * d
+    s2 = ops.reshape(s, (rows, n))
+    neg_inf = ops.cast(float("-inf"), s.dtype)
+    s_ext = ops.concatenate([s2, ops.full((rows, 1), neg_inf, dtype=s.dtype)], axis=-1)
+    target = ops.reshape(ops.where(valid, idx, n), (rows, k))
+    flat = ops.reshape(ops.arange(rows, dtype="int32")[:, None] * (n + 1) + target, (-1, 1))
+    s_flat = ops.scatter_update(
+        ops.reshape(s_ext, (-1,)), flat, ops.full((rows * k,), neg_inf, dtype=s.dtype)
+    )
+    s_neg = ops.reshape(s_flat, (rows, n + 1))
+    neg_valid = ops.logical_not(num.is_masked(s_neg))
+    neg_term = num.log1p_sum_exp(
+        ops.where(neg_valid, s_neg, 0.0), ops.cast(neg_valid, s.dtype)
+    )
+    return pos_term + ops.reshape(neg_term, lead_shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_rdkl")
+class MultilabelCategoricalCrossentropy(keras.losses.Loss):
+    """Multi-label categorical cross-entropy (ZLPR) on scores.
+
+    See `keras_rdkl.losses.multilabel_categorical_crossentropy` for the formula.
+    With GlobalPointer logits `[B, heads, L, L]` and `axis=(-2, -1)` the default
+    reduction averages over batch x heads, as the reference NER scripts do.
+
+    Args:
+        axis: Class axis, or a tuple of axes merged into one class axis.
+        reduction: As for every `keras.losses.Loss`.
+        name: Optional name.
+        dtype: Computation dtype (default `keras.backend.floatx()`).
+
+    Example:
+
+    >>> loss = MultilabelCategoricalCrossentropy(axis=(-2, -1))
+    >>> model.compile(optimizer="adam", loss=loss)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="multilabel_categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.axis = _config_axis(axis)
+
+    def call(self, y_true, y_pred):
+        return multilabel_categorical_crossentropy(y_true, y_pred, axis=self.axis)
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="keras_rdkl")
+class SparseMultilabelCategoricalCrossentropy(keras.losses.Loss):
+    """ZLPR with index labels; see `sparse_multilabel_categorical_crossentropy`.
+
+    Args:
+        mask_zero: If True, label index 0 is padding.
+        axis: Class axis, or a tuple of axes merged into one class axis.
+        reduction: As for every `keras.losses.Loss`.
+        name: Optional name.
+        dtype: Computation dtype.
+
+    Example:
+
+    >>> loss = SparseMultilabelCategoricalCrossentropy(mask_zero=True, axis=(-2, -1))
+    >>> model.compile(optimizer="adam", loss=loss)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        mask_zero=False,
+        axis=-1,
+        reduction="sum_over_batch_size",
+        name="sparse_multilabel_categorical_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        self.mask_zero = bool(mask_zero)
+        self.axis = _config_axis(axis)
+
+    def call(self, y_true, y_pred):
+        # Loss.__call__ hands the indices over as floats (exact below 2**24).
+        return sparse_multilabel_categorical_crossentropy(
+            y_true, y_pred, mask_zero=self.mask_zero, axis=self.axis
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "mask_zero": self.mask_zero, "axis": self.axis}
+
+
+def _config_axis(axis):
+    if isinstance(axis, (list, tuple)):
+        return tuple(int(a) for a in axis)
+    if not isinstance(axis, int):
+        raise ValueError(f"`axis` must be an int or a tuple of ints. Received: axis={axis}")
+    return axis
