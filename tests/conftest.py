@@ -1,0 +1,31 @@
+"""Shared test setup: the backend in use and the real datasets beside the project."""
+
+import os
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Real corpora live outside the repository (see ../shared/data/README.md).
+DATA_DIR = pathlib.Path(
+    os.environ.get("KERAS_RDKL_DATA", ROOT.parent / "shared" / "data")
+)
+
+
+def requires_data(folder):
+    """Skip marker for tests that need a real corpus from ../shared/data."""
+    path = DATA_DIR / folder
+    return pytest.mark.skipif(
+        not path.is_dir(), reason=f"real dataset folder {path} is not present"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
