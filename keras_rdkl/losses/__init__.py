@@ -13,3 +13,4 @@ from keras_rdkl.losses.multilabel import MultilabelCategoricalCrossentropy
 from keras_rdkl.losses.multilabel import SparseMultilabelCategoricalCrossentropy
 from keras_rdkl.losses.multilabel import multilabel_categorical_crossentropy
 from keras_rdkl.losses.multilabel import sparse_multilabel_categorical_crossentropy
+from keras_rdkl.losses.multilabel import zlpr_probability

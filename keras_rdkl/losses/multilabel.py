@@ -247,3 +247,56 @@ def _config_axis(axis):
     if not isinstance(axis, int):
         raise ValueError(f"`axis` must be an int or a tuple of ints. Received: axis={axis}")
     return axis
+
+
+def zlpr_probability(scores):
+    """Maps ZLPR (multi-label cross-entropy) scores to probabilities.
+
+    A model trained with `multilabel_categorical_crossentropy` outputs scores,
+    not probabilities: class i is positive when `s_i > 0`. The matching
+    probability is `sigmoid(2 * s)`, not `sigmoid(s)`.
+
+    Formula:
+
+    ```
+    p = sigmoid(2 * s)        (p = 0 at masked scores)
+    ```
+
+    Why 2s: with a single class and a soft target t, the soft-label ZLPR loss
+    is `log(1 + t exp(-s)) + log(1 + (1 - t) exp(s))`; its derivative in s
+    vanishes where `(1 - t) exp(s) = t exp(-s)`, i.e. exactly at
+    `t = sigmoid(2 s)`. The same choice `t_i = sigmoid(2 s_i)` makes every
+    `t_i exp(-s_i)` equal `(1 - t_i) exp(s_i)`, so the two sums of the
+    many-class soft loss are equal and its gradient vanishes there too (the
+    loss is convex in s, so that is its minimum). That is a statement about
+    the loss, not about a trained model: with many classes the label sets
+    couple the scores, and a model trained on hard multi-hot labels is not
+    guaranteed to output `s = logit(P(y_i = 1 | x)) / 2` (for one class and
+    hard labels ZLPR is binary cross-entropy, whose optimum is
+    `sigmoid(s) = P`). Treat `sigmoid(2 s)` as an approximation and check its
+    calibration on held-out data (e.g. with
+    `keras_rdkl.metrics.multilabel_calibration`) before reading the numbers
+    as probabilities. The decision threshold is unchanged: `s > 0` iff
+    `p > 0.5`.
+
+    Masked scores (`-inf`, or at or below `keras_rdkl.MASK_THRESHOLD`, as
+    GlobalPointer writes at padded or lower-triangle spans) map to exactly 0.
+
+    Args:
+        scores: ZLPR scores (logits) of any shape and float dtype.
+
+    Returns:
+        Probabilities in [0, 1], same shape, in float32 (float64 stays float64).
+
+    Example:
+
+    >>> p = zlpr_probability([[0.0, 1.0, -1e12]])
+    >>> [round(float(v), 4) for v in p[0]]
+    [0.5, 0.8808, 0.0]
+
+    References:
+        - Su Jianlin, "多标签'Softmax+交叉熵'的软标签版本" (2022).
+    """
+    s = num.to_compute(scores)
+    valid = ops.logical_not(num.is_masked(s))
+    return ops.where(valid, ops.sigmoid(2.0 * ops.where(valid, s, 0.0)), 0.0)
