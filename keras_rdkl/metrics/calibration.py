@@ -9,7 +9,9 @@ from keras_rdkl import _numerics as num
 
 def _check_num_bins(num_bins):
     if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(f"`num_bins` must be an int >= 1. Received: num_bins={num_bins}")
+        raise ValueError(
+            f"`num_bins` must be an int >= 1. Received: num_bins={num_bins}"
+        )
     return num_bins
 
 
@@ -25,7 +27,9 @@ def _binned_sums(confidence, correct, weight, num_bins):
     `confidence`, `correct` and `weight` share a shape `[N, ...]`; the result
     has shape `[..., num_bins]` for each of the three sums.
     """
-    onehot = ops.one_hot(_bin_index(confidence, num_bins), num_bins, dtype=confidence.dtype)
+    onehot = ops.one_hot(
+        _bin_index(confidence, num_bins), num_bins, dtype=confidence.dtype
+    )
     w = ops.expand_dims(weight, -1) * onehot
     return (
         ops.sum(w, axis=0),
@@ -122,11 +126,15 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.num_bins = _check_num_bins(num_bins)
         self.from_logits = bool(from_logits)
         shape = (self.num_bins,)
-        self.bin_counts = self.add_variable(shape, "zeros", dtype="float32", name="bin_counts")
+        self.bin_counts = self.add_variable(
+            shape, "zeros", dtype="float32", name="bin_counts"
+        )
         self.bin_confidence = self.add_variable(
             shape, "zeros", dtype="float32", name="bin_confidence"
         )
-        self.bin_correct = self.add_variable(shape, "zeros", dtype="float32", name="bin_correct")
+        self.bin_correct = self.add_variable(
+            shape, "zeros", dtype="float32", name="bin_correct"
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = num.to_compute(y_pred)
@@ -141,7 +149,11 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             y_pred = ops.softmax(y_pred, axis=-1)
         y_true = ops.convert_to_tensor(y_true)
         rank = len(y_pred.shape)
-        if len(y_true.shape) == rank and y_true.shape[-1] == n_classes and n_classes > 1:
+        if (
+            len(y_true.shape) == rank
+            and y_true.shape[-1] == n_classes
+            and n_classes > 1
+        ):
             labels = ops.argmax(y_true, axis=-1)  # one-hot
         elif len(y_true.shape) == rank and y_true.shape[-1] == 1:
             labels = ops.squeeze(y_true, axis=-1)
@@ -162,8 +174,12 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             weight = ops.ones_like(confidence)
         else:
             weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-            weight = ops.reshape(ops.broadcast_to(weight, ops.shape(y_pred)[:-1]), (-1,))
-        count, conf_sum, correct_sum = _binned_sums(confidence, correct, weight, self.num_bins)
+            weight = ops.reshape(
+                ops.broadcast_to(weight, ops.shape(y_pred)[:-1]), (-1,)
+            )
+        count, conf_sum, correct_sum = _binned_sums(
+            confidence, correct, weight, self.num_bins
+        )
         self.bin_counts.assign_add(count)
         self.bin_confidence.assign_add(conf_sum)
         self.bin_correct.assign_add(correct_sum)
@@ -214,7 +230,9 @@ def reliability_table(metric):
     )
 
 
-def reliability_diagram_data(y_true, y_pred, num_bins=15, from_logits=False, sample_weight=None):
+def reliability_diagram_data(
+    y_true, y_pred, num_bins=15, from_logits=False, sample_weight=None
+):
     """Reliability-diagram table (and ECE) for single-label predictions.
 
     Args:
@@ -284,12 +302,18 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
             f"`y_prob` must have shape [N, L]. Received: y_prob.shape={tuple(p.shape)}"
         )
     p_np = ops.convert_to_numpy(p)
-    if not np.all(np.isfinite(p_np)) or p_np.min(initial=0.0) < 0 or p_np.max(initial=0.0) > 1:
+    if (
+        not np.all(np.isfinite(p_np))
+        or p_np.min(initial=0.0) < 0
+        or p_np.max(initial=0.0) > 1
+    ):
         raise ValueError("`y_prob` must hold finite probabilities in [0, 1].")
     if sample_weight is None:
         w = ops.ones((ops.shape(p)[0],), dtype="float32")
     else:
-        w = ops.reshape(ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (-1,))
+        w = ops.reshape(
+            ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (-1,)
+        )
     w2 = ops.broadcast_to(ops.expand_dims(w, -1), ops.shape(p))
     count, conf_sum, pos_sum = _binned_sums(p, y, w2, num_bins)  # [L, bins]
     per_label = _ece_from_sums(count, conf_sum, pos_sum)

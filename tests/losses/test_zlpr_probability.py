@@ -40,7 +40,9 @@ def _np_sigmoid(x):
 def test_values_match_numpy():
     s = np.array([[-30.0, -2.5, -0.1, 0.0, 0.3, 4.0, 40.0]], dtype="float32")
     out = ops.convert_to_numpy(zlpr_probability(s))
-    np.testing.assert_allclose(out, _np_sigmoid(2.0 * s.astype("float64")), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        out, _np_sigmoid(2.0 * s.astype("float64")), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_threshold_is_unchanged():
@@ -62,7 +64,9 @@ def test_float16_input_is_finite():
     p = ops.convert_to_numpy(zlpr_probability(s))
     assert p.dtype == np.float32
     assert np.all(np.isfinite(p))
-    np.testing.assert_allclose(p, [0.0, _np_sigmoid(-20.0), 0.5, _np_sigmoid(20.0), 1.0], atol=1e-6)
+    np.testing.assert_allclose(
+        p, [0.0, _np_sigmoid(-20.0), 0.5, _np_sigmoid(20.0), 1.0], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -64,7 +64,9 @@ def test_hand_worked_example():
     table = reliability_table(m)
     np.testing.assert_allclose(table["count"], [0, 0, 3, 2])
     np.testing.assert_allclose(table["accuracy"], [0, 0, 2 / 3, 0.5], atol=1e-6)
-    np.testing.assert_allclose(table["mean_confidence"], [0, 0, 1.85 / 3, 0.85], atol=1e-6)
+    np.testing.assert_allclose(
+        table["mean_confidence"], [0, 0, 1.85 / 3, 0.85], atol=1e-6
+    )
     np.testing.assert_allclose(table["bin_lower"], [0, 0.25, 0.5, 0.75])
     np.testing.assert_allclose(table["bin_upper"], [0.25, 0.5, 0.75, 1.0])
 
@@ -92,7 +94,9 @@ def test_empty_bins_and_no_data():
     m.update_state([0], [[0.95, 0.05]])
     t = reliability_table(m)
     assert t["count"].sum() == 1 and t["count"][9] == 1
-    assert np.all(np.isfinite(t["accuracy"])) and np.all(np.isfinite(t["mean_confidence"]))
+    assert np.all(np.isfinite(t["accuracy"])) and np.all(
+        np.isfinite(t["mean_confidence"])
+    )
     assert _result(m) == pytest.approx(0.05, abs=1e-6)
 
 
@@ -168,7 +172,9 @@ def test_bad_arguments():
         with pytest.raises(ValueError, match="num_bins"):
             ExpectedCalibrationError(num_bins=bad)
     with pytest.raises(ValueError, match="y_true"):
-        ExpectedCalibrationError().update_state(np.zeros((2, 3, 4)), np.ones((2, 3), "float32"))
+        ExpectedCalibrationError().update_state(
+            np.zeros((2, 3, 4)), np.ones((2, 3), "float32")
+        )
     with pytest.raises(ValueError, match="metric"):
         reliability_table(keras.metrics.Mean())
 
@@ -178,7 +184,9 @@ def test_config_round_trip():
     cfg = m.get_config()
     assert cfg["num_bins"] == 7 and cfg["from_logits"] is True and cfg["name"] == "ece"
     m2 = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(m))
-    assert isinstance(m2, ExpectedCalibrationError) and m2.num_bins == 7 and m2.from_logits
+    assert (
+        isinstance(m2, ExpectedCalibrationError) and m2.num_bins == 7 and m2.from_logits
+    )
 
 
 @pytest.mark.parametrize("jit_compile", [False, "auto"])
@@ -213,7 +221,10 @@ def ref_multilabel(y, p, num_bins):
 
     def ece(pp, yy):
         b = ref_bins(pp, num_bins)
-        return sum(abs(pp[b == i].sum() - yy[b == i].sum()) for i in range(num_bins)) / pp.size
+        return (
+            sum(abs(pp[b == i].sum() - yy[b == i].sum()) for i in range(num_bins))
+            / pp.size
+        )
 
     per = np.array([ece(p[:, j], y[:, j]) for j in range(p.shape[1])])
     return ece(p.ravel(), y.ravel()), per, ((p - y) ** 2).mean()
