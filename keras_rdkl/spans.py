@@ -1,0 +1,330 @@
+"""Entity spans <-> GlobalPointer tensors, and character <-> token offsets.
+
+A span is a tuple `(type, start, end)` of Python ints with `end` inclusive,
+the layout of GlobalPointer logits `[batch, heads(type), L(start), L(end)]`.
+Everything here is plain NumPy on the host: encoding builds training
+targets, decoding reads predictions (backend tensors are converted with
+`keras.ops.convert_to_numpy`).
+"""
+
+import numbers
+
+import numpy as np
+from keras import ops
+
+from keras_rdkl._numerics import MASK_THRESHOLD
+
+__all__ = [
+    "char_to_token_spans",
+    "decode_spans",
+    "encode_batch",
+    "encode_spans",
+    "token_to_char_spans",
+]
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def _check_spans(spans, num_types, length):
+    """Validated list of (type, start, end) ints."""
+    out = []
+    for span in spans:
+        try:
+            t, s, e = (int(v) for v in span)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "`spans` must hold (type, start, end) triples of integers. "
+                f"Received: {span!r}"
+            ) from None
+        if not 0 <= t < num_types:
+            raise ValueError(
+                f"Span {tuple(span)} has type {t}; types must be in [0, num_types={num_types})."
+            )
+        if not (0 <= s < length and 0 <= e < length):
+            raise ValueError(
+                f"Span {tuple(span)} lies outside [0, length={length}); start and end "
+                "must both be valid token positions."
+            )
+        if s > e:
+            raise ValueError(
+                f"Span {tuple(span)} has start {s} > end {e}; end is inclusive and "
+                "must be >= start."
+            )
+        out.append((t, s, e))
+    return out
+
+
+def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans=None):
+    """Encodes one sample's spans as GlobalPointer targets.
+
+    Args:
+        spans: iterable of `(type, start, end)` with `end` inclusive; may be
+            empty. Duplicates are kept once.
+        num_types: int, the number of heads (entity types).
+        length: int, the sequence length `L` of the logits.
+        sparse: False for dense 0/1 targets; True for flat indices
+            `start * L + end` per type, for
+            `keras_rdkl.losses.SparseMultilabelCategoricalCrossentropy`.
+        pad_value: int, the padding index of the sparse form. The default
+            `-1` lies outside `[0, L * L)` and is ignored by the sparse loss
+            with `mask_zero=False`, so the span (0, 0) stays a valid label.
+            bert4keras scripts pad with 0 and use `mask_zero=True`, which
+            makes a span starting and ending at token 0 unrepresentable
+            (harmless there, since token 0 is `[CLS]`).
+        max_spans: optional int `K` of the sparse form; default: the largest
+            number of spans of any type (at least 1).
+
+    Returns:
+        Dense: float32 array `[num_types, L, L]` with 1 at
+        `[type, start, end]`. Sparse: int32 array `[num_types, K]`, each row
+        the sorted flat indices of that type followed by `pad_value`.
+
+    Raises:
+        ValueError: for a type outside `[0, num_types)`, a start or end
+            outside `[0, length)`, start > end, or `K` too small.
+
+    Example:
+
+    >>> encode_spans([(0, 1, 2), (1, 0, 0)], num_types=2, length=4, sparse=True)
+    array([[6],
+           [0]], dtype=int32)
+    """
+    num_types = _check_positive_int(num_types, "num_types")
+    length = _check_positive_int(length, "length")
+    spans = _check_spans(spans, num_types, length)
+    if not sparse:
+        out = np.zeros((num_types, length, length), dtype="float32")
+        for t, s, e in spans:
+            out[t, s, e] = 1.0
+        return out
+    per_type = [sorted({s * length + e for t, s, e in spans if t == h}) for h in range(num_types)]
+    k = max([1] + [len(p) for p in per_type])
+    if max_spans is not None:
+        max_spans = _check_positive_int(max_spans, "max_spans")
+        if max_spans < k:
+            raise ValueError(
+                f"`max_spans` must be >= the largest number of spans of one type ({k}). "
+                f"Received: max_spans={max_spans}"
+            )
+        k = max_spans
+    out = np.full((num_types, k), int(pad_value), dtype="int32")
+    for h, idx in enumerate(per_type):
+        out[h, : len(idx)] = idx
+    return out
+
+
+def encode_batch(batch_spans, num_types, length, sparse=False, pad_value=-1):
+    """Encodes a batch of span lists; the sparse form pads `K` across the batch.
+
+    Args:
+        batch_spans: list (one entry per sample) of span lists.
+        num_types, length, sparse, pad_value: as in `encode_spans`.
+
+    Returns:
+        Dense float32 `[B, num_types, L, L]`, or sparse int32
+        `[B, num_types, K]` with `K` the largest per-type count in the batch.
+        Pad token ids to the same `L` with `keras.utils.pad_sequences(...,
+        maxlen=length, padding="post")`.
+
+    Example:
+
+    >>> encode_batch([[(0, 0, 1)], []], num_types=1, length=3).shape
+    (2, 1, 3, 3)
+    """
+    if not sparse:
+        return np.stack(
+            [encode_spans(s, num_types, length) for s in batch_spans]
+        ).reshape((len(batch_spans), num_types, length, length))
+    encoded = [encode_spans(s, num_types, length, True, pad_value) for s in batch_spans]
+    k = max([1] + [e.shape[1] for e in encoded])
+    out = np.full((len(encoded), int(num_types), k), int(pad_value), dtype="int32")
+    for i, e in enumerate(encoded):
+        out[i, :, : e.shape[1]] = e
+    return out
+
+
+def decode_spans(logits, threshold=0.0, flat=False, mask=None):
+    """Reads the predicted spans out of GlobalPointer logits.
+
+    Every `(type, start, end)` whose logit is `> threshold` is a span;
+    nested and overlapping spans all come out. Masked logits (`<=
+    keras_rdkl.MASK_THRESHOLD`, `-inf` included), NaN, spans with start >
+    end, and spans touching a position where `mask` is 0 never decode.
+
+    With `flat=True` spans are taken greedily by descending score and a span
+    is kept only if it overlaps no span kept before it (whatever its type),
+    giving a non-overlapping (flat NER) answer.
+
+    Args:
+        logits: `[batch, heads, L, L]` or one sample `[heads, L, L]`; NumPy
+            or backend tensor.
+        threshold: float, the decision threshold (0 for ZLPR-trained scores).
+        flat: bool, keep only non-overlapping spans.
+        mask: optional `[batch, L]` (or `[L]`) token mask, 1/True = token.
+
+    Returns:
+        For a batch, a list (one per sample) of lists of
+        `(type, start, end, score)` sorted by start, then end, then type;
+        for one sample, that sample's list.
+
+    Example:
+
+    >>> import numpy as np
+    >>> logits = np.full((1, 4, 4), -5.0)
+    >>> logits[0, 0, 2], logits[0, 1, 1] = 3.0, 1.0
+    >>> [s[:3] for s in decode_spans(logits)]
+    [(0, 0, 2), (0, 1, 1)]
+    >>> [s[:3] for s in decode_spans(logits, flat=True)]
+    [(0, 0, 2)]
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ValueError(f"`threshold` must be a real number. Received: threshold={threshold!r}")
+    x = np.asarray(ops.convert_to_numpy(logits)).astype("float64")
+    single = x.ndim == 3
+    if single:
+        x = x[None]
+    if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(
+            "`logits` must have shape [batch, heads, L, L] or [heads, L, L]. "
+            f"Received shape: {tuple(np.shape(logits))}"
+        )
+    length = x.shape[-1]
+    keep = (x > threshold) & (x > MASK_THRESHOLD)
+    keep &= np.triu(np.ones((length, length), dtype=bool))[None, None]
+    if mask is not None:
+        m = np.asarray(ops.convert_to_numpy(mask)).astype(bool)
+        if m.ndim == 1:
+            m = m[None]
+        if m.shape != (x.shape[0], length):
+            raise ValueError(
+                f"`mask` must have shape [batch, L] = {(x.shape[0], length)}. "
+                f"Received shape: {m.shape}"
+            )
+        keep &= (m[:, :, None] & m[:, None, :])[:, None]
+    results = []
+    for b in range(x.shape[0]):
+        h, s, e = np.nonzero(keep[b])
+        spans = [
+            (int(t), int(i), int(j), float(x[b, t, i, j])) for t, i, j in zip(h, s, e)
+        ]
+        if flat:
+            spans = _greedy_flat(spans)
+        spans.sort(key=lambda sp: (sp[1], sp[2], sp[0]))
+        results.append(spans)
+    return results[0] if single else results
+
+
+def _greedy_flat(spans):
+    # Highest score first; ties: shorter span, then earlier start, then type.
+    order = sorted(spans, key=lambda sp: (-sp[3], sp[2] - sp[1], sp[1], sp[0]))
+    kept = []
+    for sp in order:
+        if all(sp[2] < k[1] or sp[1] > k[2] for k in kept):
+            kept.append(sp)
+    return kept
+
+
+def _check_offsets(offsets):
+    out = []
+    for i, off in enumerate(offsets):
+        a, b = (int(v) for v in off)
+        if a < 0 or b < a:
+            raise ValueError(
+                f"`offsets` must hold (char_start, char_end_exclusive) pairs with "
+                f"0 <= char_start <= char_end. Received: offsets[{i}]={tuple(off)}"
+            )
+        out.append((a, b))
+    return out
+
+
+def char_to_token_spans(spans, offsets, inclusive=True):
+    """Maps character spans to token spans.
+
+    A character span becomes the smallest token span covering every token
+    that shares at least one character with it: a span that starts or ends
+    in the middle of a subword is *expanded* to the whole token (e.g. "York"
+    inside the token "NewYork" maps to that token). Tokens with an empty
+    offset (`char_start == char_end`, such as `[CLS]`, `[SEP]` and padding
+    in Hugging Face / keras-hub offsets) never belong to a span. A span that
+    overlaps no token (e.g. only whitespace, or text cut off by truncation)
+    is dropped.
+
+    Args:
+        spans: iterable of `(type, char_start, char_end)`.
+        offsets: per token, `(char_start, char_end_exclusive)`.
+        inclusive: bool, whether the character spans' `char_end` is
+            inclusive (CLUENER-style, the default) or exclusive (Python
+            slicing).
+
+    Returns:
+        List of `(type, token_start, token_end)`, `token_end` inclusive, in
+        the input order (dropped spans left out).
+
+    Example:
+
+    >>> offsets = [(0, 0), (0, 3), (3, 7), (8, 13), (0, 0)]  # [CLS] New York? ...
+    >>> char_to_token_spans([(0, 0, 6)], offsets)
+    [(0, 1, 2)]
+    """
+    offsets = _check_offsets(offsets)
+    out = []
+    for span in spans:
+        t, a, b = (int(v) for v in span)
+        stop = b + 1 if inclusive else b
+        if stop <= a:
+            raise ValueError(
+                f"Character span {tuple(span)} is empty or has start > end "
+                f"(inclusive={inclusive})."
+            )
+        hit = [i for i, (c0, c1) in enumerate(offsets) if c1 > c0 and c0 < stop and c1 > a]
+        if hit:
+            out.append((t, hit[0], hit[-1]))
+    return out
+
+
+def token_to_char_spans(spans, offsets, inclusive=True):
+    """Maps token spans (e.g. from `decode_spans`) back to character spans.
+
+    The character span runs from the first character of the start token to
+    the last character of the end token. Tokens with empty offsets at either
+    edge (special tokens) are skipped inwards; a span made only of such
+    tokens is dropped. Extra fields after `(type, start, end)` (a decoded
+    score) are carried along.
+
+    Args:
+        spans: iterable of `(type, token_start, token_end, ...)`, end inclusive.
+        offsets: per token, `(char_start, char_end_exclusive)`.
+        inclusive: bool, whether the returned `char_end` is inclusive.
+
+    Returns:
+        List of `(type, char_start, char_end, ...)`.
+
+    Raises:
+        ValueError: a token index outside `[0, len(offsets))` or start > end.
+
+    Example:
+
+    >>> offsets = [(0, 0), (0, 3), (3, 7), (8, 13), (0, 0)]
+    >>> token_to_char_spans([(0, 1, 2, 0.9)], offsets, inclusive=False)
+    [(0, 0, 7, 0.9)]
+    """
+    offsets = _check_offsets(offsets)
+    n = len(offsets)
+    out = []
+    for span in spans:
+        t, s, e = (int(v) for v in span[:3])
+        if not (0 <= s <= e < n):
+            raise ValueError(
+                f"Token span {tuple(span)} must satisfy 0 <= start <= end < "
+                f"len(offsets)={n}."
+            )
+        real = [i for i in range(s, e + 1) if offsets[i][1] > offsets[i][0]]
+        if not real:
+            continue
+        a, b = offsets[real[0]][0], offsets[real[-1]][1]
+        out.append((t, a, b - 1 if inclusive else b) + tuple(span[3:]))
+    return out
