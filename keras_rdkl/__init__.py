@@ -1,6 +1,7 @@
 """keras-rdkl: ZLPR, gamma-CE, symmetric KL, GlobalPointer and R-Drop for Keras 3."""
 
 from keras_rdkl import callbacks
+from keras_rdkl import datasets
 from keras_rdkl import distillation
 from keras_rdkl import layers
 from keras_rdkl import losses
