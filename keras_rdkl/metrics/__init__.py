@@ -3,3 +3,4 @@ from keras_rdkl.metrics.calibration import ExpectedCalibrationError
 from keras_rdkl.metrics.calibration import multilabel_calibration
 from keras_rdkl.metrics.calibration import reliability_diagram_data
 from keras_rdkl.metrics.calibration import reliability_table
+from keras_rdkl.metrics.span_f1 import SpanF1
