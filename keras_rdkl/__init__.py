@@ -1,12 +1,14 @@
 """keras-rdkl: ZLPR, gamma-CE, symmetric KL, GlobalPointer and R-Drop for Keras 3."""
 
 from keras_rdkl import callbacks
+from keras_rdkl import compat
 from keras_rdkl import datasets
 from keras_rdkl import distillation
 from keras_rdkl import layers
 from keras_rdkl import losses
 from keras_rdkl import metrics
 from keras_rdkl import models
+from keras_rdkl import spans
 from keras_rdkl._numerics import MASK_THRESHOLD
 from keras_rdkl._numerics import mask_value
 

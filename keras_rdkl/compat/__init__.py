@@ -1,1 +1,3 @@
-"""keras_rdkl.compat."""
+"""keras_rdkl.compat: drop-in names for code written against other libraries."""
+
+from keras_rdkl.compat import bert4keras
