@@ -136,9 +136,12 @@ def encode_batch(batch_spans, num_types, length, sparse=False, pad_value=-1):
     (2, 1, 3, 3)
     """
     if not sparse:
-        return np.stack(
-            [encode_spans(s, num_types, length) for s in batch_spans]
-        ).reshape((len(batch_spans), num_types, length, length))
+        num_types = _check_positive_int(num_types, "num_types")
+        length = _check_positive_int(length, "length")
+        out = np.zeros((len(batch_spans), num_types, length, length), dtype="float32")
+        for i, s in enumerate(batch_spans):
+            out[i] = encode_spans(s, num_types, length)
+        return out
     encoded = [encode_spans(s, num_types, length, True, pad_value) for s in batch_spans]
     k = max([1] + [e.shape[1] for e in encoded])
     out = np.full((len(encoded), int(num_types), k), int(pad_value), dtype="int32")
