@@ -1,1 +1,3 @@
 """keras_rdkl.models."""
+
+from keras_rdkl.models.rdrop import RDropModel
