@@ -11,5 +11,6 @@ from keras_rdkl import models
 from keras_rdkl import spans
 from keras_rdkl._numerics import MASK_THRESHOLD
 from keras_rdkl._numerics import mask_value
+from keras_rdkl.models import RDropModel
 
 __version__ = "0.1.0"
