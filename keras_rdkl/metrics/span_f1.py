@@ -136,6 +136,7 @@ class SpanF1(keras.metrics.Metric):
 
     @staticmethod
     def _ratio(a, b):
+        a, b = ops.convert_to_tensor(a), ops.convert_to_tensor(b)
         safe = ops.where(ops.greater(b, 0.0), b, 1.0)
         return ops.where(ops.greater(b, 0.0), a / safe, 0.0)
 
@@ -148,7 +149,9 @@ class SpanF1(keras.metrics.Metric):
         return self._ratio(self.true_positives, self.actual)
 
     def result(self):
-        return self._ratio(2.0 * self.true_positives, self.predicted + self.actual)
+        tp = ops.convert_to_tensor(self.true_positives)
+        total = ops.convert_to_tensor(self.predicted) + ops.convert_to_tensor(self.actual)
+        return self._ratio(2.0 * tp, total)
 
     def result_dict(self):
         """`{"f1", "precision", "recall"}` as scalar tensors."""

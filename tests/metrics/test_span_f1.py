@@ -1,0 +1,204 @@
+"""SpanF1: corpus micro F1 against a NumPy reference and hand-worked cases."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rdkl import layers
+from keras_rdkl import losses
+from keras_rdkl import mask_value
+from keras_rdkl.metrics import SpanF1
+
+MASK_THRESHOLD = -2.0e4  # from the package docs: <= this counts as masked
+
+
+def _np_counts(y_true, y_pred, threshold=0.0):
+    """Reference: count (sample, type, start, end) decisions with start <= end."""
+    y_true = np.asarray(y_true, "float64")
+    y_pred = np.asarray(y_pred, "float64")
+    length = y_pred.shape[-1]
+    upper = np.triu(np.ones((length, length), bool))
+    valid = (y_pred > MASK_THRESHOLD) & upper
+    pred = (y_pred > threshold) & valid
+    gold = (y_true > 0.5) & valid
+    return float((pred & gold).sum()), float(pred.sum()), float(gold.sum())
+
+
+def _np_f1(tp, p, a):
+    prec = tp / p if p else 0.0
+    rec = tp / a if a else 0.0
+    f1 = 2 * tp / (p + a) if p + a else 0.0
+    return f1, prec, rec
+
+
+def _value(x):
+    return float(keras.ops.convert_to_numpy(x))
+
+
+def _check(metric, tp, p, a):
+    f1, prec, rec = _np_f1(tp, p, a)
+    assert _value(metric.result()) == pytest.approx(f1, abs=1e-6)
+    assert _value(metric.precision()) == pytest.approx(prec, abs=1e-6)
+    assert _value(metric.recall()) == pytest.approx(rec, abs=1e-6)
+    d = metric.result_dict()
+    assert _value(d["f1"]) == pytest.approx(f1, abs=1e-6)
+
+
+def test_hand_worked_case():
+    # Gold: (0,0,1), (0,2,2), (1,1,3). Predicted: (0,0,1) right, (1,1,2) wrong.
+    y_true = np.zeros((1, 2, 4, 4), "float32")
+    y_true[0, 0, 0, 1] = y_true[0, 0, 2, 2] = y_true[0, 1, 1, 3] = 1
+    y_pred = np.full((1, 2, 4, 4), -1.0, "float32")
+    y_pred[0, 0, 0, 1] = 3.0
+    y_pred[0, 1, 1, 2] = 0.1
+    m = SpanF1()
+    m.update_state(y_true, y_pred)
+    # tp=1, predicted=2, gold=3: P=1/2, R=1/3, F1=2/5.
+    assert _value(m.result()) == pytest.approx(0.4)
+    assert _value(m.precision()) == pytest.approx(0.5)
+    assert _value(m.recall()) == pytest.approx(1 / 3)
+
+
+def test_empty_is_zero_not_nan():
+    m = SpanF1()
+    _check(m, 0, 0, 0)
+    m.update_state(np.zeros((2, 1, 3, 3)), np.full((2, 1, 3, 3), -1.0))
+    _check(m, 0, 0, 0)
+    # Zero-size batch.
+    m.update_state(np.zeros((0, 1, 3, 3)), np.zeros((0, 1, 3, 3)))
+    _check(m, 0, 0, 0)
+
+
+def test_accumulates_corpus_f1_not_batch_average():
+    rng = np.random.default_rng(0)
+    batches = []
+    for b in range(3):
+        y_true = (rng.random((2 + b, 2, 5, 5)) < 0.15).astype("float32")
+        y_pred = rng.normal(size=(2 + b, 2, 5, 5)).astype("float32") - 1.0
+        batches.append((y_true, y_pred))
+    # One batch with no entities and no predictions at all.
+    batches.append((np.zeros((2, 2, 5, 5), "float32"), np.full((2, 2, 5, 5), -3.0, "float32")))
+    m = SpanF1()
+    totals = np.zeros(3)
+    per_batch = []
+    for y_true, y_pred in batches:
+        m.update_state(y_true, y_pred)
+        c = np.array(_np_counts(y_true, y_pred))
+        totals += c
+        per_batch.append(_np_f1(*c)[0])
+    _check(m, *totals)
+    assert abs(_np_f1(*totals)[0] - np.mean(per_batch)) > 1e-3  # the test discriminates
+    m.reset_state()
+    _check(m, 0, 0, 0)
+
+
+def test_masked_logits_and_padding_never_count():
+    length = 4
+    y_true = np.zeros((2, 1, length, length), "float32")
+    y_true[0, 0, 0, 1] = 1
+    y_true[1, 0, 0, 3] = 1  # token 3 of sample 1 is padding: not counted
+    y_true[0, 0, 2, 1] = 1  # lower triangle: not counted
+    y_pred = np.full((2, 1, length, length), -2.0, "float32")
+    y_pred[0, 0, 0, 1] = 2.0
+    y_pred[0, 0, 2, 1] = 2.0  # lower triangle: never predicted
+    y_pred[1, 0, :, 3] = mask_value("float32")
+    y_pred[1, 0, 3, :] = mask_value("float32")
+    y_pred[0, 0, 3, 3] = -np.inf
+    m = SpanF1(threshold=-5.0)
+    m.update_state(y_true, y_pred)
+    tp, p, a = _np_counts(y_true, y_pred, threshold=-5.0)
+    assert a == 1 and tp == 1
+    _check(m, tp, p, a)
+
+
+def test_padded_batch_equals_unpadded_samples():
+    rng = np.random.default_rng(1)
+    lengths = [3, 5]
+    full = 5
+    m_pad = SpanF1()
+    m_sep = SpanF1()
+    for n in lengths:
+        y_true = (rng.random((1, 2, n, n)) < 0.3).astype("float32") * np.triu(np.ones((n, n)))
+        y_pred = rng.normal(size=(1, 2, n, n)).astype("float32")
+        m_sep.update_state(y_true, y_pred)
+        t = np.zeros((1, 2, full, full), "float32")
+        p = np.full((1, 2, full, full), mask_value("float32"), "float32")
+        t[..., :n, :n], p[..., :n, :n] = y_true, y_pred
+        m_pad.update_state(t, p)
+    assert _value(m_pad.result()) == pytest.approx(_value(m_sep.result()))
+    assert _value(m_pad.actual) == _value(m_sep.actual)
+
+
+def test_sparse_y_true_matches_dense():
+    rng = np.random.default_rng(2)
+    y_pred = rng.normal(size=(2, 2, 4, 4)).astype("float32")
+    sparse = np.array([[[1, 6, -1], [15, 15, -1]], [[-1, -1, -1], [0, 5, 16]]], "int32")
+    dense = np.zeros((2, 2, 16), "float32")
+    for b in range(2):
+        for h in range(2):
+            for i in sparse[b, h]:
+                if 0 <= i < 16:
+                    dense[b, h, i] = 1
+    dense = dense.reshape(2, 2, 4, 4)
+    m_s, m_d = SpanF1(), SpanF1()
+    m_s.update_state(sparse, y_pred)
+    m_d.update_state(dense, y_pred)
+    _check(m_s, *_np_counts(dense, y_pred))
+    assert _value(m_s.result()) == pytest.approx(_value(m_d.result()))
+    # mask_zero drops index 0 (bert4keras padding).
+    m_z = SpanF1(mask_zero=True)
+    m_z.update_state(sparse, y_pred)
+    dense[1, 1, 0, 0] = 0
+    _check(m_z, *_np_counts(dense, y_pred))
+
+
+def test_sample_weight_drops_samples():
+    rng = np.random.default_rng(3)
+    y_true = (rng.random((3, 1, 4, 4)) < 0.3).astype("float32")
+    y_pred = rng.normal(size=(3, 1, 4, 4)).astype("float32")
+    m = SpanF1()
+    m.update_state(y_true, y_pred, sample_weight=np.array([1.0, 0.0, 1.0]))
+    _check(m, *_np_counts(y_true[[0, 2]], y_pred[[0, 2]]))
+
+
+def test_validation_and_config():
+    with pytest.raises(ValueError, match="threshold"):
+        SpanF1(threshold="x")
+    with pytest.raises(ValueError, match="threshold"):
+        SpanF1(threshold=-1e9)
+    with pytest.raises(ValueError, match="y_true"):
+        SpanF1().update_state(np.zeros((2, 3)), np.zeros((2, 1, 3, 3)))
+    m = SpanF1(threshold=0.5, mask_zero=True, name="f1")
+    m2 = SpanF1.from_config(m.get_config())
+    assert (m2.threshold, m2.mask_zero, m2.name) == (0.5, True, "f1")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(m))
+    assert isinstance(restored, SpanF1) and restored.threshold == 0.5
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_compile_fit_evaluate(jit):
+    if jit and keras.backend.backend() == "torch":
+        pytest.skip("jit_compile=True is not supported by Keras on the torch backend")
+    length, heads = 6, 2
+    rng = np.random.default_rng(4)
+    x = rng.integers(1, 20, size=(8, length))
+    x[:4, 4:] = 0  # padded samples
+    y = np.zeros((8, heads, length, length), "float32")
+    y[:, 0, 0, 1] = 1
+    y[:, 1, 2, 3] = 1
+    inputs = keras.Input((length,), dtype="int32")
+    h = keras.layers.Embedding(20, 8, mask_zero=True)(inputs)
+    out = layers.GlobalPointer(heads, 4)(h)
+    model = keras.Model(inputs, out)
+    model.compile(
+        optimizer="adam",
+        loss=losses.MultilabelCategoricalCrossentropy(axis=(-2, -1)),
+        metrics=[SpanF1()],
+        jit_compile=jit,
+    )
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    result = model.evaluate(x, y, batch_size=3, verbose=0, return_dict=True)
+    pred = keras.ops.convert_to_numpy(model.predict(x, batch_size=8, verbose=0))
+    f1 = _np_f1(*_np_counts(y, pred))[0]
+    assert np.isfinite(result["span_f1"])
+    assert result["span_f1"] == pytest.approx(f1, abs=1e-5)
