@@ -1,0 +1,43 @@
+"""Smoke run of examples/distill_global_pointer.py on real CLUENER data (tiny settings)."""
+
+import importlib.util
+import json
+import sys
+
+from tests.conftest import DATA_DIR
+from tests.conftest import ROOT
+from tests.conftest import requires_data
+
+
+def _load(name):
+    sys.path.insert(0, str(ROOT / "examples"))
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "examples" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@requires_data("cluener2020")
+def test_distill_example_smoke(tmp_path):
+    ex = _load("distill_global_pointer")
+    out = tmp_path / "run"
+    results = ex.main(
+        [
+            "--data-dir", str(DATA_DIR / "cluener2020"),
+            "--output-dir", str(out),
+            "--max-train", "64", "--max-eval", "32", "--max-len", "24",
+            "--teacher-epochs", "1", "--student-epochs", "1", "--batch-size", "32",
+            "--teacher-hidden", "16", "--teacher-layers", "1", "--student-hidden", "8",
+            "--verbose", "0",
+        ]
+    )  # fmt: skip
+    saved = json.loads((out / "distill_global_pointer.json").read_text())
+    names = [r["model"] for r in saved["rows"]]
+    assert names == ["teacher", "student alone", "student distilled"]
+    rows = {r["model"]: r for r in results["rows"]}
+    assert rows["student alone"]["params"] == rows["student distilled"]["params"]
+    assert rows["teacher"]["params"] > rows["student alone"]["params"]
+    for r in results["rows"]:
+        assert 0.0 <= r["f1"] <= 1.0
