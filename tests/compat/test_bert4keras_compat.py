@@ -1,0 +1,208 @@
+"""keras_rdkl.compat.bert4keras against NumPy references and the native API."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_rdkl import layers
+from keras_rdkl import losses
+from keras_rdkl import mask_value
+from keras_rdkl.compat import bert4keras as b4k
+from tests._grad import grad
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def np_zlpr(t, s):
+    """ZLPR from the formula, row-wise over the last axis, float64.
+
+    loss = log(1 + sum_pos exp(-s)) + log(1 + sum_neg exp(s)); masked scores
+    (<= -2e4 or -inf) are left out of both sums.
+    """
+    t = np.asarray(t, "float64")
+    s = np.asarray(s, "float64")
+    out = np.zeros(s.shape[:-1])
+    for idx in np.ndindex(s.shape[:-1]):
+        row, tr = s[idx], t[idx]
+        keep = row > -2.0e4
+        pos = -row[keep & (tr > 0.5)]
+        neg = row[keep & (tr <= 0.5)]
+        out[idx] = np.logaddexp.reduce(np.r_[0.0, pos]) + np.logaddexp.reduce(np.r_[0.0, neg])
+    return out
+
+
+def _gp_inputs(seed=0, batch=2, heads=3, length=4):
+    rng = np.random.default_rng(seed)
+    y_pred = (rng.normal(size=(batch, heads, length, length)) * 3).astype("float32")
+    y_pred[..., np.tril_indices(length, -1)[0], np.tril_indices(length, -1)[1]] = mask_value(
+        "float32"
+    )
+    y_true = (rng.random((batch, heads, length, length)) < 0.25).astype("float32")
+    y_true *= np.triu(np.ones((length, length), "float32"))
+    return y_true, y_pred
+
+
+def test_multilabel_categorical_crossentropy():
+    rng = np.random.default_rng(0)
+    s = (rng.normal(size=(3, 5)) * 4).astype("float32")
+    t = (rng.random((3, 5)) < 0.4).astype("float32")
+    t[0] = 0  # all-negative row
+    t[1] = 1  # all-positive row
+    s[2, 0] = -np.inf  # masked, bert4keras style
+    np.testing.assert_allclose(_np(b4k.multilabel_categorical_crossentropy(t, s)), np_zlpr(t, s), rtol=1e-5)
+
+
+def test_sparse_multilabel_matches_dense_reference():
+    rng = np.random.default_rng(1)
+    s = (rng.normal(size=(2, 3, 6)) * 3).astype("float32")
+    idx = np.array([[[1, 4], [0, 0], [5, 2]], [[3, 3], [2, 0], [0, 5]]], "int32")
+    for mask_zero in (False, True):
+        t = np.zeros(s.shape, "float32")
+        for i in np.ndindex(idx.shape[:-1]):
+            for k in idx[i]:
+                if not (mask_zero and k == 0):
+                    t[i + (k,)] = 1
+        got = b4k.sparse_multilabel_categorical_crossentropy(idx, s, mask_zero=mask_zero)
+        np.testing.assert_allclose(_np(got), np_zlpr(t, s), rtol=1e-5)
+        native = losses.sparse_multilabel_categorical_crossentropy(idx, s, mask_zero=mask_zero)
+        np.testing.assert_allclose(_np(got), _np(native), rtol=1e-6)
+
+
+def test_sparse_duplicates_never_negative():
+    # bert4keras' own formula goes negative here; the port counts [3, 3] once.
+    s = np.array([[-30.0, -30.0, -30.0, 40.0]], "float32")
+    got = _np(b4k.sparse_multilabel_categorical_crossentropy(np.array([[3, 3]]), s))
+    assert np.all(got >= 0) and np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, np_zlpr([[0, 0, 0, 1]], s), rtol=1e-5, atol=1e-6)
+
+
+def test_global_pointer_crossentropy_mean_over_batch_heads():
+    y_true, y_pred = _gp_inputs()
+    b, h, n, _ = y_pred.shape
+    expected = np_zlpr(y_true.reshape(b * h, -1), y_pred.reshape(b * h, -1)).mean()
+    got = _np(b4k.global_pointer_crossentropy(y_true, y_pred))
+    assert got.shape == ()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    native = losses.MultilabelCategoricalCrossentropy(axis=(-2, -1))(y_true, y_pred)
+    np.testing.assert_allclose(got, _np(native), rtol=1e-6)
+
+
+def _pairs_and_dense(length, heads, batch, seed):
+    rng = np.random.default_rng(seed)
+    pairs = np.zeros((batch, heads, 3, 2), "int32")  # (0, 0) pads
+    dense = np.zeros((batch, heads, length, length), "float32")
+    for b in range(batch):
+        for h in range(heads):
+            for k in range(rng.integers(0, 4)):
+                s = int(rng.integers(1, length))
+                e = int(rng.integers(s, length))
+                pairs[b, h, k] = (s, e)
+                dense[b, h, s, e] = 1
+    return pairs, dense
+
+
+def test_sparse_global_pointer_crossentropy():
+    length, heads, batch = 5, 2, 3
+    pairs, dense = _pairs_and_dense(length, heads, batch, seed=2)
+    _, y_pred = _gp_inputs(seed=3, batch=batch, heads=heads, length=length)
+    per = np_zlpr(dense.reshape(batch, heads, -1), y_pred.reshape(batch, heads, -1))
+    expected = per.sum(axis=1).mean()
+    got = _np(b4k.sparse_global_pointer_crossentropy(pairs, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    flat = pairs[..., 0] * length + pairs[..., 1]
+    native = losses.sparse_multilabel_categorical_crossentropy(
+        flat, y_pred, mask_zero=True, axis=(-2, -1)
+    )
+    np.testing.assert_allclose(got, _np(native).sum(axis=1).mean(), rtol=1e-6)
+
+
+def test_sparse_global_pointer_gradient_finite_differences():
+    length, heads, batch = 3, 2, 2
+    pairs, dense = _pairs_and_dense(length, heads, batch, seed=5)
+    rng = np.random.default_rng(6)
+    y_pred = rng.normal(size=(batch, heads, length, length))
+
+    def ref(x):
+        return np_zlpr(dense.reshape(batch, heads, -1), x.reshape(batch, heads, -1)).sum(1).mean()
+
+    g = grad(lambda v: b4k.sparse_global_pointer_crossentropy(pairs, v), y_pred)
+    fd = np.zeros_like(y_pred)
+    eps = 1e-5
+    for i in np.ndindex(y_pred.shape):
+        d = np.zeros_like(y_pred)
+        d[i] = eps
+        fd[i] = (ref(y_pred + d) - ref(y_pred - d)) / (2 * eps)
+    np.testing.assert_allclose(g, fd, atol=2e-4)
+
+
+def test_sparse_global_pointer_validates():
+    with pytest.raises(ValueError, match="y_true"):
+        b4k.sparse_global_pointer_crossentropy(np.zeros((1, 1, 3)), np.zeros((1, 1, 3, 3)))
+
+
+def test_global_pointer_f1_score():
+    y_true, y_pred = _gp_inputs(seed=7)
+    p = (y_pred > 0).astype("float64")
+    expected = 2 * (y_true * p).sum() / (y_true + p).sum()
+    np.testing.assert_allclose(_np(b4k.global_pointer_f1_score(y_true, y_pred)), expected, rtol=1e-6)
+    # Neither gold nor predicted spans: 0 (bert4keras gives NaN).
+    empty = _np(b4k.global_pointer_f1_score(np.zeros((1, 1, 2, 2)), -np.ones((1, 1, 2, 2))))
+    assert empty == 0.0
+    # Masked (-inf / finite mask) logits are never positive.
+    masked = np.full((1, 1, 2, 2), -np.inf, "float32")
+    assert _np(b4k.global_pointer_f1_score(np.eye(2)[None, None], masked)) == 0.0
+
+
+@pytest.mark.parametrize("name", ["GlobalPointer", "EfficientGlobalPointer"])
+@pytest.mark.parametrize("rope", [True, False])
+def test_layers_match_native_and_serialize(name, rope, tmp_path):
+    compat_cls, native_cls = getattr(b4k, name), getattr(layers, name)
+    x = np.random.default_rng(8).normal(size=(2, 5, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], bool)
+    a = compat_cls(heads=2, head_size=4, RoPE=rope, tril_mask=True)
+    b = native_cls(heads=2, head_size=4, rope=rope, tril_mask=True)
+    a.build(x.shape)
+    b.build(x.shape)
+    b.set_weights(a.get_weights())
+    assert a.RoPE is rope and a.rope is rope
+    np.testing.assert_allclose(_np(a(x, mask=mask)), _np(b(x, mask=mask)), rtol=1e-6)
+    config = a.get_config()
+    assert config["RoPE"] is rope and "rope" not in config
+    assert compat_cls.from_config(config).rope is rope
+
+    inputs = keras.Input((5, 8))
+    model = keras.Model(inputs, compat_cls(heads=2, head_size=4, RoPE=rope)(inputs))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.layers[-1]) is compat_cls
+    np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), rtol=1e-6)
+
+
+def test_sinusoidal_position_embedding():
+    layer = b4k.SinusoidalPositionEmbedding(output_dim=6, merge_mode="add")
+    native = layers.SinusoidalPositionEmbedding(output_dim=6, merge_mode="add")
+    x = np.random.default_rng(9).normal(size=(1, 4, 6)).astype("float32")
+    np.testing.assert_allclose(_np(layer(x)), _np(native(x)), rtol=1e-6)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is b4k.SinusoidalPositionEmbedding
+    assert restored.get_config()["merge_mode"] == "add"
+
+
+def test_fit_with_compat_names():
+    length = 5
+    x = np.random.default_rng(10).normal(size=(4, length, 8)).astype("float32")
+    y = np.zeros((4, 2, length, length), "float32")
+    y[:, 0, 1, 2] = 1
+    inputs = keras.Input((length, 8))
+    model = keras.Model(inputs, b4k.GlobalPointer(2, 4)(inputs))
+    model.compile(
+        optimizer="adam",
+        loss=b4k.global_pointer_crossentropy,
+        metrics=[b4k.global_pointer_f1_score],
+    )
+    hist = model.fit(x, y, epochs=2, batch_size=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+    assert np.all(np.isfinite(hist.history["global_pointer_f1_score"]))
