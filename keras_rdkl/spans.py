@@ -25,7 +25,9 @@ __all__ = [
 
 def _check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
     return int(value)
 
 
@@ -101,7 +103,10 @@ def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans
         for t, s, e in spans:
             out[t, s, e] = 1.0
         return out
-    per_type = [sorted({s * length + e for t, s, e in spans if t == h}) for h in range(num_types)]
+    per_type = [
+        sorted({s * length + e for t, s, e in spans if t == h})
+        for h in range(num_types)
+    ]
     k = max([1] + [len(p) for p in per_type])
     if max_spans is not None:
         max_spans = _check_positive_int(max_spans, "max_spans")
@@ -185,7 +190,9 @@ def decode_spans(logits, threshold=0.0, flat=False, mask=None):
     [(0, 0, 2)]
     """
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise ValueError(f"`threshold` must be a real number. Received: threshold={threshold!r}")
+        raise ValueError(
+            f"`threshold` must be a real number. Received: threshold={threshold!r}"
+        )
     x = np.asarray(ops.convert_to_numpy(logits)).astype("float64")
     single = x.ndim == 3
     if single:
@@ -212,7 +219,7 @@ def decode_spans(logits, threshold=0.0, flat=False, mask=None):
     for b in range(x.shape[0]):
         h, s, e = np.nonzero(keep[b])
         spans = [
-            (int(t), int(i), int(j), float(x[b, t, i, j])) for t, i, j in zip(h, s, e)
+            (int(t), int(i), int(j), float(x[b, t, i, j])) for t, i, j in zip(h, s, e, strict=True)
         ]
         if flat:
             spans = _greedy_flat(spans)
@@ -283,7 +290,9 @@ def char_to_token_spans(spans, offsets, inclusive=True):
                 f"Character span {tuple(span)} is empty or has start > end "
                 f"(inclusive={inclusive})."
             )
-        hit = [i for i, (c0, c1) in enumerate(offsets) if c1 > c0 and c0 < stop and c1 > a]
+        hit = [
+            i for i, (c0, c1) in enumerate(offsets) if c1 > c0 and c0 < stop and c1 > a
+        ]
         if hit:
             out.append((t, hit[0], hit[-1]))
     return out

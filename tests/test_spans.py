@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl import losses
-from keras_rdkl import mask_value
+from keras_rdkl import losses, mask_value
 from keras_rdkl import spans as sp
 
 
@@ -29,7 +28,9 @@ def test_encode_dense_marks_exactly_the_spans():
 
 
 def test_encode_sparse_indices_and_padding():
-    y = sp.encode_spans([(0, 1, 3), (0, 0, 0), (2, 4, 4)], num_types=3, length=5, sparse=True)
+    y = sp.encode_spans(
+        [(0, 1, 3), (0, 0, 0), (2, 4, 4)], num_types=3, length=5, sparse=True
+    )
     assert y.dtype == np.int32
     np.testing.assert_array_equal(y, [[0, 1 * 5 + 3], [-1, -1], [24, -1]])
 
@@ -88,7 +89,9 @@ def test_sparse_encoding_matches_dense_in_the_sparse_loss():
     logits = rng.normal(size=(2, 2, 4, 4)).astype("float32")
     a = losses.multilabel_categorical_crossentropy(dense, logits, axis=(-2, -1))
     b = losses.sparse_multilabel_categorical_crossentropy(sparse, logits, axis=(-2, -1))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-5
+    )
 
 
 # ----------------------------------------------------------------- decoding
@@ -107,7 +110,11 @@ def test_round_trip_batch_and_empty():
     batch = [[(0, 1, 2)], [], [(0, 0, 0), (0, 0, 3)]]
     y = sp.encode_batch(batch, 1, 4)
     out = sp.decode_spans(np.where(y > 0, 1.0, -1.0))
-    assert [[d[:3] for d in s] for s in out] == [[(0, 1, 2)], [], [(0, 0, 0), (0, 0, 3)]]
+    assert [[d[:3] for d in s] for s in out] == [
+        [(0, 1, 2)],
+        [],
+        [(0, 0, 0), (0, 0, 3)],
+    ]
 
 
 def test_decode_backend_tensor_and_threshold():
@@ -125,7 +132,13 @@ def test_decode_never_returns_masked_lower_triangle_or_padding():
     x[0, 3, 3] = np.nan
     # Even a threshold far below MASK_THRESHOLD never reaches masked values.
     assert [d[:3] for d in sp.decode_spans(x, threshold=-1e30)] == [
-        (0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 2), (0, 1, 3), (0, 2, 2), (0, 2, 3)
+        (0, 0, 0),
+        (0, 0, 1),
+        (0, 1, 1),
+        (0, 1, 2),
+        (0, 1, 3),
+        (0, 2, 2),
+        (0, 2, 3),
     ]
     assert [d[:3] for d in sp.decode_spans(x)] == [(0, 0, 1), (0, 1, 3)]
     # Token 3 is padding: (0, 1, 3) goes.
@@ -142,7 +155,15 @@ def test_flat_decode_greedy_hand_worked():
     # Greedy: B (2..4) kept; E (5..5) no overlap -> kept; A overlaps B -> out;
     # C overlaps B and E -> out; D (0..0) no overlap -> kept.
     x = _logits_from(
-        {(0, 0, 2): 3.0, (1, 2, 4): 4.0, (0, 4, 5): 2.0, (1, 0, 0): 1.0, (0, 5, 5): 2.5}, 2, 6
+        {
+            (0, 0, 2): 3.0,
+            (1, 2, 4): 4.0,
+            (0, 4, 5): 2.0,
+            (1, 0, 0): 1.0,
+            (0, 5, 5): 2.5,
+        },
+        2,
+        6,
     )
     flat = sp.decode_spans(x, flat=True)
     assert [d[:3] for d in flat] == [(1, 0, 0), (1, 2, 4), (0, 5, 5)]
@@ -203,7 +224,7 @@ def test_offsets_partial_token_expands_to_covering_tokens():
     # "mith" sits inside "Smith": expands to the whole token, text "Smith".
     tok = sp.char_to_token_spans([_char_span("mith", 0)], OFFSETS)
     assert tok == [(0, 2, 2)]
-    (_, a, b), = sp.token_to_char_spans(tok, OFFSETS)
+    ((_, a, b),) = sp.token_to_char_spans(tok, OFFSETS)
     assert TEXT[a : b + 1] == "Smith"
 
 
@@ -218,7 +239,9 @@ def test_offsets_merged_characters():
 
 def test_offsets_exclusive_convention_and_whitespace_and_special_tokens():
     a = TEXT.index("NewYork")
-    assert sp.char_to_token_spans([(0, a, a + 7)], OFFSETS, inclusive=False) == [(0, 6, 7)]
+    assert sp.char_to_token_spans([(0, a, a + 7)], OFFSETS, inclusive=False) == [
+        (0, 6, 7)
+    ]
     # A span over the space between "Jon" and "Smith" touches no token: dropped.
     assert sp.char_to_token_spans([(0, 3, 3)], OFFSETS) == []
     # Special tokens at the edges are skipped; only-special spans dropped.

@@ -139,7 +139,9 @@ def global_pointer_f1_score(y_true, y_pred):
     tp = ops.sum(y_true * pred)
     denom = ops.sum(y_true + pred)
     return ops.where(
-        ops.greater(denom, 0.0), 2.0 * tp / ops.where(ops.greater(denom, 0.0), denom, 1.0), 0.0
+        ops.greater(denom, 0.0),
+        2.0 * tp / ops.where(ops.greater(denom, 0.0), denom, 1.0),
+        0.0,
     )
 
 

@@ -150,12 +150,18 @@ class SpanF1(keras.metrics.Metric):
 
     def result(self):
         tp = ops.convert_to_tensor(self.true_positives)
-        total = ops.convert_to_tensor(self.predicted) + ops.convert_to_tensor(self.actual)
+        total = ops.convert_to_tensor(self.predicted) + ops.convert_to_tensor(
+            self.actual
+        )
         return self._ratio(2.0 * tp, total)
 
     def result_dict(self):
         """`{"f1", "precision", "recall"}` as scalar tensors."""
-        return {"f1": self.result(), "precision": self.precision(), "recall": self.recall()}
+        return {
+            "f1": self.result(),
+            "precision": self.precision(),
+            "recall": self.recall(),
+        }
 
     def get_config(self):
         return {

@@ -4,9 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl import layers
-from keras_rdkl import losses
-from keras_rdkl import mask_value
+from keras_rdkl import layers, losses, mask_value
 from keras_rdkl.compat import bert4keras as b4k
 from tests._grad import grad
 
@@ -29,15 +27,17 @@ def np_zlpr(t, s):
         keep = row > -2.0e4
         pos = -row[keep & (tr > 0.5)]
         neg = row[keep & (tr <= 0.5)]
-        out[idx] = np.logaddexp.reduce(np.r_[0.0, pos]) + np.logaddexp.reduce(np.r_[0.0, neg])
+        out[idx] = np.logaddexp.reduce(np.r_[0.0, pos]) + np.logaddexp.reduce(
+            np.r_[0.0, neg]
+        )
     return out
 
 
 def _gp_inputs(seed=0, batch=2, heads=3, length=4):
     rng = np.random.default_rng(seed)
     y_pred = (rng.normal(size=(batch, heads, length, length)) * 3).astype("float32")
-    y_pred[..., np.tril_indices(length, -1)[0], np.tril_indices(length, -1)[1]] = mask_value(
-        "float32"
+    y_pred[..., np.tril_indices(length, -1)[0], np.tril_indices(length, -1)[1]] = (
+        mask_value("float32")
     )
     y_true = (rng.random((batch, heads, length, length)) < 0.25).astype("float32")
     y_true *= np.triu(np.ones((length, length), "float32"))
@@ -51,7 +51,9 @@ def test_multilabel_categorical_crossentropy():
     t[0] = 0  # all-negative row
     t[1] = 1  # all-positive row
     s[2, 0] = -np.inf  # masked, bert4keras style
-    np.testing.assert_allclose(_np(b4k.multilabel_categorical_crossentropy(t, s)), np_zlpr(t, s), rtol=1e-5)
+    np.testing.assert_allclose(
+        _np(b4k.multilabel_categorical_crossentropy(t, s)), np_zlpr(t, s), rtol=1e-5
+    )
 
 
 def test_sparse_multilabel_matches_dense_reference():
@@ -64,9 +66,13 @@ def test_sparse_multilabel_matches_dense_reference():
             for k in idx[i]:
                 if not (mask_zero and k == 0):
                     t[i + (k,)] = 1
-        got = b4k.sparse_multilabel_categorical_crossentropy(idx, s, mask_zero=mask_zero)
+        got = b4k.sparse_multilabel_categorical_crossentropy(
+            idx, s, mask_zero=mask_zero
+        )
         np.testing.assert_allclose(_np(got), np_zlpr(t, s), rtol=1e-5)
-        native = losses.sparse_multilabel_categorical_crossentropy(idx, s, mask_zero=mask_zero)
+        native = losses.sparse_multilabel_categorical_crossentropy(
+            idx, s, mask_zero=mask_zero
+        )
         np.testing.assert_allclose(_np(got), _np(native), rtol=1e-6)
 
 
@@ -125,7 +131,11 @@ def test_sparse_global_pointer_gradient_finite_differences():
     y_pred = rng.normal(size=(batch, heads, length, length))
 
     def ref(x):
-        return np_zlpr(dense.reshape(batch, heads, -1), x.reshape(batch, heads, -1)).sum(1).mean()
+        return (
+            np_zlpr(dense.reshape(batch, heads, -1), x.reshape(batch, heads, -1))
+            .sum(1)
+            .mean()
+        )
 
     g = grad(lambda v: b4k.sparse_global_pointer_crossentropy(pairs, v), y_pred)
     fd = np.zeros_like(y_pred)
@@ -139,16 +149,22 @@ def test_sparse_global_pointer_gradient_finite_differences():
 
 def test_sparse_global_pointer_validates():
     with pytest.raises(ValueError, match="y_true"):
-        b4k.sparse_global_pointer_crossentropy(np.zeros((1, 1, 3)), np.zeros((1, 1, 3, 3)))
+        b4k.sparse_global_pointer_crossentropy(
+            np.zeros((1, 1, 3)), np.zeros((1, 1, 3, 3))
+        )
 
 
 def test_global_pointer_f1_score():
     y_true, y_pred = _gp_inputs(seed=7)
     p = (y_pred > 0).astype("float64")
     expected = 2 * (y_true * p).sum() / (y_true + p).sum()
-    np.testing.assert_allclose(_np(b4k.global_pointer_f1_score(y_true, y_pred)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        _np(b4k.global_pointer_f1_score(y_true, y_pred)), expected, rtol=1e-6
+    )
     # Neither gold nor predicted spans: 0 (bert4keras gives NaN).
-    empty = _np(b4k.global_pointer_f1_score(np.zeros((1, 1, 2, 2)), -np.ones((1, 1, 2, 2))))
+    empty = _np(
+        b4k.global_pointer_f1_score(np.zeros((1, 1, 2, 2)), -np.ones((1, 1, 2, 2)))
+    )
     assert empty == 0.0
     # Masked (-inf / finite mask) logits are never positive.
     masked = np.full((1, 1, 2, 2), -np.inf, "float32")
@@ -186,7 +202,9 @@ def test_sinusoidal_position_embedding():
     native = layers.SinusoidalPositionEmbedding(output_dim=6, merge_mode="add")
     x = np.random.default_rng(9).normal(size=(1, 4, 6)).astype("float32")
     np.testing.assert_allclose(_np(layer(x)), _np(native(x)), rtol=1e-6)
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer)
+    )
     assert type(restored) is b4k.SinusoidalPositionEmbedding
     assert restored.get_config()["merge_mode"] == "add"
 

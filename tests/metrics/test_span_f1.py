@@ -4,9 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl import layers
-from keras_rdkl import losses
-from keras_rdkl import mask_value
+from keras_rdkl import layers, losses, mask_value
 from keras_rdkl.metrics import SpanF1
 
 MASK_THRESHOLD = -2.0e4  # from the package docs: <= this counts as masked
@@ -77,7 +75,9 @@ def test_accumulates_corpus_f1_not_batch_average():
         y_pred = rng.normal(size=(2 + b, 2, 5, 5)).astype("float32") - 1.0
         batches.append((y_true, y_pred))
     # One batch with no entities and no predictions at all.
-    batches.append((np.zeros((2, 2, 5, 5), "float32"), np.full((2, 2, 5, 5), -3.0, "float32")))
+    batches.append(
+        (np.zeros((2, 2, 5, 5), "float32"), np.full((2, 2, 5, 5), -3.0, "float32"))
+    )
     m = SpanF1()
     totals = np.zeros(3)
     per_batch = []
@@ -118,7 +118,9 @@ def test_padded_batch_equals_unpadded_samples():
     m_pad = SpanF1()
     m_sep = SpanF1()
     for n in lengths:
-        y_true = (rng.random((1, 2, n, n)) < 0.3).astype("float32") * np.triu(np.ones((n, n)))
+        y_true = (rng.random((1, 2, n, n)) < 0.3).astype("float32") * np.triu(
+            np.ones((n, n))
+        )
         y_pred = rng.normal(size=(1, 2, n, n)).astype("float32")
         m_sep.update_state(y_true, y_pred)
         t = np.zeros((1, 2, full, full), "float32")
@@ -171,7 +173,9 @@ def test_validation_and_config():
     m = SpanF1(threshold=0.5, mask_zero=True, name="f1")
     m2 = SpanF1.from_config(m.get_config())
     assert (m2.threshold, m2.mask_zero, m2.name) == (0.5, True, "f1")
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(m))
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(m)
+    )
     assert isinstance(restored, SpanF1) and restored.threshold == 0.5
 
 
