@@ -96,6 +96,17 @@ def _is_stochastic(layer):
     return False
 
 
+def _fresh(sample_weight):
+    """A copy of the sample weights for each loss call.
+
+    Keras' mask handling multiplies sample weights in place on the torch
+    backend, which would compound over the three loss calls of a step.
+    """
+    if sample_weight is None:
+        return None
+    return keras.tree.map_structure(lambda w: ops.multiply(w, 1), sample_weight)
+
+
 def _probs_to_logits(p):
     eps = keras.config.epsilon()
     p = ops.clip(num.to_compute(p), eps, 1.0 - eps)
@@ -320,11 +331,11 @@ class RDropModel(keras.Model):
         y1, y2 = self._halves(y_pred)
         terms = []
         if self._compile_loss is not None:
-            l1 = self._compile_loss(y, y1, sample_weight)
-            l2 = self._compile_loss(y, y2, sample_weight)
+            l1 = self._compile_loss(y, y1, _fresh(sample_weight))
+            l2 = self._compile_loss(y, y2, _fresh(sample_weight))
             if l1 is not None:
                 terms.append(0.5 * (ops.cast(l1, "float32") + ops.cast(l2, "float32")))
-        d = ops.cast(self._divergence(y1, y2, sample_weight), "float32")
+        d = ops.cast(self._divergence(y1, y2, _fresh(sample_weight)), "float32")
         self.kl_tracker.update_state(d)
         terms.append(self.alpha * 0.5 * d)
         for loss in self.losses:
