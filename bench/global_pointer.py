@@ -33,7 +33,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BACKENDS = ("tensorflow", "jax", "torch")
-PAIRS = {"layer": ("GlobalPointer", "EfficientGlobalPointer"), "loss": ("dense", "sparse")}
+PAIRS = {
+    "layer": ("GlobalPointer", "EfficientGlobalPointer"),
+    "loss": ("dense", "sparse"),
+}
 
 
 def _maxrss_mb():
@@ -59,7 +62,9 @@ def make_step(kind, name, length, args):
         x = rng.normal(size=(args.batch, length, args.hidden)).astype("float32")
         mask = np.ones((args.batch, length), bool)
         mask[0, length // 2 :] = False
-        probe = rng.normal(size=(args.batch, args.heads, length, length)).astype("float32")
+        probe = rng.normal(size=(args.batch, args.heads, length, length)).astype(
+            "float32"
+        )
 
         def objective(values, inputs):
             out = layer.stateless_call(values, [], inputs, mask=mask)[0]
@@ -81,7 +86,9 @@ def make_step(kind, name, length, args):
             loss = keras_rdkl.losses.MultilabelCategoricalCrossentropy(axis=(-2, -1))
         else:
             y = flat
-            loss = keras_rdkl.losses.SparseMultilabelCategoricalCrossentropy(axis=(-2, -1))
+            loss = keras_rdkl.losses.SparseMultilabelCategoricalCrossentropy(
+                axis=(-2, -1)
+            )
         x = logits
         values = []
 
@@ -120,7 +127,8 @@ def make_step(kind, name, length, args):
         import torch
 
         leaves = [
-            torch.tensor(np.asarray(ops.convert_to_numpy(v)), requires_grad=True) for v in values
+            torch.tensor(np.asarray(ops.convert_to_numpy(v)), requires_grad=True)
+            for v in values
         ]
         tx = torch.tensor(x, requires_grad=True)
 
@@ -150,7 +158,9 @@ def worker(args):
             step, _ = make_step(kind, name, length, args)
             step()
             step()
-            result["rows"].append({"length": length, "name": name, "peak_mb": _maxrss_mb() - base})
+            result["rows"].append(
+                {"length": length, "name": name, "peak_mb": _maxrss_mb() - base}
+            )
     else:
         for kind, names in PAIRS.items():
             for length in args.lengths:
@@ -185,7 +195,7 @@ def run_worker(backend, extra):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
 
 
@@ -201,17 +211,25 @@ def versions():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: L=128, 3 repeats")
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: L=128, 3 repeats"
+    )
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS
+    )
     parser.add_argument("--lengths", nargs="+", type=int, default=[128, 256, 512])
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--heads", type=int, default=10)
     parser.add_argument("--head-size", type=int, default=64)
-    parser.add_argument("--entities", type=int, default=8, help="positive spans per head")
+    parser.add_argument(
+        "--entities", type=int, default=8, help="positive spans per head"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "global_pointer.md"))
+    parser.add_argument(
+        "--output", default=os.path.join(HERE, "results", "global_pointer.md")
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-of", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,10 +238,24 @@ def main():
     if args.worker:
         return worker(args)
 
-    shared = ["--lengths", *map(str, args.lengths), "--batch", str(args.batch),
-              "--hidden", str(args.hidden), "--heads", str(args.heads),
-              "--head-size", str(args.head_size), "--entities", str(args.entities),
-              "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    shared = [
+        "--lengths",
+        *map(str, args.lengths),
+        "--batch",
+        str(args.batch),
+        "--hidden",
+        str(args.hidden),
+        "--heads",
+        str(args.heads),
+        "--head-size",
+        str(args.head_size),
+        "--entities",
+        str(args.entities),
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+    ]
     timing, memory = {}, {}
     for backend in args.backends:
         print(f"[{backend}] timing", flush=True)
@@ -237,7 +269,10 @@ def main():
                     memory[(backend, kind, row["length"], name)] = row["peak_mb"]
 
     lines = []
-    titles = {"layer": "Layer forward + backward", "loss": "Loss forward + backward on [batch, heads, L, L] logits"}
+    titles = {
+        "layer": "Layer forward + backward",
+        "loss": "Loss forward + backward on [batch, heads, L, L] logits",
+    }
     for kind, (a, b) in PAIRS.items():
         lines += [f"### {titles[kind]}", ""]
         head = f"| backend | L | {a} ms | {b} ms | {b}/{a} time | {a} peak MB | {b} peak MB |"
@@ -246,10 +281,18 @@ def main():
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
         for backend in args.backends:
             for length in args.lengths:
-                ra, rb = timing[(backend, kind, length, a)], timing[(backend, kind, length, b)]
-                ma, mb = memory[(backend, kind, length, a)], memory[(backend, kind, length, b)]
-                row = (f"| {backend} | {length} | {ra['median_ms']:.1f} | {rb['median_ms']:.1f} | "
-                       f"{rb['median_ms'] / ra['median_ms']:.2f} | {ma:.0f} | {mb:.0f} |")
+                ra, rb = (
+                    timing[(backend, kind, length, a)],
+                    timing[(backend, kind, length, b)],
+                )
+                ma, mb = (
+                    memory[(backend, kind, length, a)],
+                    memory[(backend, kind, length, b)],
+                )
+                row = (
+                    f"| {backend} | {length} | {ra['median_ms']:.1f} | {rb['median_ms']:.1f} | "
+                    f"{rb['median_ms'] / ra['median_ms']:.2f} | {ma:.0f} | {mb:.0f} |"
+                )
                 if kind == "layer":
                     row += f" {ra['params']:,} | {rb['params']:,} |"
                 lines.append(row)

@@ -24,11 +24,13 @@ import pathlib
 os.environ.setdefault("TF_KERAS", "1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import numpy as np  # noqa: E402
 import bert4keras  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from bert4keras.layers import EfficientGlobalPointer  # noqa: E402
-from bert4keras.layers import GlobalPointer  # noqa: E402
+from bert4keras.layers import (
+    EfficientGlobalPointer,  # noqa: E402
+    GlobalPointer,  # noqa: E402
+)
 
 BATCH, LENGTH, HIDDEN, HEADS, HEAD_SIZE = 2, 7, 12, 3, 8
 LAYERS = {"gp": GlobalPointer, "egp": EfficientGlobalPointer}
@@ -42,7 +44,10 @@ def make_case(name, rope, tril, masked, seed, out_dir):
     lengths = np.array([LENGTH, 4])
     mask = (np.arange(LENGTH)[None, :] < lengths[:, None]).astype("float32")
     layer(x)  # builds the weights
-    weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.get_weights()]
+    weights = [
+        rng.normal(scale=0.5, size=w.shape).astype("float32")
+        for w in layer.get_weights()
+    ]
     layer.set_weights(weights)
     logits = layer(x, mask=tf.constant(mask) if masked else None).numpy()
     tag = f"b4k_{name}_rope{int(rope)}_tril{int(tril)}" + ("" if masked else "_nomask")

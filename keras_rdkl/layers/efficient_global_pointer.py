@@ -3,8 +3,7 @@
 import keras
 from keras import ops
 
-from keras_rdkl.layers.global_pointer import GlobalPointer
-from keras_rdkl.layers.global_pointer import mask_span_logits
+from keras_rdkl.layers.global_pointer import GlobalPointer, mask_span_logits
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
@@ -72,9 +71,13 @@ class EfficientGlobalPointer(GlobalPointer):
         )
         self.p_bias = None
         if self.use_bias:
-            self.p_bias = self.add_weight(name="p_bias", shape=(size,), initializer="zeros")
+            self.p_bias = self.add_weight(
+                name="p_bias", shape=(size,), initializer="zeros"
+            )
         self.q_kernel = self.add_weight(
-            name="q_kernel", shape=(size, 2 * self.heads), initializer=self.kernel_initializer
+            name="q_kernel",
+            shape=(size, 2 * self.heads),
+            initializer=self.kernel_initializer,
         )
         self.q_bias = None
         if self.use_bias:

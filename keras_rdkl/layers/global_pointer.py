@@ -4,13 +4,14 @@ import keras
 from keras import ops
 
 from keras_rdkl._numerics import mask_value
-from keras_rdkl.layers.rotary import apply_rotary
-from keras_rdkl.layers.rotary import sinusoidal_embeddings
+from keras_rdkl.layers.rotary import apply_rotary, sinusoidal_embeddings
 
 
 def _check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
 
 
 def rotary_table(length, dim):
@@ -145,7 +146,9 @@ class GlobalPointer(keras.layers.Layer):
         )
         self.bias = None
         if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(units,), initializer="zeros")
+            self.bias = self.add_weight(
+                name="bias", shape=(units,), initializer="zeros"
+            )
 
     def _project(self, inputs, kernel, bias):
         x = ops.matmul(inputs, kernel)
@@ -182,7 +185,9 @@ class GlobalPointer(keras.layers.Layer):
                 "rope": self.rope,
                 "use_bias": self.use_bias,
                 "tril_mask": self.tril_mask,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
             }
         )
         return config

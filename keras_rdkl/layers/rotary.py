@@ -77,7 +77,9 @@ def apply_rotary(x, positions_embedding):
         )
     d = x.shape[-1]
     if d is not None and d % 2:
-        raise ValueError(f"The last axis of `x` must be even. Received shape: {tuple(x.shape)}")
+        raise ValueError(
+            f"The last axis of `x` must be even. Received shape: {tuple(x.shape)}"
+        )
     # [b, n, d] -> [b, n, 1, ..., 1, d] to broadcast over middle axes.
     for _ in range(rank - 3):
         table = ops.expand_dims(table, -2)

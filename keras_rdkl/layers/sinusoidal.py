@@ -54,7 +54,9 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
         - bert4keras 0.11.5, `bert4keras.layers.SinusoidalPositionEmbedding`.
     """
 
-    def __init__(self, output_dim, merge_mode="add", custom_position_ids=False, **kwargs):
+    def __init__(
+        self, output_dim, merge_mode="add", custom_position_ids=False, **kwargs
+    ):
         super().__init__(**kwargs)
         if not isinstance(output_dim, int) or output_dim <= 0 or output_dim % 2:
             raise ValueError(
@@ -76,7 +78,9 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
         else:
             length = ops.shape(inputs)[1]
             positions = ops.expand_dims(ops.arange(length, dtype="float32"), 0)
-        table = ops.cast(sinusoidal_embeddings(positions, self.output_dim), self.compute_dtype)
+        table = ops.cast(
+            sinusoidal_embeddings(positions, self.output_dim), self.compute_dtype
+        )
         if self.merge_mode == "add":
             return inputs + table
         if self.merge_mode == "mul":
@@ -100,7 +104,9 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
             batch = None if self.custom_position_ids else 1
             return (batch, input_shape[1], self.output_dim)
         if self.merge_mode == "concat":
-            last = None if input_shape[-1] is None else input_shape[-1] + self.output_dim
+            last = (
+                None if input_shape[-1] is None else input_shape[-1] + self.output_dim
+            )
             return input_shape[:-1] + (last,)
         return input_shape[:2] + (self.output_dim,)
 

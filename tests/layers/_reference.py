@@ -65,7 +65,17 @@ def global_pointer(x, kernel, bias, heads, head_size, rope, tril, mask, fill=-1e
 
 
 def efficient_global_pointer(
-    x, p_kernel, p_bias, q_kernel, q_bias, heads, head_size, rope, tril, mask, fill=-1e12
+    x,
+    p_kernel,
+    p_bias,
+    q_kernel,
+    q_bias,
+    heads,
+    head_size,
+    rope,
+    tril,
+    mask,
+    fill=-1e12,
 ):
     x = np.asarray(x, np.float64)
     batch, length, _ = x.shape

@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_rdkl import MASK_THRESHOLD
-from keras_rdkl import mask_value
-from keras_rdkl.layers import EfficientGlobalPointer
-from keras_rdkl.layers import GlobalPointer
+from keras_rdkl import MASK_THRESHOLD, mask_value
+from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
 from tests._grad import grad
 from tests.layers import _reference as ref
 
@@ -23,7 +21,9 @@ def _np(x):
 
 
 def _random_weights(layer, rng):
-    weights = [rng.normal(scale=0.5, size=w.shape).astype(w.dtype) for w in layer.weights]
+    weights = [
+        rng.normal(scale=0.5, size=w.shape).astype(w.dtype) for w in layer.weights
+    ]
     layer.set_weights(weights)
     return [w.astype("float64") for w in weights]
 
@@ -37,7 +37,9 @@ def _reference(cls, x, weights, rope, tril, mask, use_bias=True, fill=-1e12):
         )
     if cls is GlobalPointer:
         return ref.global_pointer(x, *weights, HEADS, HEAD_SIZE, rope, tril, mask, fill)
-    return ref.efficient_global_pointer(x, *weights, HEADS, HEAD_SIZE, rope, tril, mask, fill)
+    return ref.efficient_global_pointer(
+        x, *weights, HEADS, HEAD_SIZE, rope, tril, mask, fill
+    )
 
 
 def _inputs(rng, batch=2, length=6):
@@ -50,7 +52,12 @@ def _inputs(rng, batch=2, length=6):
 @pytest.mark.parametrize("cls", LAYERS)
 @pytest.mark.parametrize(
     "rope, tril, use_bias",
-    [(True, True, True), (True, False, False), (False, True, False), (False, False, True)],
+    [
+        (True, True, True),
+        (True, False, False),
+        (False, True, False),
+        (False, False, True),
+    ],
 )
 def test_matches_numpy_reference_with_explicit_mask(cls, rope, tril, use_bias):
     rng = np.random.default_rng(0)
@@ -118,7 +125,9 @@ def test_rope_scores_depend_on_relative_offset_only(cls):
     out = _np(cls(HEADS, HEAD_SIZE, tril_mask=False)(x))[0]
     for width in range(-2, 3):
         diag = np.diagonal(out, offset=width, axis1=1, axis2=2)
-        np.testing.assert_allclose(diag, diag[:, :1] * np.ones_like(diag), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            diag, diag[:, :1] * np.ones_like(diag), rtol=1e-4, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("cls", LAYERS)
@@ -141,7 +150,9 @@ def test_input_gradient_matches_finite_differences(cls):
     eps = 0.1
     n = x.size
     steps = np.eye(n, dtype="float32").reshape((n,) + x.shape) * eps
-    batch = np.concatenate([x[None] + steps, x[None] - steps]).reshape((-1,) + x.shape[1:])
+    batch = np.concatenate([x[None] + steps, x[None] - steps]).reshape(
+        (-1,) + x.shape[1:]
+    )
     big_mask = np.tile(mask, (2 * n, 1))
     big_probe = np.tile(probe, (2 * n, 1, 1, 1))
     values = _np(fn(batch, big_mask, big_probe)).reshape(2, n, -1).sum(-1)
@@ -166,9 +177,18 @@ def test_mixed_precision_outputs_finite_and_masked(cls, policy):
         assert keras.backend.standardize_dtype(out.dtype) == layer.compute_dtype
         out_np = _np(ops.cast(out, "float32"))
         assert np.isfinite(out_np).all()
-        fill = float(np.asarray(mask_value(layer.compute_dtype), dtype=layer.compute_dtype))
-        expected_masked = _reference(cls, x, [np.zeros(w.shape) for w in layer.weights],
-                                     True, True, mask, fill=np.nan)
+        fill = float(
+            np.asarray(mask_value(layer.compute_dtype), dtype=layer.compute_dtype)
+        )
+        expected_masked = _reference(
+            cls,
+            x,
+            [np.zeros(w.shape) for w in layer.weights],
+            True,
+            True,
+            mask,
+            fill=np.nan,
+        )
         hidden = np.isnan(expected_masked)
         assert hidden.any()
         np.testing.assert_array_equal(out_np[hidden], np.float32(fill))
@@ -183,10 +203,19 @@ def test_mixed_precision_outputs_finite_and_masked(cls, policy):
 
 @pytest.mark.parametrize("cls", LAYERS)
 def test_config_round_trip(cls):
-    layer = cls(4, 6, rope=False, use_bias=False, tril_mask=False,
-                kernel_initializer="glorot_uniform", name="spans")
+    layer = cls(
+        4,
+        6,
+        rope=False,
+        use_bias=False,
+        tril_mask=False,
+        kernel_initializer="glorot_uniform",
+        name="spans",
+    )
     config = layer.get_config()
-    for key, value in dict(heads=4, head_size=6, rope=False, use_bias=False, tril_mask=False).items():
+    for key, value in dict(
+        heads=4, head_size=6, rope=False, use_bias=False, tril_mask=False
+    ).items():
         assert config[key] == value
     clone = cls.from_config(config)
     assert clone.get_config() == config

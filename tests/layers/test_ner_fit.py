@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl.layers import EfficientGlobalPointer
-from keras_rdkl.layers import GlobalPointer
+from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
 from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 
 VOCAB, LENGTH, HEADS = 16, 10, 2
@@ -80,7 +79,9 @@ def test_learns_nested_spans(cls):
     assert f1 > 0.97, (f1, sorted(expected - found)[:5], sorted(found - expected)[:5])
     # Nested spans: an INNER span inside an outer span is recovered with it.
     nested = {
-        s for s in expected
-        if s[1] == 1 and any(o[0] == s[0] and o[1] == 0 and o[2] < s[2] < o[3] for o in expected)
+        s
+        for s in expected
+        if s[1] == 1
+        and any(o[0] == s[0] and o[1] == 0 and o[2] < s[2] < o[3] for o in expected)
     }
     assert nested and len(nested & found) >= 0.95 * len(nested)

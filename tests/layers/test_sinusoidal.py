@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_rdkl.layers import SinusoidalPositionEmbedding
-from keras_rdkl.layers import apply_rotary
-from keras_rdkl.layers import sinusoidal_embeddings
+from keras_rdkl.layers import (
+    SinusoidalPositionEmbedding,
+    apply_rotary,
+    sinusoidal_embeddings,
+)
 from tests._grad import grad
 from tests.layers import _reference as ref
 
@@ -67,7 +69,11 @@ def test_rotary_matches_reference_and_keeps_pair_norms():
     angle = pos * 10000.0 ** (-2.0 * np.arange(4) / 8)
     lo, hi = x[..., :4], x[..., 4:]
     half = np.concatenate(
-        [lo * np.cos(angle) - hi * np.sin(angle), hi * np.cos(angle) + lo * np.sin(angle)], -1
+        [
+            lo * np.cos(angle) - hi * np.sin(angle),
+            hi * np.cos(angle) + lo * np.sin(angle),
+        ],
+        -1,
     )
     assert np.abs(out[:, 1:] - half[:, 1:]).max() > 0.1
 
@@ -87,17 +93,27 @@ def test_rotary_gradient_is_transpose_rotation():
 def test_mixed_precision_finite(policy):
     keras.config.set_dtype_policy(policy)
     try:
-        out = SinusoidalPositionEmbedding(8, merge_mode="add")(np.ones((1, 512, 8), "float32"))
+        out = SinusoidalPositionEmbedding(8, merge_mode="add")(
+            np.ones((1, 512, 8), "float32")
+        )
         assert np.isfinite(_np(ops.cast(out, "float32"))).all()
     finally:
         keras.config.set_dtype_policy("float32")
 
 
 def test_config_round_trip_and_bad_arguments():
-    layer = SinusoidalPositionEmbedding(6, merge_mode="concat", custom_position_ids=True)
+    layer = SinusoidalPositionEmbedding(
+        6, merge_mode="concat", custom_position_ids=True
+    )
     config = layer.get_config()
-    assert (config["output_dim"], config["merge_mode"], config["custom_position_ids"]) == (
-        6, "concat", True,
+    assert (
+        config["output_dim"],
+        config["merge_mode"],
+        config["custom_position_ids"],
+    ) == (
+        6,
+        "concat",
+        True,
     )
     assert SinusoidalPositionEmbedding.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="merge_mode"):
