@@ -1,0 +1,205 @@
+"""Train-step time of RDropModel against the plain model at 2B and a two-pass R-Drop.
+
+Contenders, side by side in one process per backend:
+
+- plain@2B: the wrapped model alone, trained on a batch of 2B rows (the same
+  arithmetic as one R-Drop step on B rows: ideal ratio 1.0);
+- rdrop@B: `keras_rdkl.RDropModel` on B rows (one concatenated [x; x] pass);
+- naive@B: the same loss but two separate forward passes of the model.
+
+Each contender is compiled (jit where the backend has it), warmed up, then
+`train_on_batch` is timed `--repeats` times; the table reports medians and
+ratios to plain@2B.
+
+    python bench/rdrop.py --quick              # smoke run, current backend
+    python bench/rdrop.py --all-backends       # tensorflow, jax, torch -> bench/results/rdrop.md
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def build_models(keras, quick):
+    from keras_rdkl.layers import GlobalPointer
+
+    def mlp():
+        inputs = keras.Input((256,))
+        h = inputs
+        for _ in range(2):
+            h = keras.layers.Dense(512, activation="relu")(h)
+            h = keras.layers.Dropout(0.1)(h)
+        return keras.Model(inputs, keras.layers.Dense(10)(h), name="mlp")
+
+    layers, hidden, length, heads = (2, 128, 64, 4) if quick else (4, 256, 128, 4)
+
+    def ner():
+        inputs = keras.Input((length,), dtype="int32")
+        h = keras.layers.Embedding(2000, hidden)(inputs)
+        for _ in range(layers):
+            a = keras.layers.MultiHeadAttention(4, hidden // 4, dropout=0.1)(h, h)
+            h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(a))
+            f = keras.layers.Dense(4 * hidden, activation="gelu")(h)
+            f = keras.layers.Dense(hidden)(f)
+            h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(f))
+        return keras.Model(inputs, GlobalPointer(heads, 32)(h), name="gp_ner")
+
+    return {
+        "MLP 256-512-512-10": (mlp, 64, "sparse", None),
+        f"GlobalPointer NER ({layers}x{hidden}, L={length})": (ner, 8, "gp", (heads, length)),
+    }
+
+
+def make_data(np, kind, shape_info, n):
+    rng = np.random.default_rng(0)
+    if kind == "sparse":
+        return rng.normal(size=(n, 256)).astype("float32"), rng.integers(0, 10, n)
+    heads, length = shape_info
+    x = rng.integers(1, 2000, size=(n, length)).astype("int32")
+    y = (rng.random((n, heads, length, length)) < 0.002).astype("float32")
+    return x, y
+
+
+def run_backend(args):
+    import keras
+    import numpy as np
+
+    from keras_rdkl import RDropModel
+    from keras_rdkl.losses import MultilabelCategoricalCrossentropy
+
+    class NaiveRDrop(RDropModel):
+        """Same loss as RDropModel, but two separate forward passes."""
+
+        def call(self, inputs, training=None):
+            if training:
+                self._doubled = True
+                a = self.model(inputs, training=True)
+                b = self.model(inputs, training=True)
+                return keras.ops.concatenate([a, b], axis=0)
+            return super().call(inputs, training=training)
+
+    backend = keras.backend.backend()
+    jit = backend != "torch"
+    rows = []
+    for name, (factory, bsz, kind, info) in build_models(keras, args.quick).items():
+        loss = (
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if kind == "sparse"
+            else MultilabelCategoricalCrossentropy(axis=(-2, -1))
+        )
+        x, y = make_data(np, kind, info, 2 * bsz)
+        contenders = {
+            "plain@2B": (factory(), x, y),
+            "rdrop@B": (RDropModel(factory(), alpha=1.0), x[:bsz], y[:bsz]),
+            "naive@B": (NaiveRDrop(factory(), alpha=1.0), x[:bsz], y[:bsz]),
+        }
+        for model, _, _ in contenders.values():
+            model.compile(keras.optimizers.Adam(1e-4), loss, jit_compile=jit)
+        for model, xb, yb in contenders.values():
+            for _ in range(args.warmup):
+                model.train_on_batch(xb, yb)
+        times = {k: [] for k in contenders}
+        # Interleave the contenders so drift on a shared machine hits all alike.
+        for _ in range(args.repeats):
+            for key, (model, xb, yb) in contenders.items():
+                start = time.perf_counter()
+                model.train_on_batch(xb, yb)
+                times[key].append(time.perf_counter() - start)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        rows.append(
+            {
+                "backend": backend,
+                "model": name,
+                "B": bsz,
+                "plain_2B_ms": 1e3 * med["plain@2B"],
+                "rdrop_B_ms": 1e3 * med["rdrop@B"],
+                "naive_B_ms": 1e3 * med["naive@B"],
+                "rdrop_vs_plain": med["rdrop@B"] / med["plain@2B"],
+                "naive_vs_plain": med["naive@B"] / med["plain@2B"],
+            }
+        )
+    return rows
+
+
+def versions():
+    out = {}
+    for mod in ("keras", "tensorflow", "jax", "torch", "numpy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a missing library is just not listed
+            pass
+    return out
+
+
+def to_markdown(rows, command, quick):
+    lines = [
+        "# R-Drop train-step benchmark",
+        "",
+        f"Command: `{command}`" + (" (quick smoke run)" if quick else ""),
+        "",
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, Python {platform.python_version()}; "
+        "shared with other jobs while it ran, so absolute times are noisy.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "",
+        "Median `train_on_batch` time; ratio to the plain model on 2B rows (ideal 1.00). "
+        "naive = two separate forward passes.",
+        "",
+        "| backend | model | B | plain@2B ms | rdrop@B ms | naive@B ms | rdrop/plain | naive/plain |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['backend']} | {r['model']} | {r['B']} | {r['plain_2B_ms']:.1f} | "
+            f"{r['rdrop_B_ms']:.1f} | {r['naive_B_ms']:.1f} | {r['rdrop_vs_plain']:.2f} | "
+            f"{r['naive_vs_plain']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small models, few repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--all-backends", action="store_true",
+                        help="run every backend in its own process and write the results file")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "rdrop.md"))
+    args = parser.parse_args()
+    if args.repeats is None:
+        args.repeats = 5 if args.quick else 20
+    command = "python bench/rdrop.py " + " ".join(a for a in sys.argv[1:] if a != "--json")
+    if args.all_backends:
+        rows = []
+        for backend in BACKENDS:
+            cmd = [sys.executable, __file__, "--json", "--repeats", str(args.repeats),
+                   "--warmup", str(args.warmup)] + (["--quick"] if args.quick else [])
+            env = dict(os.environ, KERAS_BACKEND=backend)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(proc.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"backend {backend} failed")
+            rows.extend(json.loads(proc.stdout.strip().splitlines()[-1]))
+        table = to_markdown(rows, command, args.quick)
+        print(table)
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(table)
+        return
+    rows = run_backend(args)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print(to_markdown(rows, command, args.quick))
+
+
+if __name__ == "__main__":
+    main()
