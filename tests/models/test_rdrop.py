@@ -12,9 +12,11 @@ import pytest
 from keras import ops
 
 import keras_rdkl
-from keras_rdkl.losses import MultilabelCategoricalCrossentropy
-from keras_rdkl.losses import SigmoidKLDivergence
-from keras_rdkl.losses import SoftmaxKLDivergence
+from keras_rdkl.losses import (
+    MultilabelCategoricalCrossentropy,
+    SigmoidKLDivergence,
+    SoftmaxKLDivergence,
+)
 from keras_rdkl.models import RDropModel
 from tests.conftest import BACKEND
 
@@ -166,7 +168,7 @@ def test_alpha_zero_without_dropout_matches_plain_model():
     h2 = rdrop.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0).history
     np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-5)
     np.testing.assert_allclose(h2["kl"], 0.0, atol=1e-7)
-    for a, b in zip(plain.get_weights(), twin.get_weights()):
+    for a, b in zip(plain.get_weights(), twin.get_weights(), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
