@@ -10,3 +10,16 @@ from keras_rdkl.datasets.germeval import load_germeval
 from keras_rdkl.datasets.germeval import read_germeval_tsv
 from keras_rdkl.datasets.wnut17 import WNUT17_LABELS
 from keras_rdkl.datasets.wnut17 import load_wnut17
+
+__all__ = [
+    "CLUENER_LABELS",
+    "GERMEVAL_LABELS",
+    "WNUT17_LABELS",
+    "load_cluener",
+    "load_germeval",
+    "load_wnut17",
+    "read_cluener_json",
+    "read_conll",
+    "read_germeval_tsv",
+    "tags_to_spans",
+]

@@ -1,0 +1,94 @@
+"""Small text helpers shared by the examples: vocabulary, padding, a compact Transformer encoder."""
+
+import collections
+
+import keras
+import numpy as np
+
+from keras_rdkl.layers import SinusoidalPositionEmbedding
+
+PAD, UNK = "[PAD]", "[UNK]"
+
+
+def build_vocab(token_lists, min_count=1, max_size=None, lowercase=False):
+    """Token -> id from training tokens; id 0 is padding, id 1 unknown.
+
+    Args:
+        token_lists: iterable of token lists (the training split).
+        min_count: keep tokens seen at least this often.
+        max_size: optional cap on the vocabulary size (most frequent first).
+        lowercase: lower-case tokens before counting.
+
+    Returns:
+        A dict `{token: id}` with `PAD -> 0`, `UNK -> 1`.
+    """
+    counts = collections.Counter(
+        t.lower() if lowercase else t for tokens in token_lists for t in tokens
+    )
+    ordered = sorted((c, t) for t, c in counts.items() if c >= min_count)
+    ordered = [t for c, t in sorted(ordered, key=lambda ct: (-ct[0], ct[1]))]
+    if max_size is not None:
+        ordered = ordered[: max(0, max_size - 2)]
+    vocab = {PAD: 0, UNK: 1}
+    for t in ordered:
+        vocab.setdefault(t, len(vocab))
+    return vocab
+
+
+def encode_tokens(token_lists, vocab, length, lowercase=False):
+    """Token lists -> int32 ids `[N, length]`, padded with 0 and truncated at the end."""
+    out = np.zeros((len(token_lists), length), dtype="int32")
+    unk = vocab[UNK]
+    for i, tokens in enumerate(token_lists):
+        ids = [vocab.get(t.lower() if lowercase else t, unk) for t in tokens[:length]]
+        out[i, : len(ids)] = ids
+    return out
+
+
+def build_transformer_encoder(
+    vocab_size, hidden=128, layers=2, heads=4, dropout=0.1, max_length=None, ffn=None
+):
+    """A small post-norm Transformer encoder trained from scratch.
+
+    Token ids go through `Embedding(mask_zero=True)` plus fixed sin-cos
+    positions, then `layers` blocks of self-attention and a feed-forward
+    network, each with dropout, a residual connection and layer
+    normalization. The padding mask (id 0) propagates to the output, so a
+    masking-aware head (GlobalPointer, pooling) can use it.
+
+    Args:
+        vocab_size: number of token ids (0 is padding).
+        hidden: width of every token vector (even).
+        layers: number of Transformer blocks.
+        heads: attention heads per block (`hidden` must divide by it).
+        dropout: dropout rate after embeddings, attention and FFN.
+        max_length: static sequence length of the input, or None for any.
+        ffn: inner width of the feed-forward network (default `4 * hidden`).
+
+    Returns:
+        A `keras.Model` mapping int ids `[B, L]` to `[B, L, hidden]` with a
+        Keras mask `[B, L]`.
+    """
+    if hidden % heads:
+        raise ValueError(f"`hidden` must be divisible by `heads`. Received: hidden={hidden}, heads={heads}")
+    ffn = ffn or 4 * hidden
+    ids = keras.Input((max_length,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(vocab_size, hidden, mask_zero=True, name="token_embedding")(ids)
+    x = SinusoidalPositionEmbedding(hidden, merge_mode="add", name="position_embedding")(x)
+    x = keras.layers.LayerNormalization(name="embedding_norm")(x)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    for i in range(layers):
+        attn = keras.layers.MultiHeadAttention(
+            heads, hidden // heads, dropout=dropout, name=f"block{i}_attention"
+        )(x, x)
+        attn = keras.layers.Dropout(dropout, name=f"block{i}_attention_dropout")(attn)
+        x = keras.layers.LayerNormalization(name=f"block{i}_attention_norm")(
+            keras.layers.Add(name=f"block{i}_attention_residual")([x, attn])
+        )
+        h = keras.layers.Dense(ffn, activation="gelu", name=f"block{i}_ffn_inner")(x)
+        h = keras.layers.Dense(hidden, name=f"block{i}_ffn_outer")(h)
+        h = keras.layers.Dropout(dropout, name=f"block{i}_ffn_dropout")(h)
+        x = keras.layers.LayerNormalization(name=f"block{i}_ffn_norm")(
+            keras.layers.Add(name=f"block{i}_ffn_residual")([x, h])
+        )
+    return keras.Model(ids, x, name="transformer_encoder")
