@@ -7,32 +7,9 @@ from keras import ops
 
 from keras_rdkl.distillation import GlobalPointerDistillation
 from keras_rdkl.distillation import SoftmaxDistillation
-from tests.conftest import BACKEND
+from tests._grad import grad
 
 MASK = -1e12
-
-
-def _grad(fn, x):
-    """d fn(x) / dx for a scalar fn on the active backend (local helper)."""
-    x = np.asarray(x, dtype="float32")
-    if BACKEND == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda v: fn(v))(x))
-    if BACKEND == "torch":
-        import torch
-
-        v = torch.tensor(x, requires_grad=True)
-        fn(v).backward()
-        return v.grad.numpy()
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        v = tf.Variable(x)
-        with tf.GradientTape() as tape:
-            out = fn(v)
-        return tape.gradient(out, v).numpy()
-    pytest.skip(f"no gradient helper for backend {BACKEND}")
 
 
 # --- NumPy references written from the formulas -----------------------------
@@ -134,7 +111,7 @@ def test_global_pointer_gradient_closed_form_and_masked_positions():
     student = gp_logits(rng, b=2, h=1, length=4, lengths=(4, 2))
     T = 2.0
     loss = GlobalPointerDistillation(temperature=T)
-    g = _grad(lambda v: loss.compute_loss(teacher, v), student)
+    g = grad(lambda v: loss.compute_loss(teacher, v), student)
     assert np.all(np.isfinite(g))
     s, t = student.astype("float64"), teacher.astype("float64")
     valid = (s > -2e4) & (t > -2e4)
@@ -166,7 +143,7 @@ def test_softmax_kl_gradient_is_cross_entropy_gradient():
     t = rng.normal(size=(3, 5)).astype("float32")
     s = rng.normal(size=(3, 5)).astype("float32")
     T = 2.0
-    g = _grad(lambda v: SoftmaxDistillation(temperature=T).compute_loss(t, v), s)
+    g = grad(lambda v: SoftmaxDistillation(temperature=T).compute_loss(t, v), s)
     q = np.exp(t / T) / np.exp(t / T).sum(-1, keepdims=True)
     p = np.exp(s / T) / np.exp(s / T).sum(-1, keepdims=True)
     np.testing.assert_allclose(g, T * (p - q) / 3, rtol=1e-4, atol=1e-6)

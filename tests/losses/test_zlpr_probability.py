@@ -7,30 +7,7 @@ from keras import ops
 
 from keras_rdkl.losses import multilabel_categorical_crossentropy
 from keras_rdkl.losses import zlpr_probability
-from tests.conftest import BACKEND
-
-
-def _grad(fn, x):
-    """d sum(fn(x)) / dx on the active backend (minimal local helper)."""
-    x = np.asarray(x, dtype="float32")
-    if BACKEND == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
-    if BACKEND == "torch":
-        import torch
-
-        v = torch.tensor(x, requires_grad=True)
-        fn(v).sum().backward()
-        return v.grad.numpy()
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        v = tf.Variable(x)
-        with tf.GradientTape() as tape:
-            out = tf.reduce_sum(fn(v))
-        return tape.gradient(out, v).numpy()
-    pytest.skip(f"no gradient helper for backend {BACKEND}")
+from tests._grad import grad
 
 
 def _np_sigmoid(x):
@@ -79,11 +56,11 @@ def test_one_class_soft_zlpr_gradient_vanishes_at_sigmoid_2s(seed):
     def loss(v):
         return multilabel_categorical_crossentropy(t, v)
 
-    g = _grad(loss, s)
+    g = grad(loss, s)
     np.testing.assert_allclose(g, 0.0, atol=2e-5)
     # ... and not at sigmoid(s) (the naive mapping): gradient clearly nonzero.
     t_naive = _np_sigmoid(s).astype("float32")
-    g_naive = _grad(lambda v: multilabel_categorical_crossentropy(t_naive, v), s)
+    g_naive = grad(lambda v: multilabel_categorical_crossentropy(t_naive, v), s)
     big = np.abs(s[:, 0]) > 0.5
     assert np.all(np.abs(g_naive[big]) > 1e-2)
 
@@ -92,7 +69,7 @@ def test_closed_form_gradient_of_one_class_soft_zlpr():
     # dL/ds = -t e^-s / (1 + t e^-s) + (1 - t) e^s / (1 + (1 - t) e^s)
     s = np.linspace(-3, 3, 13, dtype="float32")[:, None]
     t = np.full_like(s, 0.3)
-    g = _grad(lambda v: multilabel_categorical_crossentropy(t, v), s)
+    g = grad(lambda v: multilabel_categorical_crossentropy(t, v), s)
     sd, td = s.astype("float64"), t.astype("float64")
     ref = -td * np.exp(-sd) / (1 + td * np.exp(-sd)) + (1 - td) * np.exp(sd) / (
         1 + (1 - td) * np.exp(sd)
@@ -106,7 +83,7 @@ def test_many_class_soft_zlpr_gradient_also_vanishes_at_sigmoid_2s():
     rng = np.random.default_rng(3)
     s = rng.uniform(-3.0, 3.0, size=(16, 6)).astype("float32")
     t = ops.convert_to_numpy(zlpr_probability(s))
-    g = _grad(lambda v: multilabel_categorical_crossentropy(t, v), s)
+    g = grad(lambda v: multilabel_categorical_crossentropy(t, v), s)
     np.testing.assert_allclose(g, 0.0, atol=2e-5)
 
 
@@ -121,8 +98,8 @@ def test_one_class_hard_labels_optimum_is_sigmoid_s_not_2s(p):
         return p * one + (1 - p) * zero
 
     logit = np.log(p / (1 - p))
-    assert abs(_grad(expected, np.full((1, 1), logit))[0, 0]) < 1e-5
-    assert abs(_grad(expected, np.full((1, 1), logit / 2))[0, 0]) > 1e-2
+    assert abs(grad(expected, np.full((1, 1), logit))[0, 0]) < 1e-5
+    assert abs(grad(expected, np.full((1, 1), logit / 2))[0, 0]) > 1e-2
 
 
 def test_works_inside_a_model():
