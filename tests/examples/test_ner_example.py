@@ -22,9 +22,9 @@ def _load_example():
 
 
 TINY = [
-    "--max-train", "48", "--max-eval", "24", "--epochs", "1", "--steps-per-epoch", "2",
+    "--max-train", "48", "--max-eval", "16", "--epochs", "1", "--steps-per-epoch", "2",
     "--batch-size", "16", "--hidden", "32", "--layers", "1", "--attention-heads", "2",
-    "--head-size", "8", "--max-length", "24", "--time-budget", "0", "--verbose", "0",
+    "--head-size", "8", "--max-length", "16", "--time-budget", "0", "--verbose", "0",
 ]
 
 
@@ -39,8 +39,10 @@ def test_bad_flags_exit():
 
 
 @requires_data("cluener2020")
-@pytest.mark.parametrize("head,alpha", [("global_pointer", "1.0"), ("efficient_global_pointer", "0")])
-def test_smoke_run_and_reload(tmp_path, monkeypatch, head, alpha):
+def test_smoke_run_and_reload(tmp_path, monkeypatch):
+    # One small run (R-Drop on, so the doubled pass and the KL are exercised);
+    # the plain path (alpha 0) is the same model without the wrapper.
+    head, alpha = "efficient_global_pointer", "1.0"
     monkeypatch.setenv("KERAS_RDKL_DATA", str(DATA_DIR))
     example = _load_example()
     out = tmp_path / "run"
@@ -66,8 +68,9 @@ def test_smoke_run_and_reload(tmp_path, monkeypatch, head, alpha):
     reloaded = keras.saving.load_model(out / "model.keras", compile=False)
     after = example.predict_spans(reloaded, ids, labels)
     assert after == before
+    # Same batch shape as above (one compiled function per model on JAX).
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict(ids[:4], verbose=0)),
-        keras.ops.convert_to_numpy(summary["model"].predict(ids[:4], verbose=0)),
+        keras.ops.convert_to_numpy(reloaded.predict(ids, batch_size=64, verbose=0)),
+        keras.ops.convert_to_numpy(summary["model"].predict(ids, batch_size=64, verbose=0)),
         rtol=1e-5, atol=1e-4,
     )
