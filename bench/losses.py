@@ -1,0 +1,191 @@
+"""Benchmark: ZLPR (MultilabelCategoricalCrossentropy) vs BCE, and sparse vs dense ZLPR.
+
+Each (backend, contender) runs in a fresh subprocess so that the peak-RSS
+growth (resource.getrusage max RSS after the timed loop minus before it) is
+its own. Forward+backward = d(loss)/d(logits) on the backend's usual compiled
+path (jax.jit, tf.function, torch eager). Reports medians and ratios, prints
+a markdown table and writes it to bench/results/losses.md.
+
+    .venv/bin/python bench/losses.py            # full sizes
+    .venv/bin/python bench/losses.py --quick    # smoke run
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _fwd_bwd(loss_fn, y, logits):
+    """A callable computing (loss, d loss / d logits) on the active backend."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        f = jax.jit(jax.value_and_grad(lambda s: loss_fn(y, s)))
+        return lambda: jax.block_until_ready(f(logits))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def f(s):
+            with tf.GradientTape() as tape:
+                tape.watch(s)
+                v = loss_fn(y, s)
+            return v, tape.gradient(v, s)
+
+        return lambda: [t.numpy() for t in f(logits)]
+    import torch
+
+    def f():
+        s = logits.detach().requires_grad_(True)
+        v = loss_fn(y, s)
+        v.backward()
+        return v.item(), s.grad
+
+    return f
+
+
+def run_case(case, contender, shape, k, repeats):
+    """Runs in the child process: returns a dict of measurements."""
+    import resource
+
+    import keras
+    import numpy as np
+
+    from keras_rdkl.losses import MultilabelCategoricalCrossentropy
+    from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
+
+    rng = np.random.default_rng(0)
+    b, h, n, _ = shape
+    logits_np = rng.standard_normal(shape).astype("float32")
+    # k positives per (sample, head), as flat start * L + end indices.
+    idx = rng.integers(0, n * n, (b, h, k)).astype("int32")
+    if contender == "sparse":
+        y_np = idx
+        loss = SparseMultilabelCategoricalCrossentropy(axis=(-2, -1))
+    else:
+        y_np = np.zeros((b, h, n * n), "float32")
+        np.put_along_axis(y_np, idx, 1.0, axis=-1)
+        y_np = y_np.reshape(shape)
+        if contender == "bce":
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+        else:
+            loss = MultilabelCategoricalCrossentropy(axis=(-2, -1))
+    y = keras.ops.convert_to_tensor(y_np)
+    logits = keras.ops.convert_to_tensor(logits_np)
+    step = _fwd_bwd(loss, y, logits)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step()  # compile / warm up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "median_ms": 1e3 * float(np.median(times)),
+        "rss_growth_mb": (rss1 - rss0) / 1024.0,
+        "label_mb": y_np.nbytes / 2**20,
+    }
+
+
+def _child(backend, case, contender, shape, k, repeats):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    args = [sys.executable, __file__, "--child", json.dumps([case, contender, shape, k, repeats])]
+    out = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"{backend}/{case}/{contender} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes, few repeats")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "losses.md"))
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, ROOT)
+        print("RESULT " + json.dumps(run_case(*json.loads(args.child))))
+        return
+
+    repeats = args.repeats or (3 if args.quick else 10)
+    gp_shape = [2, 4, 64, 64] if args.quick else [16, 10, 128, 128]
+    big_shape = [2, 2, 128, 128] if args.quick else [4, 8, 512, 512]
+    k = 32
+    rows_a, rows_b = [], []
+    for backend in args.backends.split(","):
+        zl = _child(backend, "gp", "zlpr", gp_shape, k, repeats)
+        bce = _child(backend, "gp", "bce", gp_shape, k, repeats)
+        rows_a.append(
+            f"| {backend} | {zl['median_ms']:.1f} | {bce['median_ms']:.1f} | "
+            f"{zl['median_ms'] / bce['median_ms']:.2f} | {zl['rss_growth_mb']:.0f} | "
+            f"{bce['rss_growth_mb']:.0f} |"
+        )
+        sp = _child(backend, "big", "sparse", big_shape, k, repeats)
+        de = _child(backend, "big", "dense", big_shape, k, repeats)
+        rows_b.append(
+            f"| {backend} | {sp['median_ms']:.1f} | {de['median_ms']:.1f} | "
+            f"{sp['median_ms'] / de['median_ms']:.2f} | {sp['label_mb']:.4f} | "
+            f"{de['label_mb']:.1f} | {sp['rss_growth_mb']:.0f} | {de['rss_growth_mb']:.0f} |"
+        )
+        print(rows_a[-1], rows_b[-1], sep="\n", flush=True)
+
+    import jax
+    import keras
+    import tensorflow as tf
+    import torch
+
+    command = "KERAS_BACKEND unset; .venv/bin/python " + " ".join(
+        a for a in sys.argv if not a.startswith("--child")
+    )
+    text = "\n".join(
+        [
+            "# Loss benchmarks",
+            "",
+            f"Command: `{command}`  ",
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}, "
+            f"Python {platform.python_version()}  ",
+            f"Versions: keras {keras.__version__}, tensorflow {tf.__version__}, jax {jax.__version__}, "
+            f"torch {torch.__version__}  ",
+            f"Repeats: {repeats} (median reported), one fresh process per backend and contender. "
+            "Other jobs shared the machine while this ran: read ratios, not absolute times.",
+            "",
+            f"## ZLPR vs BCE, forward + backward, logits {gp_shape} (GlobalPointer-shaped)",
+            "",
+            "`MultilabelCategoricalCrossentropy(axis=(-2, -1))` against "
+            "`keras.losses.BinaryCrossentropy(from_logits=True)` on the same tensor.",
+            "",
+            "| backend | ZLPR ms | BCE ms | ZLPR / BCE | ZLPR peak RSS growth MB | BCE peak RSS growth MB |",
+            "|---|---|---|---|---|---|",
+            *rows_a,
+            "",
+            f"## Sparse vs dense ZLPR, forward + backward, logits {big_shape}, K = {k} labels",
+            "",
+            "| backend | sparse ms | dense ms | sparse / dense | sparse label MB | dense label MB "
+            "| sparse peak RSS growth MB | dense peak RSS growth MB |",
+            "|---|---|---|---|---|---|---|---|",
+            *rows_b,
+            "",
+        ]
+    )
+    print(text)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
