@@ -163,10 +163,9 @@ def make_dataset(ids, spans, num_types, batch_size, shuffle, seed):
 
 def build_model(args, vocab_size, num_types, length):
     import keras
-
     from _text import build_transformer_encoder
-    from keras_rdkl.layers import EfficientGlobalPointer
-    from keras_rdkl.layers import GlobalPointer
+
+    from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
 
     encoder = build_transformer_encoder(
         vocab_size, hidden=args.hidden, layers=args.layers, heads=args.attention_heads,
@@ -182,7 +181,7 @@ def compile_model(args, base):
 
     from keras_rdkl.losses import MultilabelCategoricalCrossentropy
     from keras_rdkl.metrics import SpanF1
-    from keras_rdkl.models.rdrop import RDropModel
+    from keras_rdkl.models import RDropModel
 
     model = base
     if args.rdrop_alpha > 0:
@@ -368,8 +367,7 @@ def main(argv=None):
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
         return results
 
-    from _text import build_vocab
-    from _text import encode_tokens
+    from _text import build_vocab, encode_tokens
 
     labels = corpus["labels"]
     rng = np.random.default_rng(args.seed)
