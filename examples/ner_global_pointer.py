@@ -39,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--rdrop-alpha", type=float, default=1.0, help="R-Drop weight; 0 = plain training")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None,
                    help="sets KERAS_BACKEND before Keras is imported (default: the environment's)")
@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--steps-per-epoch", type=int, default=0, help="0 = one pass over the training data")
     p.add_argument("--time-budget", type=float, default=300.0,
                    help="stop training once this many wall-clock seconds have passed since fit began, validation included (0 = no limit)")
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--attention-heads", type=int, default=4)
     p.add_argument("--head-size", type=int, default=32, help="GlobalPointer head size")
