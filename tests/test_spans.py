@@ -273,3 +273,32 @@ def test_decode_then_offsets_end_to_end():
     decoded = sp.decode_spans(logits[None], mask=np.array([mask]))[0]
     chars = sp.token_to_char_spans(decoded, OFFSETS)
     assert [c[:3] for c in chars] == gold_chars
+
+
+# ----------------------------------------------------------------- docs
+
+
+def test_docs_spans_guide_runs(capsys):
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "spans.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    namespace = {}
+    exec(compile("\n".join(blocks), "docs/spans.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "[(0, 1, 3), (1, 6, 7)]" in out
+    assert "[[(0, 1, 3, 4.0)]]" in out
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from keras_rdkl.compat import bert4keras
+    from keras_rdkl.metrics import span_f1
+
+    for module in (sp, span_f1, bert4keras):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -224,3 +224,23 @@ def test_fit_with_compat_names():
     hist = model.fit(x, y, epochs=2, batch_size=2, verbose=0)
     assert np.all(np.isfinite(hist.history["loss"]))
     assert np.all(np.isfinite(hist.history["global_pointer_f1_score"]))
+
+
+def test_porting_guide_port_runs(capsys):
+    import re
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "porting.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    port = next(b for b in blocks if "import keras_rdkl" in b)
+    namespace = {}
+    exec(compile(port, "docs/porting.md", "exec"), namespace)
+    # The toy model learns its four sentences; decoding gives (t, s, e, score).
+    result = namespace["model"].evaluate(
+        namespace["x"], namespace["y"], verbose=0, return_dict=True
+    )
+    assert 0.0 <= result["span_f1"] <= 1.0 and np.isfinite(result["loss"])
+    assert all(len(s) == 4 and s[1] <= s[2] for s in namespace["pred"][0])
+    imports = next(b for b in blocks if "from keras_rdkl.compat.bert4keras" in b)
+    exec(compile(imports, "docs/porting.md", "exec"), {})

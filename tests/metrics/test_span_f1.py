@@ -206,3 +206,23 @@ def test_compile_fit_evaluate(jit):
     f1 = _np_f1(*_np_counts(y, pred))[0]
     assert np.isfinite(result["span_f1"])
     assert result["span_f1"] == pytest.approx(f1, abs=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_global_pointer(policy):
+    keras.config.set_dtype_policy(policy)
+    length = 5
+    x = np.random.default_rng(5).normal(size=(3, length, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1] * 5, [1, 1, 0, 0, 0]], bool)
+    y = np.zeros((3, 2, length, length), "float32")
+    y[:, 0, 0, 1] = 1
+    layer = layers.GlobalPointer(2, 4)
+    logits = layer(x, mask=mask)
+    m = SpanF1(threshold=-1.0)
+    m.update_state(y, logits)
+    logits = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))
+    assert np.all(np.isfinite(logits))
+    _check(m, *_np_counts(y, logits, threshold=-1.0))
+    # Padded positions never count even at a threshold far below every logit.
+    valid_pairs = sum(int(k) * (int(k) + 1) // 2 for k in mask.sum(1)) * 2
+    assert _value(m.predicted) <= valid_pairs
