@@ -262,7 +262,7 @@ def plot_curves(history, path, title):
     axes[0].plot(epochs, history.get("loss", []), "o-", label="train")
     if "val_loss" in history:
         axes[0].plot(epochs, history["val_loss"], "o-", label="dev")
-    axes[0].set_title("ZLPR loss")
+    axes[0].set_title("loss (train: ZLPR + R-Drop term; dev: ZLPR)")
     axes[0].legend()
     axes[1].plot(epochs, history.get("kl", [0.0] * len(epochs)), "o-", color="C2")
     axes[1].set_title("R-Drop symmetric KL (train)")
