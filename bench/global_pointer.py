@@ -69,7 +69,7 @@ def make_step(kind, name, length, args):
         def objective(values, inputs):
             out = layer.stateless_call(values, [], inputs, mask=mask)[0]
             valid = ops.greater(out, keras_rdkl.MASK_THRESHOLD)
-            return ops.sum(ops.where(valid, out * probe, 0.0))
+            return ops.sum(ops.where(valid, out * ops.convert_to_tensor(probe), 0.0))
 
         values = [v.value for v in variables]
     else:
