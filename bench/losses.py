@@ -43,7 +43,6 @@ def _fwd_bwd(loss_fn, y, logits):
             return v, tape.gradient(v, s)
 
         return lambda: [t.numpy() for t in f(logits)]
-    import torch
 
     def f():
         s = logits.detach().requires_grad_(True)
@@ -61,8 +60,10 @@ def run_case(case, contender, shape, k, repeats):
     import keras
     import numpy as np
 
-    from keras_rdkl.losses import MultilabelCategoricalCrossentropy
-    from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
+    from keras_rdkl.losses import (
+        MultilabelCategoricalCrossentropy,
+        SparseMultilabelCategoricalCrossentropy,
+    )
 
     rng = np.random.default_rng(0)
     b, h, n, _ = shape

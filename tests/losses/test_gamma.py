@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_rdkl.losses import GammaCrossentropy
-from keras_rdkl.losses import SparseGammaCrossentropy
-from keras_rdkl.losses import gamma_crossentropy
-from keras_rdkl.losses import gamma_weight
-from keras_rdkl.losses import sparse_gamma_crossentropy
+from keras_rdkl.losses import (
+    GammaCrossentropy,
+    SparseGammaCrossentropy,
+    gamma_crossentropy,
+    gamma_weight,
+    sparse_gamma_crossentropy,
+)
 from tests._grad import grad
 from tests.losses import _reference as ref
 
@@ -72,7 +74,7 @@ def test_extreme_logits_finite():
         np.testing.assert_allclose(
             out, ref.sparse_gamma_ce(labels, y_pred, gamma, 0.0, True), rtol=RTOL, atol=ATOL
         )
-        g = grad(lambda v: sparse_gamma_crossentropy(labels, v, gamma, from_logits=True), y_pred)
+        g = grad(lambda v, g_=gamma: sparse_gamma_crossentropy(labels, v, g_, from_logits=True), y_pred)
         assert np.all(np.isfinite(g))
 
 
@@ -97,7 +99,7 @@ def test_gradient_without_threshold_equals_log_objective(gamma):
         return -np.log(gamma + (1 - gamma) * p) / (1 - gamma)
 
     fd = ref.finite_difference(objective, y_pred.astype("float64"))
-    g = grad(lambda v: sparse_gamma_crossentropy(labels, v, gamma, from_logits=True), y_pred)
+    g = grad(lambda v, g_=gamma: sparse_gamma_crossentropy(labels, v, g_, from_logits=True), y_pred)
     np.testing.assert_allclose(g, fd, rtol=1e-4, atol=1e-5)
     # Closed form: w * (softmax - onehot).
     p = np.exp(ref.log_probs(y_pred, True))
