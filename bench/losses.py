@@ -60,10 +60,8 @@ def run_case(case, contender, shape, k, repeats):
     import keras
     import numpy as np
 
-    from keras_rdkl.losses import (
-        MultilabelCategoricalCrossentropy,
-        SparseMultilabelCategoricalCrossentropy,
-    )
+    from keras_rdkl.losses import MultilabelCategoricalCrossentropy
+    from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
 
     rng = np.random.default_rng(0)
     b, h, n, _ = shape

@@ -1,6 +1,11 @@
-"""Small text helpers shared by the examples: vocabulary, padding, a compact Transformer encoder."""
+"""Helpers shared by the examples: vocabulary, padding, a compact Transformer encoder, run reports."""
 
 import collections
+import json
+import os
+import pathlib
+import platform
+import sys
 
 import keras
 import numpy as np
@@ -92,3 +97,40 @@ def build_transformer_encoder(
             keras.layers.Add(name=f"block{i}_ffn_residual")([x, h])
         )
     return keras.Model(ids, x, name="transformer_encoder")
+
+
+def run_info(script, argv=None):
+    """The command that reproduces this run, the machine and the versions, for a report.
+
+    Args:
+        script: the example's `__file__`.
+        argv: the arguments passed to its `main` (default: `sys.argv[1:]`).
+
+    Returns:
+        A dict with `command`, `machine` and `versions` (strings).
+    """
+    import keras_rdkl
+
+    root = pathlib.Path(script).resolve().parents[1]
+    args = sys.argv[1:] if argv is None else list(argv)
+    return {
+        "command": f"KERAS_BACKEND={keras.backend.backend()} python "
+        + " ".join([os.path.relpath(script, root), *args]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "versions": {
+            "keras": keras.__version__,
+            "keras_rdkl": keras_rdkl.__version__,
+            "python": platform.python_version(),
+            "backend": keras.backend.backend(),
+        },
+    }
+
+
+def write_report(out_dir, stem, title, info, body, results):
+    """Writes `<stem>.json` (results plus `info`) and `<stem>.md` (title, command, body)."""
+    out_dir = pathlib.Path(out_dir)
+    (out_dir / f"{stem}.json").write_text(json.dumps({**info, **results}, indent=2, default=str))
+    (out_dir / f"{stem}.md").write_text(
+        f"# {title}\n\nCommand: `{info['command']}`\n\nMachine: {info['machine']}; "
+        f"keras {info['versions']['keras']}.\n\n{body}\n"
+    )

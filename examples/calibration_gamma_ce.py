@@ -17,10 +17,7 @@ Data: ../shared/data/goemotions (see examples/multilabel_goemotions.py).
 """
 
 import argparse
-import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -29,15 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import _text  # noqa: E402
 from multilabel_goemotions import DEFAULT_DATA  # noqa: E402
-from multilabel_goemotions import ROOT  # noqa: E402
 from multilabel_goemotions import build_encoder  # noqa: E402
 from multilabel_goemotions import build_vocab  # noqa: E402
 from multilabel_goemotions import encode  # noqa: E402
 from multilabel_goemotions import load_goemotions  # noqa: E402
 from multilabel_goemotions import predict_logits  # noqa: E402
 
-import keras_rdkl  # noqa: E402
 from keras_rdkl.callbacks import GammaScheduler  # noqa: E402
 from keras_rdkl.losses import SparseGammaCrossentropy  # noqa: E402
 from keras_rdkl.metrics import ExpectedCalibrationError  # noqa: E402
@@ -301,15 +297,7 @@ def main(argv=None):
                 )
             )
     summary = summarise(rows)
-    cmd = (
-        "KERAS_BACKEND="
-        + keras.backend.backend()
-        + " python "
-        + " ".join(
-            [os.path.relpath(__file__, ROOT)]
-            + (sys.argv[1:] if argv is None else list(argv))
-        )
-    )
+    info = _text.run_info(__file__, argv)
     header = (
         f"Single-label GoEmotions test ({len(data[4])} examples, {n_classes} classes), "
         f"{args.epochs} epochs, seeds {args.seeds} (mean ± std), {args.num_bins}-bin ECE, "
@@ -318,21 +306,10 @@ def main(argv=None):
     table = markdown(summary, header)
     print("\n" + table)
     plot(rows, args.seeds[0], out / "calibration_reliability.png")
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
-    results = {
-        "command": cmd,
-        "args": {k: v for k, v in vars(args).items()},
-        "summary": summary,
-        "runs": rows,
-        "versions": {"keras": keras.__version__, "keras_rdkl": keras_rdkl.__version__},
-        "machine": machine,
-    }
-    (out / "calibration.json").write_text(json.dumps(results, indent=2, default=str))
-    (out / "calibration.md").write_text(
-        "# Calibration: cross-entropy vs gamma-cross-entropy (TaiLr)\n\n"
-        f"Command: `{cmd}`\n\nMachine: {machine}; keras {keras.__version__}.\n\n"
-        + table
-        + "\n\n![reliability](calibration_reliability.png)\n"
+    results = {"args": vars(args), "summary": summary, "runs": rows}
+    _text.write_report(
+        out, "calibration", "Calibration: cross-entropy vs gamma-cross-entropy (TaiLr)", info,
+        table + "\n\n![reliability](calibration_reliability.png)", results,
     )
     print(f"\nwrote {out}/calibration.json, .md and calibration_reliability.png")
     return results

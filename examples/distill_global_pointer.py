@@ -17,21 +17,16 @@ Data: ../shared/data/cluener2020 (found by `keras_rdkl.datasets.load_cluener`).
 """
 
 import argparse
-import json
-import os
 import pathlib
-import platform
 import sys
 import time
 
 import keras
-import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import _text  # noqa: E402
 
-import keras_rdkl  # noqa: E402
 from keras_rdkl.datasets import load_cluener  # noqa: E402
 from keras_rdkl.distillation import GlobalPointerDistillation  # noqa: E402
 from keras_rdkl.layers import GlobalPointer  # noqa: E402
@@ -194,29 +189,10 @@ def main(argv=None):
         )
     table = "\n".join(lines)
     print("\n" + table)
-    cmd = (
-        "KERAS_BACKEND="
-        + keras.backend.backend()
-        + " python "
-        + " ".join(
-            [os.path.relpath(__file__, ROOT)]
-            + (sys.argv[1:] if argv is None else list(argv))
-        )
-    )
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
-    results = {
-        "command": cmd,
-        "args": vars(args),
-        "rows": rows,
-        "versions": {"keras": keras.__version__, "keras_rdkl": keras_rdkl.__version__},
-        "machine": machine,
-    }
-    (out / "distill_global_pointer.json").write_text(json.dumps(results, indent=2))
-    (out / "distill_global_pointer.md").write_text(
-        "# GlobalPointer distillation on CLUENER\n\n"
-        f"Command: `{cmd}`\n\nMachine: {machine}; keras {keras.__version__}.\n\n"
-        + table
-        + "\n"
+    results = {"args": vars(args), "rows": rows}
+    _text.write_report(
+        out, "distill_global_pointer", "GlobalPointer distillation on CLUENER",
+        _text.run_info(__file__, argv), table, results,
     )
     print(f"\nwrote {out}/distill_global_pointer.json and .md")
     return results

@@ -21,10 +21,7 @@ Pass `--data-dir` to point elsewhere.
 import argparse
 import collections
 import csv
-import json
-import os
 import pathlib
-import platform
 import re
 import sys
 import time
@@ -32,7 +29,9 @@ import time
 import keras
 import numpy as np
 
-import keras_rdkl
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import _text  # noqa: E402
+
 from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.losses import zlpr_probability
 from keras_rdkl.metrics import multilabel_calibration
@@ -355,15 +354,7 @@ def main(argv=None):
         calibration_row("ZLPR", "sigmoid(s)", y_te, sigmoid(s_te), args.num_bins),
         calibration_row("BCE", "sigmoid(z)", y_te, sigmoid(z_te), args.num_bins),
     ]
-    cmd = (
-        "KERAS_BACKEND="
-        + keras.backend.backend()
-        + " python "
-        + " ".join(
-            [os.path.relpath(__file__, ROOT)]
-            + (sys.argv[1:] if argv is None else list(argv))
-        )
-    )
+    info = _text.run_info(__file__, argv)
     header = (
         f"GoEmotions test ({len(x_te)} examples, {n_labels} labels), {args.epochs} epochs, "
         f"seed {args.seed}, backend {keras.backend.backend()}. "
@@ -374,25 +365,14 @@ def main(argv=None):
     print("\n" + table)
     plot(cal_rows, out / "multilabel_goemotions_reliability.png")
     results = {
-        "command": cmd,
         "args": vars(args),
         "train_seconds": {"zlpr": t_zlpr, "bce": t_bce},
         "f1": f1_rows,
         "calibration": cal_rows,
-        "versions": {
-            "keras": keras.__version__,
-            "keras_rdkl": keras_rdkl.__version__,
-            "python": platform.python_version(),
-            "backend": keras.backend.backend(),
-        },
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
     }
-    (out / "multilabel_goemotions.json").write_text(json.dumps(results, indent=2))
-    (out / "multilabel_goemotions.md").write_text(
-        "# Multi-label GoEmotions: ZLPR vs BCE\n\n"
-        f"Command: `{cmd}`\n\nMachine: {results['machine']}; keras {keras.__version__}.\n\n"
-        + table
-        + "\n\n![reliability](multilabel_goemotions_reliability.png)\n"
+    _text.write_report(
+        out, "multilabel_goemotions", "Multi-label GoEmotions: ZLPR vs BCE", info,
+        table + "\n\n![reliability](multilabel_goemotions_reliability.png)", results,
     )
     print(f"\nwrote {out}/multilabel_goemotions.json, .md and _reliability.png")
     return results

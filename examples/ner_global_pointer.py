@@ -165,7 +165,8 @@ def build_model(args, vocab_size, num_types, length):
     import keras
     from _text import build_transformer_encoder
 
-    from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
+    from keras_rdkl.layers import EfficientGlobalPointer
+    from keras_rdkl.layers import GlobalPointer
 
     encoder = build_transformer_encoder(
         vocab_size, hidden=args.hidden, layers=args.layers, heads=args.attention_heads,
@@ -332,7 +333,8 @@ def run_with_preset(args, corpus):
     if "segment_ids" in [i.name for i in backbone.inputs]:
         feed["segment_ids"] = keras.layers.Lambda(keras.ops.zeros_like)(token_ids)
     hidden = backbone(feed)
-    from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
+    from keras_rdkl.layers import EfficientGlobalPointer
+    from keras_rdkl.layers import GlobalPointer
 
     head_cls = GlobalPointer if args.head == "global_pointer" else EfficientGlobalPointer
     logits = head_cls(len(labels), args.head_size)(hidden, mask=padding_mask)
@@ -367,7 +369,8 @@ def main(argv=None):
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
         return results
 
-    from _text import build_vocab, encode_tokens
+    from _text import build_vocab
+    from _text import encode_tokens
 
     labels = corpus["labels"]
     rng = np.random.default_rng(args.seed)

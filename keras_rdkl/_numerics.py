@@ -83,7 +83,7 @@ def check_same_shape(y_true, y_pred, y_true_name="y_true", y_pred_name="y_pred")
     """Raises ValueError when the static shapes of two tensors cannot match."""
     a, b = tuple(y_true.shape), tuple(y_pred.shape)
     if len(a) != len(b) or any(
-        i is not None and j is not None and i != j for i, j in zip(a, b)
+        i is not None and j is not None and i != j for i, j in zip(a, b, strict=True)
     ):
         raise ValueError(
             f"`{y_true_name}` and `{y_pred_name}` must have the same shape. "

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from keras_rdkl.callbacks import GammaScheduler
-from keras_rdkl.losses import GammaCrossentropy, SparseGammaCrossentropy
+from keras_rdkl.losses import GammaCrossentropy
+from keras_rdkl.losses import SparseGammaCrossentropy
 from tests.conftest import BACKEND
 from tests.losses import _reference as ref
 

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl import losses, mask_value
+from keras_rdkl import losses
+from keras_rdkl import mask_value
 from keras_rdkl import spans as sp
 
 

@@ -3,7 +3,8 @@
 import json
 import pathlib
 
-from keras_rdkl.datasets._paths import check_split, resolve_file
+from keras_rdkl.datasets._paths import check_split
+from keras_rdkl.datasets._paths import resolve_file
 from keras_rdkl.datasets._tags import span_key
 
 CLUENER_LABELS = [

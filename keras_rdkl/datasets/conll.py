@@ -2,7 +2,8 @@
 
 import pathlib
 
-from keras_rdkl.datasets._tags import check_scheme, tags_to_spans
+from keras_rdkl.datasets._tags import check_scheme
+from keras_rdkl.datasets._tags import tags_to_spans
 
 
 def read_conll(

@@ -2,8 +2,10 @@
 
 import pathlib
 
-from keras_rdkl.datasets._paths import check_split, resolve_file
-from keras_rdkl.datasets._tags import span_key, tags_to_spans
+from keras_rdkl.datasets._paths import check_split
+from keras_rdkl.datasets._paths import resolve_file
+from keras_rdkl.datasets._tags import span_key
+from keras_rdkl.datasets._tags import tags_to_spans
 
 _BASE_TYPES = ("LOC", "ORG", "OTH", "PER")
 GERMEVAL_LABELS = sorted(t + s for t in _BASE_TYPES for s in ("", "deriv", "part"))

@@ -1,6 +1,7 @@
 """WNUT-17 Emerging and Rare Entities: English social-media NER, CoNLL BIO."""
 
-from keras_rdkl.datasets._paths import check_split, resolve_file
+from keras_rdkl.datasets._paths import check_split
+from keras_rdkl.datasets._paths import resolve_file
 from keras_rdkl.datasets.conll import read_conll
 
 WNUT17_LABELS = [

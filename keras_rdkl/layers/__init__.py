@@ -2,5 +2,6 @@
 
 from keras_rdkl.layers.efficient_global_pointer import EfficientGlobalPointer
 from keras_rdkl.layers.global_pointer import GlobalPointer
-from keras_rdkl.layers.rotary import apply_rotary, sinusoidal_embeddings
+from keras_rdkl.layers.rotary import apply_rotary
+from keras_rdkl.layers.rotary import sinusoidal_embeddings
 from keras_rdkl.layers.sinusoidal import SinusoidalPositionEmbedding

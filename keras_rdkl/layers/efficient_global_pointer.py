@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_rdkl.layers.global_pointer import GlobalPointer, mask_span_logits
+from keras_rdkl.layers.global_pointer import GlobalPointer
+from keras_rdkl.layers.global_pointer import mask_span_logits
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_rdkl._numerics import mask_value
-from keras_rdkl.layers.rotary import apply_rotary, sinusoidal_embeddings
+from keras_rdkl.layers.rotary import apply_rotary
+from keras_rdkl.layers.rotary import sinusoidal_embeddings
 
 
 def _check_positive_int(value, name):

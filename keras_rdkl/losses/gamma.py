@@ -154,7 +154,7 @@ def sparse_gamma_crossentropy(
         y_pred = ops.moveaxis(y_pred, class_axis, -1)
     expected = tuple(y_pred.shape[:-1])
     if len(y_true.shape) != len(expected) or any(
-        i is not None and j is not None and i != j for i, j in zip(y_true.shape, expected)
+        i is not None and j is not None and i != j for i, j in zip(y_true.shape, expected, strict=True)
     ):
         raise ValueError(
             "`y_true` must hold one class id per sample: the shape of `y_pred` "

@@ -112,7 +112,7 @@ def sparse_multilabel_categorical_crossentropy(
     s = num.flatten_class_axes(y_pred, axis)
     if len(y_true.shape) != len(s.shape) or any(
         i is not None and j is not None and i != j
-        for i, j in zip(y_true.shape[:-1], s.shape[:-1])
+        for i, j in zip(y_true.shape[:-1], s.shape[:-1], strict=True)
     ):
         raise ValueError(
             "`y_true` must hold class indices of shape [..., K] whose leading "

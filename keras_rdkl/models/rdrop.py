@@ -7,11 +7,9 @@ import keras
 from keras import ops
 
 from keras_rdkl import _numerics as num
-from keras_rdkl.losses.divergence import (
-    SigmoidKLDivergence,
-    SoftmaxKLDivergence,
-    _Divergence,
-)
+from keras_rdkl.losses.divergence import SigmoidKLDivergence
+from keras_rdkl.losses.divergence import SoftmaxKLDivergence
+from keras_rdkl.losses.divergence import _Divergence
 
 _KL_NAMES = ("auto", "softmax", "sigmoid")
 

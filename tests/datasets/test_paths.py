@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from keras_rdkl.datasets import _paths, load_cluener, load_wnut17
+from keras_rdkl.datasets import _paths
+from keras_rdkl.datasets import load_cluener
+from keras_rdkl.datasets import load_wnut17
 
 
 def _cluener_dir(root, text):

@@ -5,12 +5,10 @@ import json
 import pytest
 
 from keras_rdkl import datasets
-from keras_rdkl.datasets import (
-    read_cluener_json,
-    read_conll,
-    read_germeval_tsv,
-    tags_to_spans,
-)
+from keras_rdkl.datasets import read_cluener_json
+from keras_rdkl.datasets import read_conll
+from keras_rdkl.datasets import read_germeval_tsv
+from keras_rdkl.datasets import tags_to_spans
 
 
 def _write(tmp_path, name, text):

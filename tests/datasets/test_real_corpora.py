@@ -5,7 +5,8 @@ import collections
 import pytest
 
 from keras_rdkl import datasets
-from tests.conftest import DATA_DIR, requires_data
+from tests.conftest import DATA_DIR
+from tests.conftest import requires_data
 
 
 def _count(examples):

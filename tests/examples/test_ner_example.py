@@ -7,7 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import DATA_DIR, ROOT, requires_data
+from tests.conftest import DATA_DIR
+from tests.conftest import ROOT
+from tests.conftest import requires_data
 
 SCRIPT = ROOT / "examples" / "ner_global_pointer.py"
 

@@ -13,12 +13,10 @@ import numpy as np
 import pytest
 
 from keras_rdkl import mask_value
-from keras_rdkl.layers import (
-    EfficientGlobalPointer,
-    GlobalPointer,
-    SinusoidalPositionEmbedding,
-    apply_rotary,
-)
+from keras_rdkl.layers import EfficientGlobalPointer
+from keras_rdkl.layers import GlobalPointer
+from keras_rdkl.layers import SinusoidalPositionEmbedding
+from keras_rdkl.layers import apply_rotary
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 CASES = sorted(p.name for p in FIXTURES.glob("b4k_*gp_*.npz"))

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_rdkl import MASK_THRESHOLD, mask_value
-from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
+from keras_rdkl import MASK_THRESHOLD
+from keras_rdkl import mask_value
+from keras_rdkl.layers import EfficientGlobalPointer
+from keras_rdkl.layers import GlobalPointer
 from tests._grad import grad
 from tests.layers import _reference as ref
 

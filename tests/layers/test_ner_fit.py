@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl.layers import EfficientGlobalPointer, GlobalPointer
+from keras_rdkl.layers import EfficientGlobalPointer
+from keras_rdkl.layers import GlobalPointer
 from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 
 VOCAB, LENGTH, HEADS = 16, 10, 2

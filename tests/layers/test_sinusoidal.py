@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_rdkl.layers import (
-    SinusoidalPositionEmbedding,
-    apply_rotary,
-    sinusoidal_embeddings,
-)
+from keras_rdkl.layers import SinusoidalPositionEmbedding
+from keras_rdkl.layers import apply_rotary
+from keras_rdkl.layers import sinusoidal_embeddings
 from tests._grad import grad
 from tests.layers import _reference as ref
 

@@ -6,7 +6,9 @@ package against an independent computation.
 """
 
 import numpy as np
-from scipy.special import expit, log_softmax, logsumexp
+from scipy.special import expit
+from scipy.special import log_softmax
+from scipy.special import logsumexp
 
 MASK_THRESHOLD = -2.0e4  # scores at or below this are excluded (package contract)
 EPS = 1e-7  # keras.config.epsilon()

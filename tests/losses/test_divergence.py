@@ -5,12 +5,10 @@ import pytest
 from keras import ops
 
 import keras_rdkl
-from keras_rdkl.losses import (
-    SigmoidKLDivergence,
-    SoftmaxKLDivergence,
-    sigmoid_kl_divergence,
-    softmax_kl_divergence,
-)
+from keras_rdkl.losses import SigmoidKLDivergence
+from keras_rdkl.losses import SoftmaxKLDivergence
+from keras_rdkl.losses import sigmoid_kl_divergence
+from keras_rdkl.losses import softmax_kl_divergence
 from tests._grad import grad
 from tests.losses import _reference as ref
 

@@ -5,13 +5,11 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_rdkl.losses import (
-    GammaCrossentropy,
-    SparseGammaCrossentropy,
-    gamma_crossentropy,
-    gamma_weight,
-    sparse_gamma_crossentropy,
-)
+from keras_rdkl.losses import GammaCrossentropy
+from keras_rdkl.losses import SparseGammaCrossentropy
+from keras_rdkl.losses import gamma_crossentropy
+from keras_rdkl.losses import gamma_weight
+from keras_rdkl.losses import sparse_gamma_crossentropy
 from tests._grad import grad
 from tests.losses import _reference as ref
 

@@ -5,10 +5,8 @@ import pytest
 from keras import ops
 
 import keras_rdkl
-from keras_rdkl.losses import (
-    MultilabelCategoricalCrossentropy,
-    SparseMultilabelCategoricalCrossentropy,
-)
+from keras_rdkl.losses import MultilabelCategoricalCrossentropy
+from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
 from keras_rdkl.losses import multilabel_categorical_crossentropy as mcce
 from keras_rdkl.losses import sparse_multilabel_categorical_crossentropy as sparse_mcce
 from tests._grad import grad

@@ -1,19 +1,18 @@
 """Property-based tests: random shapes, values, masks and label sets for every loss."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from keras import ops
 
 import keras_rdkl
-from keras_rdkl.losses import (
-    gamma_crossentropy,
-    sigmoid_kl_divergence,
-    softmax_kl_divergence,
-    sparse_gamma_crossentropy,
-)
+from keras_rdkl.losses import gamma_crossentropy
 from keras_rdkl.losses import multilabel_categorical_crossentropy as mcce
+from keras_rdkl.losses import sigmoid_kl_divergence
+from keras_rdkl.losses import softmax_kl_divergence
+from keras_rdkl.losses import sparse_gamma_crossentropy
 from keras_rdkl.losses import sparse_multilabel_categorical_crossentropy as sparse_mcce
 from tests._grad import grad
 from tests.losses import _reference as ref

@@ -4,7 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_rdkl import layers, losses, mask_value
+from keras_rdkl import layers
+from keras_rdkl import losses
+from keras_rdkl import mask_value
 from keras_rdkl.metrics import SpanF1
 
 MASK_THRESHOLD = -2.0e4  # from the package docs: <= this counts as masked

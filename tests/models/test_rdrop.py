@@ -12,11 +12,9 @@ import pytest
 from keras import ops
 
 import keras_rdkl
-from keras_rdkl.losses import (
-    MultilabelCategoricalCrossentropy,
-    SigmoidKLDivergence,
-    SoftmaxKLDivergence,
-)
+from keras_rdkl.losses import MultilabelCategoricalCrossentropy
+from keras_rdkl.losses import SigmoidKLDivergence
+from keras_rdkl.losses import SoftmaxKLDivergence
 from keras_rdkl.models import RDropModel
 from tests.conftest import BACKEND
 
