@@ -26,6 +26,25 @@ def ref_gp(teacher, student, T, axes=(-2, -1)):
     return T**2 * per.sum(axis=axes).mean()
 
 
+def _np_zlpr(q, x, axes):
+    """Soft-label ZLPR from its formula; x = -inf marks excluded classes."""
+    keep = np.isfinite(x)
+    x0 = np.where(keep, x, 0.0)
+    pos = np.where(keep, q * np.exp(-x0), 0.0).sum(axis=axes)
+    neg = np.where(keep, (1 - q) * np.exp(x0), 0.0).sum(axis=axes)
+    return np.log1p(pos) + np.log1p(neg)
+
+
+def ref_gp_zlpr(teacher, student, T, axes=(-2, -1)):
+    t = np.asarray(teacher, "float64")
+    s = np.asarray(student, "float64")
+    valid = (t > -2e4) & (s > -2e4)
+    tt = np.where(valid, t / T, -np.inf)
+    ss = np.where(valid, s / T, -np.inf)
+    q = np.where(valid, np_sigmoid(2 * np.where(valid, tt, 0.0)), 0.0)
+    return T**2 * (_np_zlpr(q, ss, axes) - _np_zlpr(q, tt, axes)).mean()
+
+
 def ref_softmax(teacher, student, T, divergence):
     t = np.asarray(teacher, "float64")
     s = np.asarray(student, "float64")
@@ -122,6 +141,54 @@ def test_global_pointer_gradient_closed_form_and_masked_positions():
     np.testing.assert_allclose(g, ref, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("T", [1.0, 2.5])
+def test_global_pointer_zlpr_matches_numpy_with_masks(T):
+    rng = np.random.default_rng(10)
+    teacher = gp_logits(rng)
+    student = gp_logits(rng)
+    student[1, 0, 0, 1] = MASK  # masked in the student only: excluded too
+    loss = GlobalPointerDistillation(temperature=T, divergence="zlpr")
+    value = _num(loss.compute_loss(teacher, student))
+    assert np.isfinite(value) and value > 0
+    assert value == pytest.approx(ref_gp_zlpr(teacher, student, T), rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("T", [1.0, 3.0])
+def test_global_pointer_zlpr_is_zero_with_zero_gradient_at_the_teacher(T):
+    # sigmoid(2t) targets make s = t the minimum of the soft-label ZLPR,
+    # whatever the number of spans: value 0 and gradient 0 there.
+    rng = np.random.default_rng(11)
+    teacher = gp_logits(rng, b=2, h=2, length=6, lengths=(6, 4))
+    loss = GlobalPointerDistillation(temperature=T, divergence="zlpr")
+    assert _num(loss.compute_loss(teacher, teacher)) == pytest.approx(0.0, abs=1e-6)
+    g = grad(lambda v: loss.compute_loss(teacher, v), teacher)
+    np.testing.assert_allclose(g, 0.0, atol=1e-6)
+    # Anywhere else it is positive and its gradient matches finite differences.
+    student = teacher + np.where(teacher > -2e4, rng.normal(size=teacher.shape), 0.0).astype(
+        "float32"
+    )
+    g = grad(lambda v: loss.compute_loss(teacher, v), student)
+    assert np.all(np.isfinite(g))
+    assert np.all(g[student <= -2e4] == 0.0)
+    i = tuple(np.argwhere(student > -2e4)[3])
+    h = 1e-3
+    up, down = student.astype("float64"), student.astype("float64")
+    up[i] += h
+    down[i] -= h
+    fd = (ref_gp_zlpr(teacher, up, T) - ref_gp_zlpr(teacher, down, T)) / (2 * h)
+    assert g[i] == pytest.approx(fd, rel=1e-3, abs=1e-6)
+
+
+def test_global_pointer_zlpr_extreme_and_float16_finite():
+    t = np.array([[1e4, -1e4, 0.0, -np.inf, 3.0]], "float32")
+    s = np.array([[-1e4, 1e4, 0.0, 5.0, -np.inf]], "float32")
+    loss = GlobalPointerDistillation(axis=-1, divergence="zlpr")
+    assert np.isfinite(_num(loss.compute_loss(t, s)))
+    assert np.isfinite(_num(loss.compute_loss(ops.cast(t, "float16"), ops.cast(s, "float16"))))
+    g = grad(lambda v: loss.compute_loss(t, v), s)
+    assert np.all(np.isfinite(g))
+
+
 @pytest.mark.parametrize("divergence", ["kl", "symmetric"])
 @pytest.mark.parametrize("T", [1.0, 3.0])
 def test_softmax_matches_numpy_with_masks(divergence, T):
@@ -166,6 +233,8 @@ def test_bad_arguments():
             SoftmaxDistillation(temperature=bad)
     with pytest.raises(ValueError, match="divergence"):
         SoftmaxDistillation(divergence="js")
+    with pytest.raises(ValueError, match="'sigmoid', 'zlpr'"):
+        GlobalPointerDistillation(divergence="softmax")
     with pytest.raises(ValueError, match="axis"):
         GlobalPointerDistillation(axis="last")
     with pytest.raises(ValueError, match="teacher_outputs"):
@@ -177,6 +246,7 @@ def test_bad_arguments():
 def test_serialization_round_trip():
     for loss in (
         GlobalPointerDistillation(temperature=2.0, axis=(-2, -1)),
+        GlobalPointerDistillation(temperature=1.5, axis=-1, divergence="zlpr"),
         SoftmaxDistillation(temperature=4.0, divergence="symmetric"),
     ):
         restored = keras.saving.deserialize_keras_object(
@@ -210,7 +280,8 @@ def _gp_model(seed, heads=2, length=6, units=8):
     )
 
 
-def test_distiller_fit_global_pointer():
+@pytest.mark.parametrize("divergence", ["sigmoid", "zlpr"])
+def test_distiller_fit_global_pointer(divergence):
     from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 
     rng = np.random.default_rng(6)
@@ -220,7 +291,9 @@ def test_distiller_fit_global_pointer():
     distiller = keras.distillation.Distiller(
         teacher=teacher,
         student=student,
-        distillation_losses=GlobalPointerDistillation(temperature=2.0),
+        distillation_losses=GlobalPointerDistillation(
+            temperature=2.0, divergence=divergence
+        ),
         student_loss_weight=0.5,
     )
     distiller.compile(
