@@ -35,9 +35,12 @@ def test_distill_example_smoke(tmp_path):
     )  # fmt: skip
     saved = json.loads((out / "distill_global_pointer.json").read_text())
     names = [r["model"] for r in saved["rows"]]
-    assert names == ["teacher", "student alone", "student distilled"]
+    assert names == [
+        "teacher", "student alone", "student distilled (zlpr)", "student distilled (sigmoid)"
+    ]
     rows = {r["model"]: r for r in results["rows"]}
-    assert rows["student alone"]["params"] == rows["student distilled"]["params"]
+    for d in ("zlpr", "sigmoid"):
+        assert rows["student alone"]["params"] == rows[f"student distilled ({d})"]["params"]
     assert rows["teacher"]["params"] > rows["student alone"]["params"]
     for r in results["rows"]:
         assert 0.0 <= r["f1"] <= 1.0
