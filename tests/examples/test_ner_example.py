@@ -74,3 +74,27 @@ def test_smoke_run_and_reload(tmp_path, monkeypatch):
         keras.ops.convert_to_numpy(summary["model"].predict(ids, batch_size=64, verbose=0)),
         rtol=1e-5, atol=1e-4,
     )
+
+
+@requires_data("cluener2020")
+def test_grid_runner_writes_a_table_per_corpus(tmp_path):
+    """examples/run_ner_grid.py: one row per (head, alpha), F1 and command as run."""
+    spec = importlib.util.spec_from_file_location(
+        "run_ner_grid", ROOT / "examples" / "run_ner_grid.py"
+    )
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    extra = " ".join(TINY[: TINY.index("--time-budget")])  # the runner sets budget, verbosity
+    grid.main([
+        "--datasets", "cluener", "--heads", "efficient_global_pointer", "--alphas", "0", "1.0",
+        "--seeds", "1", "--extra", extra, "--out", str(tmp_path), "--suffix", "_smoke",
+    ])  # fmt: skip
+    table = (tmp_path / "ner_cluener_smoke.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| efficient_global_pointer")]
+    assert len(rows) == 2
+    runs = sorted((tmp_path / "ner_runs").glob("*.json"))
+    assert len(runs) == 2
+    for path, row in zip(runs, rows, strict=True):
+        summary = json.loads(path.read_text())
+        assert summary["args"]["epochs"] == 1
+        assert f"{summary['dev']['f1']:.4f} +- 0.0000" in row
