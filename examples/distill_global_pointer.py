@@ -23,6 +23,7 @@ import sys
 import time
 
 import keras
+import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -94,7 +95,14 @@ def parse_args(argv=None):
         help="one distilled student per divergence",
     )
     p.add_argument("--student-loss-weight", type=float, default=0.5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2],
+        help="student seeds (initial weights, batch order); the teacher uses the first",
+    )
+    p.add_argument(
+        "--teacher-path", default=None,
+        help="a .keras teacher to load if the file exists, else where to save the trained one",
+    )
     p.add_argument("--verbose", type=int, default=2)
     args = p.parse_args(argv)
     for name in ("max_len", "teacher_epochs", "student_epochs", "batch_size"):
@@ -109,7 +117,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.seeds[0])
     out = pathlib.Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, labels = load_cluener("train", path=args.data_dir)
@@ -136,12 +144,22 @@ def main(argv=None):
         return time.time() - t0
 
     size = dict(vocab_size=len(vocab), num_types=n_types, length=length)
-    teacher = build_tagger(
-        hidden=args.teacher_hidden, layers=args.teacher_layers, heads=4, head_size=64,
-        name="teacher", **size,
-    )  # fmt: skip
-    teacher.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
-    times = {"teacher": fit(teacher, args.teacher_epochs, "teacher")}
+    times = {}
+    if args.teacher_path and pathlib.Path(args.teacher_path).exists():
+        print(f"\n== teacher: loaded from {args.teacher_path}")
+        teacher = keras.saving.load_model(args.teacher_path)
+        times["teacher"] = [0.0]
+    else:
+        teacher = build_tagger(
+            hidden=args.teacher_hidden, layers=args.teacher_layers, heads=4, head_size=64,
+            name="teacher", **size,
+        )  # fmt: skip
+        teacher.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
+        times["teacher"] = [fit(teacher, args.teacher_epochs, "teacher")]
+        if args.teacher_path:
+            teacher.save(args.teacher_path)
+    scores = {"teacher": [span_f1(teacher, x_dv, y_dv)]}
+    params = {"teacher": int(teacher.count_params())}
 
     def student():
         return build_tagger(
@@ -149,49 +167,64 @@ def main(argv=None):
             name="student", **size,
         )  # fmt: skip
 
-    alone = student()
-    init = alone.get_weights()
-    alone.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
-    times["student alone"] = fit(alone, args.student_epochs, "student alone")
+    def record(name, model, seconds):
+        scores.setdefault(name, []).append(span_f1(model, x_dv, y_dv))
+        times.setdefault(name, []).append(seconds)
+        params[name] = int(model.count_params())
 
-    models = {"teacher": teacher, "student alone": alone}
-    for divergence in args.divergences:
-        name = f"student distilled ({divergence})"
-        distilled = student()
-        distilled.set_weights(init)  # same start as the student trained alone
-        distiller = keras.distillation.Distiller(
-            teacher=teacher,
-            student=distilled,
-            distillation_losses=GlobalPointerDistillation(
-                temperature=args.temperature, divergence=divergence
-            ),
-            student_loss_weight=args.student_loss_weight,
-        )
-        distiller.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
-        times[name] = fit(distiller, args.student_epochs, f"{name}, T={args.temperature:g}")
-        models[name] = distilled
+    for seed in args.seeds:
+        keras.utils.set_random_seed(seed)
+        alone = student()
+        init = alone.get_weights()
+        alone.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
+        record("student alone", alone, fit(alone, args.student_epochs, f"student alone, seed {seed}"))
+        for divergence in args.divergences:
+            name = f"student distilled ({divergence})"
+            keras.utils.set_random_seed(seed)  # same batch order as the student alone
+            distilled = student()
+            distilled.set_weights(init)  # same start as the student trained alone
+            distiller = keras.distillation.Distiller(
+                teacher=teacher,
+                student=distilled,
+                distillation_losses=GlobalPointerDistillation(
+                    temperature=args.temperature, divergence=divergence
+                ),
+                student_loss_weight=args.student_loss_weight,
+            )
+            distiller.compile(
+                optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr()
+            )
+            seconds = fit(
+                distiller, args.student_epochs, f"{name}, T={args.temperature:g}, seed {seed}"
+            )
+            record(name, distilled, seconds)
 
     rows = []
-    for name, model in models.items():
-        r = {
+    for name, runs in scores.items():
+        f1 = [r["f1"] for r in runs]
+        rows.append({
             "model": name,
-            "params": int(model.count_params()),
-            **span_f1(model, x_dv, y_dv),
-        }
-        r["train_seconds"] = times[name]
-        rows.append(r)
+            "params": params[name],
+            "f1": float(np.mean(f1)),
+            "f1_sd": float(np.std(f1, ddof=1)) if len(f1) > 1 else 0.0,
+            "precision": float(np.mean([r["precision"] for r in runs])),
+            "recall": float(np.mean([r["recall"] for r in runs])),
+            "runs": runs,
+            "train_seconds": float(np.mean(times[name])),
+        })  # fmt: skip
     lines = [
-        f"CLUENER dev ({len(x_dv)} sentences), entity micro F1 at threshold 0, seed "
-        f"{args.seed}, backend {keras.backend.backend()}; distillation with T = "
-        f"{args.temperature:g} and student_loss_weight = {args.student_loss_weight:g}.",
+        f"CLUENER dev ({len(x_dv)} sentences), entity micro F1 at threshold 0; students: "
+        f"mean +- sd over seeds {args.seeds} (one teacher), backend "
+        f"{keras.backend.backend()}; distillation with T = {args.temperature:g} and "
+        f"student_loss_weight = {args.student_loss_weight:g}.",
         "",
         "| model | parameters | F1 | precision | recall | train s |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['params']:,} | {r['f1']:.4f} | {r['precision']:.4f} | "
-            f"{r['recall']:.4f} | {r['train_seconds']:.0f} |"
+            f"| {r['model']} | {r['params']:,} | {r['f1']:.4f} +- {r['f1_sd']:.4f} | "
+            f"{r['precision']:.4f} | {r['recall']:.4f} | {r['train_seconds']:.0f} |"
         )
     table = "\n".join(lines)
     print("\n" + table)

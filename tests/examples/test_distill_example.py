@@ -4,6 +4,8 @@ import importlib.util
 import json
 import sys
 
+import pytest
+
 from tests.conftest import DATA_DIR
 from tests.conftest import ROOT
 from tests.conftest import requires_data
@@ -23,16 +25,17 @@ def _load(name):
 def test_distill_example_smoke(tmp_path):
     ex = _load("distill_global_pointer")
     out = tmp_path / "run"
-    results = ex.main(
-        [
+    teacher_path = tmp_path / "teacher.keras"
+    args = [
             "--data-dir", str(DATA_DIR / "cluener2020"),
-            "--output-dir", str(out),
+            "--output-dir", str(out), "--seeds", "0", "1",
             "--max-train", "64", "--max-eval", "32", "--max-len", "24",
             "--teacher-epochs", "1", "--student-epochs", "1", "--batch-size", "32",
             "--teacher-hidden", "16", "--teacher-layers", "1", "--student-hidden", "8",
             "--verbose", "0",
-        ]
-    )  # fmt: skip
+    ]  # fmt: skip
+    results = ex.main(args + ["--teacher-path", str(teacher_path)])
+    assert teacher_path.exists()
     saved = json.loads((out / "distill_global_pointer.json").read_text())
     names = [r["model"] for r in saved["rows"]]
     assert names == [
@@ -44,3 +47,10 @@ def test_distill_example_smoke(tmp_path):
     assert rows["teacher"]["params"] > rows["student alone"]["params"]
     for r in results["rows"]:
         assert 0.0 <= r["f1"] <= 1.0
+    for r in results["rows"][1:]:
+        assert len(r["runs"]) == 2  # one per seed
+        assert r["f1"] == pytest.approx(sum(x["f1"] for x in r["runs"]) / 2)
+    # A second run loads the saved teacher: the same teacher F1.
+    again = ex.main(args + ["--seeds", "0", "--divergences", "zlpr",
+                            "--teacher-path", str(teacher_path)])
+    assert again["rows"][0]["f1"] == pytest.approx(results["rows"][0]["f1"], abs=1e-6)
