@@ -91,14 +91,42 @@ def check_same_shape(y_true, y_pred, y_true_name="y_true", y_pred_name="y_pred")
         )
 
 
+# Finite stand-in for -inf in log-space sums (float32 and float64 hold it).
+_EXCLUDED = -1e30
+
+
+def fused_log_space():
+    """True where `log1p_sum_exp_log_space` is the faster form (all but eager torch)."""
+    return keras.backend.backend() != "torch"
+
+
+def log1p_sum_exp_log_space(z, active, axis=-1):
+    """log(1 + sum(exp(z))) over the `active` entries of `axis`; 0 for a row with none.
+
+    `z` already holds `x + log(weight)`. Inactive entries are replaced by a
+    finite -1e30, so a row with no active entry has a logsumexp near -1e30:
+    softplus gives 0 and its gradient sigmoid(-1e30) = 0, never NaN.
+    """
+    z = ops.where(active, z, _EXCLUDED)
+    return ops.softplus(ops.logsumexp(z, axis=axis))
+
+
 def log1p_sum_exp(x, weights, axis=-1):
     """log(1 + sum(weights * exp(x))) over `axis`, stable for any finite `x`.
 
     Entries whose weight is 0 drop out exactly, whatever `x` holds there
     (callers pass masked scores through `ops.where` first, so no NaN reaches
     the gradient). The implicit "1 +" is the zero logit of ZLPR.
+
+    Two equivalent forms, picked for speed per backend (measured in
+    bench/losses.py): compiled backends (XLA, tf.function) fuse
+    `softplus(logsumexp(x + log w))` best; eager PyTorch runs fewer kernels
+    with one explicit max-shifted sum of `w * exp(x - m)`.
     """
     active = ops.greater(weights, 0)
+    if fused_log_space():
+        log_w = ops.log(ops.where(active, weights, 1.0))
+        return log1p_sum_exp_log_space(x + log_w, active, axis=axis)
     neg_inf = ops.cast(float("-inf"), x.dtype)
     x_active = ops.where(active, x, neg_inf)
     m = ops.maximum(ops.max(x_active, axis=axis, keepdims=True), 0.0)

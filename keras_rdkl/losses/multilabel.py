@@ -53,12 +53,54 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
     s = num.flatten_class_axes(y_pred, axis)
     t = num.flatten_class_axes(y_true, axis)
     eps = keras.config.epsilon()
-    t = ops.where(ops.less(t, eps), 0.0, ops.where(ops.greater(t, 1.0 - eps), 1.0, t))
+    if num.fused_log_space():
+        # Same sums in log space, with the target clipping folded into the
+        # masks: fewer passes where XLA / tf.function fuse them.
+        valid = ops.logical_not(num.is_masked(s))  # NaN scores stay NaN
+        pos = ops.logical_and(valid, ops.greater_equal(t, eps))
+        neg = ops.logical_and(valid, ops.less_equal(t, 1.0 - eps))
+        hard = ops.greater(t, 1.0 - eps)
+        log_t = ops.log(ops.where(ops.logical_and(pos, ops.logical_not(hard)), t, 1.0))
+        log_1mt = ops.log1p(-ops.where(neg, t, 0.0))
+        return num.log1p_sum_exp_log_space(
+            log_t - s, pos, axis=-1
+        ) + num.log1p_sum_exp_log_space(log_1mt + s, neg, axis=-1)
+    is_zero, is_one = ops.less(t, eps), ops.greater(t, 1.0 - eps)
+    if bool(ops.all(ops.logical_or(is_zero, is_one))):
+        # Eager torch, hard labels: one exp per score instead of two.
+        return _hard_label_zlpr(s, is_one)
+    t = ops.where(is_zero, 0.0, ops.where(is_one, 1.0, t))
     valid = ops.logical_not(num.is_masked(s))
     pos_w = ops.where(valid, t, 0.0)
     neg_w = ops.where(valid, 1.0 - t, 0.0)
     s = ops.where(valid, s, 0.0)
     return num.log1p_sum_exp(-s, pos_w) + num.log1p_sum_exp(s, neg_w)
+
+
+def _hard_label_zlpr(s, is_one):
+    """Dense ZLPR for 0/1 targets with a single `exp` over the scores.
+
+    With `z = -s` at positives and `s` at negatives, both sums are over
+    `exp(z)`; each part is shifted by its own max (so neither underflows
+    when the other holds huge scores), then summed separately. A masked
+    score (<= MASK_THRESHOLD, or -inf) counts as a negative, where
+    `exp(s - m)` is exactly 0 with a zero gradient: it drops out as in the
+    general form.
+    """
+    pos = ops.logical_and(is_one, ops.greater(s, num.MASK_THRESHOLD))
+    neg_inf = float("-inf")
+    z = ops.where(pos, -s, s)
+    m_pos = ops.max(ops.where(pos, z, neg_inf), axis=-1, keepdims=True)
+    m_neg = ops.max(ops.where(pos, neg_inf, z), axis=-1, keepdims=True)
+    m_pos = ops.stop_gradient(ops.maximum(m_pos, 0.0))
+    m_neg = ops.stop_gradient(ops.maximum(m_neg, 0.0))
+    e = ops.exp(z - ops.where(pos, m_pos, m_neg))
+    sum_pos = ops.sum(ops.where(pos, e, 0.0), axis=-1, keepdims=True)
+    sum_neg = ops.sum(ops.where(pos, 0.0, e), axis=-1, keepdims=True)
+    loss = ops.log(ops.exp(-m_pos) + sum_pos) + m_pos
+    loss = loss + ops.log(ops.exp(-m_neg) + sum_neg) + m_neg
+    # Mathematically >= 0; guard the last ulp of rounding.
+    return ops.maximum(ops.squeeze(loss, axis=-1), 0.0)
 
 
 def sparse_multilabel_categorical_crossentropy(
