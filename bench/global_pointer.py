@@ -306,8 +306,8 @@ def main():
         f"Command: `{command.strip()}`",
         "",
         f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPU cores (shared with other jobs while this ran; "
-        "absolute times are noisy, ratios less so).",
+        f"{os.cpu_count()} CPU cores; 1-minute load average when it finished "
+        f"{os.getloadavg()[0]:.1f} (compare ratios; absolute times vary with the machine).",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         "",

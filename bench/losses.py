@@ -160,7 +160,8 @@ def main():
             f"Versions: keras {keras.__version__}, tensorflow {tf.__version__}, jax {jax.__version__}, "
             f"torch {torch.__version__}  ",
             f"Repeats: {repeats} (median reported), one fresh process per backend and contender. "
-            "Other jobs shared the machine while this ran: read ratios, not absolute times.",
+            f"1-minute load average when it finished: {os.getloadavg()[0]:.1f} "
+            "(compare ratios; absolute times vary with the machine).",
             "",
             f"## ZLPR vs BCE, forward + backward, logits {gp_shape} (GlobalPointer-shaped)",
             "",

@@ -145,7 +145,8 @@ def to_markdown(rows, command, quick):
         "",
         f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPU cores, Python {platform.python_version()}; "
-        "shared with other jobs while it ran, so absolute times are noisy.",
+        f"1-minute load average when it finished {os.getloadavg()[0]:.1f} "
+        "(compare ratios; absolute times vary with the machine).",
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
         "",
