@@ -133,10 +133,11 @@ class GlobalPointerDistillation(keras.distillation.DistillationLoss):
 
     - `divergence="sigmoid"` (default): the symmetric sigmoid KL
       `keras_rdkl.losses.sigmoid_kl_divergence`, Su Jianlin's divergence for
-      GlobalPointer. Each span adds an `O(1)` term, so on an `L x L` grid the
-      sum is hundreds of times the ZLPR label loss and most of its gradient
-      goes to the many negative spans: weight it down hard, or the student
-      learns to predict no entity (measured on CLUENER, docs/distillation.md).
+      GlobalPointer. Each span adds an `O(1)` term, so on an `L x L` grid
+      the sum starts tens to hundreds of times the ZLPR label loss and most
+      of its gradient goes to the many negative spans: weight it down hard,
+      or the student learns to predict no entity (measured on CLUENER,
+      docs/distillation.md).
     - `divergence="zlpr"`: the soft-label ZLPR against the teacher's
       `sigmoid(2 t / T)` minus its minimum (`zlpr_teacher_student`). Zero
       exactly when the student matches the teacher, on the scale of the ZLPR
