@@ -6,11 +6,12 @@ from keras_rdkl import datasets
 from keras_rdkl import distillation
 from keras_rdkl import layers
 from keras_rdkl import losses
+from keras_rdkl import masking
 from keras_rdkl import metrics
 from keras_rdkl import models
 from keras_rdkl import spans
-from keras_rdkl._numerics import MASK_THRESHOLD
-from keras_rdkl._numerics import mask_value
+from keras_rdkl.masking import MASK_THRESHOLD
+from keras_rdkl.masking import mask_value
 from keras_rdkl.models import RDropModel
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_rdkl import _numerics as num
+from keras_rdkl import _checks as checks
 
 
 class _GammaState(keras.metrics.Metric):
@@ -75,8 +75,8 @@ class GammaScheduler(keras.callbacks.Callback):
                     "Pass either `schedule` (a callable step -> gamma) or both "
                     f"`target` and `steps`. Received: target={target}, steps={steps}"
                 )
-            num.check_unit_interval(target, "target")
-            num.check_unit_interval(start, "start")
+            checks.check_unit_interval(target, "target")
+            checks.check_unit_interval(start, "start")
             if not isinstance(steps, int) or steps < 1:
                 raise ValueError(f"`steps` must be an int >= 1. Received: steps={steps}")
 
@@ -114,7 +114,7 @@ class GammaScheduler(keras.callbacks.Callback):
 
     def _set(self, value):
         value = float(value)
-        num.check_unit_interval(value, "gamma (from the schedule)")
+        checks.check_unit_interval(value, "gamma (from the schedule)")
         if value == self._current:
             return
         sync = getattr(self.model, "jax_state_sync", None)

@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
+from keras_rdkl import masking
 from keras_rdkl.losses.divergence import _pair
 from keras_rdkl.losses.divergence import sigmoid_kl_divergence
 from keras_rdkl.losses.divergence import softmax_kl_divergence
@@ -17,7 +19,7 @@ def _check_temperature(temperature):
         raise ValueError(
             f"`temperature` must be a finite number > 0. Received: temperature={temperature}"
         )
-    num.check_positive(temperature, "temperature")
+    checks.check_positive(temperature, "temperature")
     return float(temperature)
 
 
@@ -35,7 +37,7 @@ def _check_shapes(teacher_outputs, student_outputs):
         keras.tree.flatten(student_outputs),
         strict=True,
     ):
-        num.check_same_shape(t, s, "teacher_outputs", "student_outputs")
+        checks.check_same_shape(t, s, "teacher_outputs", "student_outputs")
 
 
 def softmax_kl_teacher_student(
@@ -100,13 +102,13 @@ def zlpr_teacher_student(teacher_logits, student_logits, temperature=1.0, axis=(
     Returns:
         Per-sample divergence: the shape without `axis`.
     """
-    num.check_positive(temperature, "temperature")
+    checks.check_positive(temperature, "temperature")
     s = num.to_compute(student_logits)
     t = ops.cast(ops.convert_to_tensor(teacher_logits), s.dtype)
-    num.check_same_shape(t, s, "teacher_logits", "student_logits")
+    checks.check_same_shape(t, s, "teacher_logits", "student_logits")
     s = num.flatten_class_axes(s, axis)
     t = ops.stop_gradient(num.flatten_class_axes(t, axis))
-    valid = ops.logical_not(ops.logical_or(num.is_masked(t), num.is_masked(s)))
+    valid = ops.logical_not(ops.logical_or(masking.is_masked(t), masking.is_masked(s)))
     t = ops.where(valid, t, 0.0) / temperature
     s = ops.where(valid, s, 0.0) / temperature
     # Unclipped soft targets: the zero gradient at s = t is exact.

@@ -12,7 +12,8 @@ import numbers
 import numpy as np
 from keras import ops
 
-from keras_rdkl._numerics import MASK_THRESHOLD
+from keras_rdkl import _checks as checks
+from keras_rdkl.masking import MASK_THRESHOLD
 
 __all__ = [
     "char_to_token_spans",
@@ -21,14 +22,6 @@ __all__ = [
     "encode_spans",
     "token_to_char_spans",
 ]
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def _check_spans(spans, num_types, length):
@@ -95,8 +88,8 @@ def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans
     array([[6],
            [0]], dtype=int32)
     """
-    num_types = _check_positive_int(num_types, "num_types")
-    length = _check_positive_int(length, "length")
+    num_types = checks.check_positive_int(num_types, "num_types")
+    length = checks.check_positive_int(length, "length")
     spans = _check_spans(spans, num_types, length)
     if not sparse:
         out = np.zeros((num_types, length, length), dtype="float32")
@@ -109,7 +102,7 @@ def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans
     ]
     k = max([1] + [len(p) for p in per_type])
     if max_spans is not None:
-        max_spans = _check_positive_int(max_spans, "max_spans")
+        max_spans = checks.check_positive_int(max_spans, "max_spans")
         if max_spans < k:
             raise ValueError(
                 f"`max_spans` must be >= the largest number of spans of one type ({k}). "
@@ -141,8 +134,8 @@ def encode_batch(batch_spans, num_types, length, sparse=False, pad_value=-1):
     (2, 1, 3, 3)
     """
     if not sparse:
-        num_types = _check_positive_int(num_types, "num_types")
-        length = _check_positive_int(length, "length")
+        num_types = checks.check_positive_int(num_types, "num_types")
+        length = checks.check_positive_int(length, "length")
         out = np.zeros((len(batch_spans), num_types, length, length), dtype="float32")
         for i, s in enumerate(batch_spans):
             out[i] = encode_spans(s, num_types, length)

@@ -3,16 +3,10 @@
 import keras
 from keras import ops
 
-from keras_rdkl._numerics import mask_value
+from keras_rdkl import _checks as checks
+from keras_rdkl.masking import mask_value
 from keras_rdkl.layers.rotary import apply_rotary
 from keras_rdkl.layers.rotary import sinusoidal_embeddings
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
 
 
 def rotary_table(length, dim):
@@ -116,8 +110,8 @@ class GlobalPointer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int(heads, "heads")
-        _check_positive_int(head_size, "head_size")
+        checks.check_positive_int(heads, "heads")
+        checks.check_positive_int(head_size, "head_size")
         if rope and head_size % 2:
             raise ValueError(
                 "`head_size` must be even when `rope=True` (rotary embeddings "

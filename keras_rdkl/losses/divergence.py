@@ -3,16 +3,18 @@
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
+from keras_rdkl import masking
 
 
 def _pair(y_true, y_pred, temperature):
-    num.check_positive(temperature, "temperature")
+    checks.check_positive(temperature, "temperature")
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    num.check_same_shape(y_true, y_pred)
+    checks.check_same_shape(y_true, y_pred)
     # Masks are read before the temperature rescales the scores.
-    valid = ops.logical_not(ops.logical_or(num.is_masked(y_true), num.is_masked(y_pred)))
+    valid = ops.logical_not(ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred)))
     s = ops.where(valid, y_pred, 0.0) / temperature
     t = ops.where(valid, y_true, 0.0) / temperature
     return s, t, valid
@@ -100,11 +102,11 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
           NeurIPS 2021.
     """
     if not from_logits:
-        num.check_positive(temperature, "temperature")
+        checks.check_positive(temperature, "temperature")
         eps = keras.config.epsilon()
         p = ops.clip(num.to_compute(y_pred), eps, 1.0)
         q = ops.clip(ops.cast(ops.convert_to_tensor(y_true), p.dtype), eps, 1.0)
-        num.check_same_shape(q, p)
+        checks.check_same_shape(q, p)
         return ops.sum((p - q) * (ops.log(p) - ops.log(q)), axis=axis)
     s, t, valid = _pair(y_true, y_pred, temperature)
     # Excluded classes get a logit low enough that exp() is exactly 0 but the
@@ -118,7 +120,7 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
 
 class _Divergence(keras.losses.Loss):
     def __init__(self, temperature, axis, reduction, name, dtype):
-        num.check_positive(temperature, "temperature")
+        checks.check_positive(temperature, "temperature")
         super().__init__(reduction=reduction, name=name, dtype=dtype)
         self.temperature = float(temperature)
         self.axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
+from keras_rdkl import _keras_internals as internals
 from keras_rdkl import _numerics as num
 
 _GAMMA_DOC = """
@@ -24,8 +26,8 @@ _GAMMA_DOC = """
 
 
 def _validate(gamma, threshold):
-    num.check_unit_interval(gamma, "gamma")
-    num.check_unit_interval(threshold, "threshold")
+    checks.check_unit_interval(gamma, "gamma")
+    checks.check_unit_interval(threshold, "threshold")
 
 
 def _log_probs(y_pred, from_logits, axis):
@@ -92,10 +94,10 @@ def gamma_crossentropy(
           Variation Distance", ICLR 2023.
     """
     _validate(gamma, threshold)
-    num.check_unit_interval(label_smoothing, "label_smoothing")
+    checks.check_unit_interval(label_smoothing, "label_smoothing")
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    num.check_same_shape(y_true, y_pred)
+    checks.check_same_shape(y_true, y_pred)
     log_p = _log_probs(y_pred, from_logits, axis)
     w = gamma_weight(ops.exp(log_p), gamma, threshold)
     nll = -ops.sum(y_true * w * log_p, axis=axis)
@@ -147,7 +149,7 @@ def sparse_gamma_crossentropy(
     y_pred = num.to_compute(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     rank = len(y_pred.shape)
-    class_axis = num.normalize_axes(axis, rank)[0]
+    class_axis = checks.normalize_axes(axis, rank)[0]
     if len(y_true.shape) == rank and y_true.shape[class_axis] == 1:
         y_true = ops.squeeze(y_true, axis=class_axis)
     if class_axis != rank - 1:
@@ -173,7 +175,7 @@ def sparse_gamma_crossentropy(
     loss = -w * log_pt
     if valid is not None:
         loss = ops.where(valid, loss, 0.0)
-        num.set_keras_mask(loss, valid)
+        internals.set_keras_mask(loss, valid)
     return loss
 
 
@@ -205,7 +207,7 @@ class _GammaLoss(keras.losses.Loss):
 
     @gamma.setter
     def gamma(self, value):
-        num.check_unit_interval(value, "gamma")
+        checks.check_unit_interval(value, "gamma")
         self.gamma_variable.assign(float(value))
 
     def get_config(self):
@@ -251,7 +253,7 @@ class GammaCrossentropy(_GammaLoss):
         name="gamma_crossentropy",
         dtype=None,
     ):
-        num.check_unit_interval(label_smoothing, "label_smoothing")
+        checks.check_unit_interval(label_smoothing, "label_smoothing")
         super().__init__(gamma, threshold, from_logits, axis, reduction, name, dtype)
         self.label_smoothing = float(label_smoothing)
 

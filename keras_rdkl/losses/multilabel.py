@@ -3,7 +3,9 @@
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
+from keras_rdkl import masking
 
 
 def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
@@ -49,14 +51,14 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
     """
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    num.check_same_shape(y_true, y_pred)
+    checks.check_same_shape(y_true, y_pred)
     s = num.flatten_class_axes(y_pred, axis)
     t = num.flatten_class_axes(y_true, axis)
     eps = keras.config.epsilon()
     if num.fused_log_space():
         # Same sums in log space, with the target clipping folded into the
         # masks: fewer passes where XLA / tf.function fuse them.
-        valid = ops.logical_not(num.is_masked(s))  # NaN scores stay NaN
+        valid = ops.logical_not(masking.is_masked(s))  # NaN scores stay NaN
         pos = ops.logical_and(valid, ops.greater_equal(t, eps))
         neg = ops.logical_and(valid, ops.less_equal(t, 1.0 - eps))
         hard = ops.greater(t, 1.0 - eps)
@@ -70,7 +72,7 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
         # Eager torch, hard labels: one exp per score instead of two.
         return _hard_label_zlpr(s, is_one)
     t = ops.where(is_zero, 0.0, ops.where(is_one, 1.0, t))
-    valid = ops.logical_not(num.is_masked(s))
+    valid = ops.logical_not(masking.is_masked(s))
     pos_w = ops.where(valid, t, 0.0)
     neg_w = ops.where(valid, 1.0 - t, 0.0)
     s = ops.where(valid, s, 0.0)
@@ -87,7 +89,7 @@ def _hard_label_zlpr(s, is_one):
     `exp(s - m)` is exactly 0 with a zero gradient: it drops out as in the
     general form.
     """
-    pos = ops.logical_and(is_one, ops.greater(s, num.MASK_THRESHOLD))
+    pos = ops.logical_and(is_one, ops.greater(s, masking.MASK_THRESHOLD))
     neg_inf = float("-inf")
     z = ops.where(pos, -s, s)
     m_pos = ops.max(ops.where(pos, z, neg_inf), axis=-1, keepdims=True)
@@ -169,7 +171,7 @@ def sparse_multilabel_categorical_crossentropy(
         valid = ops.logical_and(valid, ops.not_equal(idx, 0))
     safe_idx = ops.where(valid, idx, 0)
     valid = ops.logical_and(
-        valid, ops.logical_not(num.is_masked(ops.take_along_axis(s, safe_idx, axis=-1)))
+        valid, ops.logical_not(masking.is_masked(ops.take_along_axis(s, safe_idx, axis=-1)))
     )
 
     # Positive term: sort the kept indices and count each distinct one once.
@@ -200,7 +202,7 @@ def sparse_multilabel_categorical_crossentropy(
         ops.reshape(s_ext, (-1,)), flat, ops.full((rows * k,), neg_inf, dtype=s.dtype)
     )
     s_neg = ops.reshape(s_flat, (rows, n + 1))
-    neg_valid = ops.logical_not(num.is_masked(s_neg))
+    neg_valid = ops.logical_not(masking.is_masked(s_neg))
     neg_term = num.log1p_sum_exp(
         ops.where(neg_valid, s_neg, 0.0), ops.cast(neg_valid, s.dtype)
     )
@@ -340,5 +342,5 @@ def zlpr_probability(scores):
         - Su Jianlin, "多标签'Softmax+交叉熵'的软标签版本" (2022).
     """
     s = num.to_compute(scores)
-    valid = ops.logical_not(num.is_masked(s))
+    valid = ops.logical_not(masking.is_masked(s))
     return ops.where(valid, ops.sigmoid(2.0 * ops.where(valid, s, 0.0)), 0.0)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
 
 
@@ -296,7 +297,7 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
     _check_num_bins(num_bins)
     p = ops.cast(ops.convert_to_tensor(y_prob), "float32")
     y = ops.cast(ops.convert_to_tensor(y_true), "float32")
-    num.check_same_shape(y, p, "y_true", "y_prob")
+    checks.check_same_shape(y, p, "y_true", "y_prob")
     if len(p.shape) != 2:
         raise ValueError(
             f"`y_prob` must have shape [N, L]. Received: y_prob.shape={tuple(p.shape)}"

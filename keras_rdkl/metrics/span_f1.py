@@ -5,7 +5,7 @@ import numbers
 import keras
 from keras import ops
 
-from keras_rdkl import _numerics as num
+from keras_rdkl import masking
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
@@ -72,9 +72,9 @@ class SpanF1(keras.metrics.Metric):
             raise ValueError(
                 f"`threshold` must be a real number. Received: threshold={threshold!r}"
             )
-        if not num.MASK_THRESHOLD < float(threshold) < float("inf"):
+        if not masking.MASK_THRESHOLD < float(threshold) < float("inf"):
             raise ValueError(
-                f"`threshold` must be finite and > MASK_THRESHOLD={num.MASK_THRESHOLD}. "
+                f"`threshold` must be finite and > MASK_THRESHOLD={masking.MASK_THRESHOLD}. "
                 f"Received: threshold={threshold}"
             )
         self.threshold = float(threshold)
@@ -121,7 +121,7 @@ class SpanF1(keras.metrics.Metric):
         length = ops.shape(y_pred)[-1]
         index = ops.arange(length)
         upper = ops.greater_equal(index[None, :], index[:, None])
-        valid = ops.logical_and(ops.logical_not(num.is_masked(y_pred)), upper)
+        valid = ops.logical_and(ops.logical_not(masking.is_masked(y_pred)), upper)
         valid = ops.cast(valid, "float32")
         p = ops.cast(ops.greater(y_pred, self.threshold), "float32") * valid
         t = t * valid

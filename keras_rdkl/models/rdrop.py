@@ -6,6 +6,7 @@ import warnings
 import keras
 from keras import ops
 
+from keras_rdkl import _keras_internals as internals
 from keras_rdkl import _numerics as num
 from keras_rdkl.losses.divergence import SigmoidKLDivergence
 from keras_rdkl.losses.divergence import SoftmaxKLDivergence
@@ -271,8 +272,8 @@ class RDropModel(keras.Model):
         y1, y2 = ops.split(y_pred, 2, axis=0)
         if mask is not None:
             m1, m2 = ops.split(mask, 2, axis=0)
-            num.set_keras_mask(y1, m1)
-            num.set_keras_mask(y2, m2)
+            internals.set_keras_mask(y1, m1)
+            internals.set_keras_mask(y2, m2)
         return y1, y2
 
     def _resolve_kl(self):
@@ -316,7 +317,7 @@ class RDropModel(keras.Model):
             mask = keras.src.backend.get_keras_mask(y1)
             y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)
             if mask is not None:
-                num.set_keras_mask(y1, mask)
+                internals.set_keras_mask(y1, mask)
         if axis is None:
             axis = (-2, -1) if len(y1.shape) == 4 else -1
         return SigmoidKLDivergence(axis=axis)(y2, y1, sample_weight=sample_weight)

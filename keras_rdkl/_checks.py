@@ -1,0 +1,63 @@
+"""Argument checks shared by every public entry point (private).
+
+Each raises `ValueError` naming the argument, the value received and what is
+allowed, before any backend op runs.
+"""
+
+import numbers
+
+
+def check_positive_int(value, name):
+    """Returns `int(value)`; ValueError unless `value` is an integer > 0.
+
+    NumPy integers (`np.int64(3)`) are integers; bools and floats are not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def normalize_axes(axis, rank, arg_name="axis"):
+    """Returns the sorted, non-negative tuple of axes named by `axis`."""
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    if not axes:
+        raise ValueError(f"`{arg_name}` must name at least one axis. Received: {axis}")
+    out = []
+    for a in axes:
+        if not isinstance(a, int) or not -rank <= a < rank:
+            raise ValueError(
+                f"`{arg_name}` must hold integers in [-{rank}, {rank}) for an input "
+                f"of rank {rank}. Received: {arg_name}={axis}"
+            )
+        out.append(a % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"`{arg_name}` names an axis twice. Received: {arg_name}={axis}")
+    return tuple(sorted(out))
+
+def check_same_shape(y_true, y_pred, y_true_name="y_true", y_pred_name="y_pred"):
+    """Raises ValueError when the static shapes of two tensors cannot match."""
+    a, b = tuple(y_true.shape), tuple(y_pred.shape)
+    if len(a) != len(b) or any(
+        i is not None and j is not None and i != j for i, j in zip(a, b, strict=True)
+    ):
+        raise ValueError(
+            f"`{y_true_name}` and `{y_pred_name}` must have the same shape. "
+            f"Received: {y_true_name}.shape={a}, {y_pred_name}.shape={b}"
+        )
+
+def check_unit_interval(value, name):
+    """ValueError unless the Python number `value` lies in [0, 1]."""
+    if isinstance(value, (int, float)) and not (0.0 <= float(value) <= 1.0):
+        raise ValueError(f"`{name}` must be in [0, 1]. Received: {name}={value}")
+
+def check_positive(value, name):
+    """ValueError unless the Python number `value` is finite and > 0."""
+    if isinstance(value, (int, float)) and not (
+        float(value) > 0.0 and float(value) != float("inf")
+    ):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0. Received: {name}={value}"
+        )
+
