@@ -7,6 +7,9 @@ BACKENDS ?= tensorflow jax torch
 DEMO_BACKEND ?= jax
 # torch==2.13.0 is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
 BACKEND_PKGS ?= torch==2.13.0 tensorflow-cpu jax
+# The real corpora of this repository's own runs (demo, tests) live beside the
+# checkout; keras_rdkl.datasets finds them through this variable.
+export KERAS_RDKL_DATA ?= $(abspath ../shared/data)
 
 .PHONY: demo test venv lint bench clean
 

@@ -9,10 +9,11 @@ import pytest
 
 BACKEND = keras.backend.backend()
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Real corpora live outside the repository (see ../shared/data/README.md).
-DATA_DIR = pathlib.Path(
-    os.environ.get("KERAS_RDKL_DATA", ROOT.parent / "shared" / "data")
-)
+# Real corpora live outside the repository (see ../shared/data/README.md). The
+# package finds them through $KERAS_RDKL_DATA (as `make test` sets it); set it
+# here too for a plain `pytest` run, before any test reads it.
+os.environ.setdefault("KERAS_RDKL_DATA", str(ROOT.parent / "shared" / "data"))
+DATA_DIR = pathlib.Path(os.environ["KERAS_RDKL_DATA"])
 
 
 def requires_data(folder):

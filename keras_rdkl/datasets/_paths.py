@@ -1,4 +1,4 @@
-"""Where dataset files are found: explicit path, env var, shared folder, Keras cache, download."""
+"""Where dataset files are found: explicit path, env var, Keras cache, download (private)."""
 
 import os
 import pathlib
@@ -6,17 +6,19 @@ import pathlib
 import keras
 
 ENV_VAR = "KERAS_RDKL_DATA"
-# keras_rdkl/datasets/_paths.py -> the repository root is three levels up.
-_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHARED_DATA_DIR = _REPO_ROOT.parent / "shared" / "data"
 CACHE_SUBDIR = "keras_rdkl"
 
 
 def keras_cache_dir():
-    """The Keras cache root (`$KERAS_HOME`, else `~/.keras`)."""
+    """The Keras cache root: `$KERAS_HOME`, else `~/.keras` (as Keras does)."""
     return pathlib.Path(
         os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
     )
+
+
+def cache_dir(folder):
+    """Where downloads of dataset `folder` go: `<keras cache>/datasets/keras_rdkl/`."""
+    return keras_cache_dir() / "datasets" / CACHE_SUBDIR / folder
 
 
 def candidate_dirs(folder):
@@ -25,8 +27,7 @@ def candidate_dirs(folder):
     env = os.environ.get(ENV_VAR)
     if env:
         dirs.append(pathlib.Path(env).expanduser() / folder)
-    dirs.append(SHARED_DATA_DIR / folder)
-    dirs.append(keras_cache_dir() / "datasets" / CACHE_SUBDIR / folder)
+    dirs.append(cache_dir(folder))
     return dirs
 
 

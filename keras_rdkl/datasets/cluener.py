@@ -3,9 +3,10 @@
 import json
 import pathlib
 
+from keras_rdkl.datasets._io import read_lines
 from keras_rdkl.datasets._paths import check_split
 from keras_rdkl.datasets._paths import resolve_file
-from keras_rdkl.datasets._tags import span_key
+from keras_rdkl.datasets.tags import _span_key
 
 CLUENER_LABELS = [
     "address",
@@ -37,7 +38,8 @@ def read_cluener_json(path, check_mentions=True, encoding="utf-8"):
 
     Each line is `{"text": str, "label": {type: {mention: [[start, end],
     ...]}}}` with character offsets, end inclusive. Lines without `"label"`
-    (CLUENER's unlabeled test split) give an empty span list.
+    (CLUENER's unlabeled test split) give an empty span list; blank lines are
+    skipped. A UTF-8 byte-order mark and CRLF line endings are accepted.
 
     Args:
         path: The file to read.
@@ -52,62 +54,69 @@ def read_cluener_json(path, check_mentions=True, encoding="utf-8"):
         sorted list of entity types seen.
 
     Raises:
-        ValueError: On a malformed line (bad JSON, a span outside the text,
-            `end < start`, a mention that does not match the text); the
-            message names the file and the 1-based line number.
+        ValueError: On bytes that are not valid in `encoding` or a malformed
+            line (bad JSON, a span outside the text, `end < start`, a mention
+            that does not match the text); the message starts with
+            `<file>:<line>:`.
 
     Example:
 
-    >>> examples, labels = read_cluener_json("dev.json")  # doctest: +SKIP
-    >>> "".join(examples[0][0]), examples[0][1]  # doctest: +SKIP
+    >>> import json, pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "dev.json"
+    >>> record = {"text": "叶老桂在浙商银行", "label": {"name": {"叶老桂": [[0, 2]]}}}
+    >>> _ = path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    >>> examples, labels = read_cluener_json(path)
+    >>> examples[0][1], labels
+    ([('name', 0, 2)], ['name'])
     """
     path = pathlib.Path(path)
     examples, labels = [], set()
-    with open(path, encoding=encoding) as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    for lineno, line in read_lines(path, encoding):
+        if not line.strip():
+            continue
 
-            def fail(msg, lineno=lineno):
-                raise ValueError(f"{path}:{lineno}: {msg}")
+        def fail(msg, lineno=lineno):
+            raise ValueError(f"{path}:{lineno}: {msg}")
 
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                fail(f"invalid JSON ({e.msg} at column {e.colno})")
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                fail('expected an object with a string "text" field')
-            text = record["text"]
-            spans = set()
-            label = record.get("label") or {}
-            if not isinstance(label, dict):
-                fail('"label" must map entity types to {mention: [[start, end], ...]}')
-            for etype, mentions in label.items():
-                if not isinstance(mentions, dict):
-                    fail(f'"label"[{etype!r}] must map mentions to [[start, end], ...]')
-                for mention, positions in mentions.items():
-                    for pos in positions:
-                        ok = (
-                            isinstance(pos, (list, tuple))
-                            and len(pos) == 2
-                            and all(isinstance(p, int) for p in pos)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            fail(f"invalid JSON ({e.msg} at column {e.colno})")
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            fail('expected an object with a string "text" field')
+        text = record["text"]
+        spans = set()
+        label = record.get("label") or {}
+        if not isinstance(label, dict):
+            fail('"label" must map entity types to {mention: [[start, end], ...]}')
+        for etype, mentions in label.items():
+            if not isinstance(mentions, dict):
+                fail(f'"label"[{etype!r}] must map mentions to [[start, end], ...]')
+            for mention, positions in mentions.items():
+                if not isinstance(positions, list):
+                    fail(f"positions of {mention!r} must be [[start, end], ...]")
+                for pos in positions:
+                    ok = (
+                        isinstance(pos, (list, tuple))
+                        and len(pos) == 2
+                        and all(type(p) is int for p in pos)
+                    )
+                    if not ok:
+                        fail(f"span of {mention!r} must be [start, end]; got {pos!r}")
+                    start, end = pos
+                    if not 0 <= start <= end < len(text):
+                        fail(
+                            f"span [{start}, {end}] of {mention!r} is outside the "
+                            f"text of length {len(text)} or has end < start"
                         )
-                        if not ok:
-                            fail(f"span of {mention!r} must be [start, end]; got {pos!r}")
-                        start, end = pos
-                        if not 0 <= start <= end < len(text):
-                            fail(
-                                f"span [{start}, {end}] of {mention!r} is outside the "
-                                f"text of length {len(text)} or has end < start"
-                            )
-                        if check_mentions and text[start : end + 1] != mention:
-                            fail(
-                                f"span [{start}, {end}] reads "
-                                f"{text[start:end + 1]!r}, not the mention {mention!r}"
-                            )
-                        spans.add((etype, start, end))
-            labels.update(t for t, _, _ in spans)
-            examples.append((list(text), sorted(spans, key=span_key)))
+                    if check_mentions and text[start : end + 1] != mention:
+                        fail(
+                            f"span [{start}, {end}] reads "
+                            f"{text[start:end + 1]!r}, not the mention {mention!r}"
+                        )
+                    spans.add((etype, start, end))
+        labels.update(t for t, _, _ in spans)
+        examples.append((list(text), sorted(spans, key=_span_key)))
     return examples, sorted(labels)
 
 
@@ -115,9 +124,10 @@ def load_cluener(split="train", path=None):
     """Loads a split of CLUENER2020 (10 Chinese entity types, character level).
 
     The file is looked up in `path` (a file or folder), else in
-    `$KERAS_RDKL_DATA/cluener2020/`, then `../shared/data/cluener2020/` beside
-    the project, then the Keras cache (`~/.keras/datasets/keras_rdkl/`), and
-    otherwise downloaded from a public mirror of `cluener_public.zip`.
+    `$KERAS_RDKL_DATA/cluener2020/`, then in the Keras cache
+    (`~/.keras/datasets/keras_rdkl/cluener2020/`, `$KERAS_HOME` respected),
+    and otherwise downloaded there from a public mirror of
+    `cluener_public.zip` (sha256 checked).
 
     Args:
         split: `"train"` (10,748 sentences), `"dev"` (1,343) or `"test"`

@@ -2,10 +2,12 @@
 
 import pathlib
 
+from keras_rdkl.datasets._io import ReadStats
+from keras_rdkl.datasets._io import read_lines
 from keras_rdkl.datasets._paths import check_split
 from keras_rdkl.datasets._paths import resolve_file
-from keras_rdkl.datasets._tags import span_key
-from keras_rdkl.datasets._tags import tags_to_spans
+from keras_rdkl.datasets.tags import _read_tags
+from keras_rdkl.datasets.tags import _span_key
 
 _BASE_TYPES = ("LOC", "ORG", "OTH", "PER")
 GERMEVAL_LABELS = sorted(t + s for t in _BASE_TYPES for s in ("", "deriv", "part"))
@@ -29,13 +31,22 @@ def _base_type(label):
     return label, False
 
 
-def read_germeval_tsv(path, nested=True, subtypes="keep", strict=False, encoding="utf-8"):
+def read_germeval_tsv(
+    path,
+    nested=True,
+    subtypes="keep",
+    strict=False,
+    encoding="utf-8",
+    return_stats=False,
+):
     """Reads a GermEval 2014 TSV file into `(tokens, spans)` examples.
 
     Each sentence starts with a `#` comment line and ends with a blank line;
     token lines hold `index, token, outer BIO tag, embedded BIO tag`. The
     outer and embedded entities are merged into one span set, so nested
-    spans (`[ORG FC Kickers [LOC Darmstadt]]`) are both kept.
+    spans (`[ORG FC Kickers [LOC Darmstadt]]`) are both kept. A UTF-8
+    byte-order mark and CRLF line endings are accepted. Ill-formed BIO
+    sequences are read as `conlleval` reads them and counted in the stats.
 
     Args:
         path: The file to read.
@@ -48,19 +59,32 @@ def read_germeval_tsv(path, nested=True, subtypes="keep", strict=False, encoding
         strict: Raise on an `I-` tag that continues no span instead of
             starting a new span there.
         encoding: Text encoding of the file.
+        return_stats: Also return the dict of counts `read_conll` returns
+            (repairs counted over both tag levels; `"entities"` counts the
+            spans kept).
 
     Returns:
-        `(examples, labels)`: `examples` is a list of `(tokens, spans)` with
+        `(examples, labels)`, or `(examples, labels, stats)` with
+        `return_stats=True`: `examples` is a list of `(tokens, spans)` with
         word tokens and sorted `(type, start, end)` spans (end inclusive);
         `labels` is the sorted list of entity types seen.
 
     Raises:
-        ValueError: On a bad argument or a malformed line (the message names
-            the file and the 1-based line number).
+        ValueError: On a bad argument or a malformed file: bytes that are not
+            valid in `encoding`, a line without 4 tab-separated columns, a
+            bad tag. The message starts with `<file>:<line>:`.
 
     Example:
 
-    >>> examples, labels = read_germeval_tsv("NER-de-dev.tsv")  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "NER-de-dev.tsv"
+    >>> _ = path.write_text(
+    ...     "#\\tsource\\n1\\tFC\\tB-ORG\\tO\\n2\\tDarmstadt\\tI-ORG\\tB-LOC\\n\\n",
+    ...     encoding="utf-8",
+    ... )
+    >>> examples, labels = read_germeval_tsv(path)
+    >>> examples
+    [(['FC', 'Darmstadt'], [('ORG', 0, 1), ('LOC', 1, 1)])]
     """
     if subtypes not in _SUBTYPES:
         raise ValueError(
@@ -68,13 +92,17 @@ def read_germeval_tsv(path, nested=True, subtypes="keep", strict=False, encoding
         )
     path = pathlib.Path(path)
     examples, labels = [], set()
+    stats = ReadStats()
     tokens, outer, inner, where = [], [], [], []
 
     def flush():
         if tokens:
-            spans = set(tags_to_spans(outer, "bio", strict=strict, where=where))
+            outer_spans, repaired = _read_tags(outer, "bio", strict, where)
+            spans = set(outer_spans)
             if nested:
-                spans.update(tags_to_spans(inner, "bio", strict=strict, where=where))
+                inner_spans, inner_repaired = _read_tags(inner, "bio", strict, where)
+                spans.update(inner_spans)
+                repaired = repaired + inner_repaired
             kept = set()
             for t, s, e in spans:
                 base, is_sub = _base_type(t)
@@ -82,30 +110,31 @@ def read_germeval_tsv(path, nested=True, subtypes="keep", strict=False, encoding
                     continue
                 kept.add((base if subtypes == "fold" else t, s, e))
             labels.update(t for t, _, _ in kept)
-            examples.append((list(tokens), sorted(kept, key=span_key)))
+            examples.append((list(tokens), sorted(kept, key=_span_key)))
+            stats.add(len(tokens), len(kept), repaired)
         for buf in (tokens, outer, inner, where):
             buf.clear()
 
-    with open(path, encoding=encoding) as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
-            if line.startswith("#"):
-                flush()
-                continue
-            cols = line.split("\t")
-            if len(cols) < 4 or not cols[0].strip().isdigit():
-                raise ValueError(
-                    f"{path}:{lineno}: expected 4 tab-separated columns "
-                    f"(index, token, outer tag, embedded tag); got {line!r}"
-                )
-            tokens.append(cols[1])
-            outer.append(cols[2].strip())
-            inner.append(cols[3].strip())
-            where.append(f"{path}:{lineno}")
+    for lineno, line in read_lines(path, encoding):
+        if not line.strip():
+            flush()
+            continue
+        if line.startswith("#"):
+            flush()
+            continue
+        cols = line.rstrip(" \t").split("\t")
+        if len(cols) != 4 or not cols[0].strip().isdigit():
+            raise ValueError(
+                f"{path}:{lineno}: expected 4 tab-separated columns "
+                f"(index, token, outer tag, embedded tag); got {line!r}"
+            )
+        tokens.append(cols[1])
+        outer.append(cols[2].strip())
+        inner.append(cols[3].strip())
+        where.append(f"{path}:{lineno}")
     flush()
+    if return_stats:
+        return examples, sorted(labels), stats.counts
     return examples, sorted(labels)
 
 
@@ -114,8 +143,8 @@ def load_germeval(split="test", path=None, nested=True, subtypes="keep"):
 
     Files are searched as in `load_cluener` (folder `germeval2014_nested_ner`)
     and otherwise downloaded from the UKPLab tutorial repository that
-    redistributes them. The project's shared copy has no train split (train
-    on `"dev"` and evaluate on `"test"` offline); `"train"` downloads
+    redistributes them. This project's own data folder has no train split
+    (train on `"dev"` and evaluate on `"test"` offline); `"train"` downloads
     `NER-de-train.tsv` (24,000 sentences) when it is not found locally.
 
     Args:

@@ -55,3 +55,27 @@ def test_wnut17_counts(split, sentences, tokens, entities, person):
     assert _count(examples) == (sentences, tokens, entities)
     assert sum(t == "person" for _, s in examples for t, _, _ in s) == person
     assert labels == sorted(labels) and len(labels) == 6
+
+
+@requires_data("wnut17")
+def test_wnut17_train_needs_no_repairs():
+    from keras_rdkl.datasets.wnut17 import _FILES
+
+    path = DATA_DIR / "wnut17" / _FILES["train"]
+    _, _, stats = datasets.read_conll(path, return_stats=True)
+    assert stats["repaired_sequences"] == 0 and stats["sentences"] == 3394
+
+
+@requires_data("goemotions")
+@pytest.mark.parametrize(
+    "split,records,labels_total,one_label",
+    [("train", 43410, 51103, 36308), ("dev", 5426, 6380, 4548), ("test", 5427, 6329, 4590)],
+)
+def test_goemotions_counts(split, records, labels_total, one_label):
+    examples, labels = datasets.load_goemotions(split)  # found through $KERAS_RDKL_DATA
+    assert len(examples) == records
+    assert sum(len(ids) for _, ids in examples) == labels_total
+    assert sum(len(ids) == 1 for _, ids in examples) == one_label
+    assert labels == datasets.GOEMOTIONS_LABELS and labels[27] == "neutral"
+    names = (DATA_DIR / "goemotions" / "emotions.txt").read_text(encoding="utf-8").split()
+    assert names == labels
