@@ -61,3 +61,54 @@ def check_positive(value, name):
             f"`{name}` must be a finite number > 0. Received: {name}={value}"
         )
 
+def check_threshold(value, name="threshold"):
+    """Returns `float(value)`; ValueError unless a finite real > MASK_THRESHOLD.
+
+    A decision threshold on span or label scores: scores at or below
+    `keras_rdkl.MASK_THRESHOLD` are masked and never predicted, so a lower
+    threshold could not mean what it says. NumPy floats and ints are real
+    numbers; bools, strings and NaN are not.
+    """
+    from keras_rdkl.masking import MASK_THRESHOLD
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a real number. Received: {name}={value!r}"
+        )
+    if not MASK_THRESHOLD < float(value) < float("inf"):
+        raise ValueError(
+            f"`{name}` must be finite and > MASK_THRESHOLD={MASK_THRESHOLD}. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def outside_unit_interval(t):
+    """Boolean tensor: True where `t` is not in [0, 1] (NaN included)."""
+    from keras import ops
+
+    return ops.logical_not(
+        ops.logical_and(ops.greater_equal(t, 0.0), ops.less_equal(t, 1.0))
+    )
+
+
+def check_positive_number(value, name):
+    """Returns `float(value)`; ValueError unless it is a finite number > 0.
+
+    NumPy scalars count as numbers; bools, strings and tensors do not.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
+        )
+    check_positive(value, name)
+    return float(value)
+
+
+def check_single_axis(axis, rank, arg_name="axis"):
+    """Returns the non-negative class axis named by the int `axis`."""
+    if isinstance(axis, (tuple, list)):
+        raise ValueError(
+            f"`{arg_name}` must be a single int here. Received: {arg_name}={axis!r}"
+        )
+    return normalize_axes(axis, rank, arg_name)[0]

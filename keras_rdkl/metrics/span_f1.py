@@ -1,10 +1,9 @@
 """Corpus-level (micro) span F1 for GlobalPointer logits."""
 
-import numbers
-
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl import masking
 
 
@@ -31,6 +30,13 @@ class SpanF1(keras.metrics.Metric):
     labels are not counted; neither are spans with start > end. Counts are
     float32 (exact up to 2**24 spans).
 
+    Sparse labels stay sparse: the metric gathers the `K` scores at the
+    label indices from the flattened `L * L` grid (memory O(B * heads * K)
+    beyond the logits themselves; no `[B, heads, K, L * L]` one-hot), and
+    counts the predicted spans over the grid as in the dense form. A label
+    index repeated within one `(sample, type)` row is one span and counts
+    once (the gold set is a set, as in the dense form).
+
     Args:
         threshold: float, decision threshold on the logits (0 for ZLPR).
         mask_zero: bool, for sparse `y_true` only: index 0 is padding (the
@@ -43,8 +49,15 @@ class SpanF1(keras.metrics.Metric):
         y_true: dense 0/1 targets `[B, heads, L, L]`, or sparse flat indices
             `start * L + end` of shape `[B, heads, K]`.
         y_pred: logits `[B, heads, L, L]`.
-        sample_weight: optional `[B]` per-sample weights applied to the
-            counts (0 drops a sample).
+        sample_weight: optional `[B]` per-sample or `[B, heads]`
+            per-(sample, type) weights applied to the counts (0 drops them).
+
+    Raises:
+        ValueError: (on every backend, before any backend op) when `y_pred`
+            is not `[B, heads, L, L]`, dense `y_true` does not have its
+            shape, sparse `y_true` is not `[B, heads, K]` for the same `B`
+            and `heads`, or `sample_weight` is neither `[B]` nor
+            `[B, heads]`.
 
     Returns:
         `result()` is the F1; `precision()`, `recall()` and `result_dict()`
@@ -68,16 +81,7 @@ class SpanF1(keras.metrics.Metric):
 
     def __init__(self, threshold=0.0, mask_zero=False, name="span_f1", **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-            raise ValueError(
-                f"`threshold` must be a real number. Received: threshold={threshold!r}"
-            )
-        if not masking.MASK_THRESHOLD < float(threshold) < float("inf"):
-            raise ValueError(
-                f"`threshold` must be finite and > MASK_THRESHOLD={masking.MASK_THRESHOLD}. "
-                f"Received: threshold={threshold}"
-            )
-        self.threshold = float(threshold)
+        self.threshold = checks.check_threshold(threshold)
         self.mask_zero = bool(mask_zero)
         self.true_positives = self.add_variable(
             shape=(), initializer="zeros", dtype="float32", name="true_positives"
@@ -89,46 +93,92 @@ class SpanF1(keras.metrics.Metric):
             shape=(), initializer="zeros", dtype="float32", name="actual"
         )
 
-    def _dense_true(self, y_true, y_pred):
-        rank = len(y_pred.shape)
-        if len(y_true.shape) == rank:
-            return ops.cast(ops.greater(ops.cast(y_true, "float32"), 0.5), "float32")
-        if len(y_true.shape) != rank - 1:
+    def _check_shapes(self, y_true, y_pred, sample_weight):
+        pred_shape = tuple(y_pred.shape)
+        if len(pred_shape) != 4 or (
+            None not in pred_shape[-2:] and pred_shape[-1] != pred_shape[-2]
+        ):
             raise ValueError(
-                "`y_true` must be dense [B, heads, L, L] or sparse [B, heads, K]. "
-                f"Received: y_true.shape={tuple(y_true.shape)}, "
-                f"y_pred.shape={tuple(y_pred.shape)}"
+                "`y_pred` must be GlobalPointer logits of shape [B, heads, L, L]. "
+                f"Received: y_pred.shape={pred_shape}"
             )
+        true_shape = tuple(y_true.shape)
+        if len(true_shape) == 4:
+            checks.check_same_shape(y_true, y_pred)
+        elif len(true_shape) != 3 or not _compatible(true_shape[:2], pred_shape[:2]):
+            raise ValueError(
+                "`y_true` must be dense 0/1 targets of y_pred's shape [B, heads, L, L] "
+                "or sparse flat indices [B, heads, K]. Received: "
+                f"y_true.shape={true_shape}, y_pred.shape={pred_shape}"
+            )
+        if sample_weight is not None:
+            w_shape = tuple(sample_weight.shape)
+            if len(w_shape) not in (1, 2) or not _compatible(
+                w_shape, pred_shape[: len(w_shape)]
+            ):
+                raise ValueError(
+                    "`sample_weight` must have shape [B] or [B, heads]. Received: "
+                    f"sample_weight.shape={w_shape}, y_pred.shape={pred_shape}"
+                )
+
+    def _sparse_counts(self, y_true, y_pred):
+        """(true positives, gold) per [B, heads] from sparse flat indices.
+
+        O(B * heads * K) memory: the scores at the label indices are gathered
+        from the flattened grid; no [.., K, L * L] tensor is built. A
+        repeated index counts once: the valid indices of a row are sorted
+        and only the first of each run of equal values is kept.
+        """
         length = ops.shape(y_pred)[-1]
         n = length * length
+        shape = ops.shape(y_pred)
+        flat = ops.reshape(y_pred, (shape[0], shape[1], n))
         idx = ops.cast(y_true, "int32")
         valid = ops.logical_and(ops.greater_equal(idx, 0), ops.less(idx, n))
         if self.mask_zero:
             valid = ops.logical_and(valid, ops.not_equal(idx, 0))
-        hot = ops.one_hot(ops.where(valid, idx, 0), n, dtype="float32")
-        hot = hot * ops.cast(valid, "float32")[..., None]
-        dense = ops.max(hot, axis=-2)
-        return ops.reshape(dense, ops.shape(y_pred))
+        safe = ops.where(valid, idx, 0)
+        # Spans with start > end never count (as in the dense form).
+        valid = ops.logical_and(
+            valid, ops.less_equal(safe // length, safe % length)
+        )
+        # -1 sorts before every valid index; a valid index equal to its left
+        # neighbour after sorting is a repeat.
+        key = ops.sort(ops.where(valid, idx, -1), axis=-1)
+        prev = ops.concatenate([ops.full_like(key[..., :1], -1), key[..., :-1]], -1)
+        first = ops.logical_and(ops.greater_equal(key, 0), ops.not_equal(key, prev))
+        score = ops.take_along_axis(flat, ops.maximum(key, 0), axis=-1)
+        gold = ops.logical_and(first, ops.logical_not(masking.is_masked(score)))
+        hit = ops.logical_and(gold, ops.greater(score, self.threshold))
+        return (
+            ops.sum(ops.cast(hit, "float32"), axis=-1),
+            ops.sum(ops.cast(gold, "float32"), axis=-1),
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
         y_true = ops.convert_to_tensor(y_true)
-        if len(y_pred.shape) < 2:
-            raise ValueError(
-                f"`y_pred` must be logits [B, heads, L, L]. Received shape: {tuple(y_pred.shape)}"
-            )
-        t = self._dense_true(y_true, y_pred)
+        if sample_weight is not None:
+            sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+        self._check_shapes(y_true, y_pred, sample_weight)
         length = ops.shape(y_pred)[-1]
         index = ops.arange(length)
         upper = ops.greater_equal(index[None, :], index[:, None])
         valid = ops.logical_and(ops.logical_not(masking.is_masked(y_pred)), upper)
-        valid = ops.cast(valid, "float32")
-        p = ops.cast(ops.greater(y_pred, self.threshold), "float32") * valid
-        t = t * valid
-        tp = t * p
+        predicted = ops.logical_and(ops.greater(y_pred, self.threshold), valid)
+        p = ops.sum(ops.cast(predicted, "float32"), axis=(-2, -1))  # [B, heads]
+        if len(y_true.shape) == 4:
+            gold = ops.logical_and(ops.greater(ops.cast(y_true, "float32"), 0.5), valid)
+            t = ops.sum(ops.cast(gold, "float32"), axis=(-2, -1))
+            tp = ops.sum(
+                ops.cast(ops.logical_and(gold, predicted), "float32"), axis=(-2, -1)
+            )
+        else:
+            tp, t = self._sparse_counts(y_true, y_pred)
         if sample_weight is not None:
-            w = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-            w = ops.reshape(w, (-1,) + (1,) * (len(y_pred.shape) - 1))
+            w = sample_weight
+            if len(w.shape) == 1:
+                w = w[:, None]
             tp, p, t = tp * w, p * w, t * w
         self.true_positives.assign_add(ops.sum(tp))
         self.predicted.assign_add(ops.sum(p))
@@ -169,3 +219,10 @@ class SpanF1(keras.metrics.Metric):
             "threshold": self.threshold,
             "mask_zero": self.mask_zero,
         }
+
+
+def _compatible(a, b):
+    """True when two static shapes can match (None matches anything)."""
+    return len(a) == len(b) and all(
+        i is None or j is None or i == j for i, j in zip(a, b, strict=True)
+    )

@@ -228,3 +228,162 @@ def test_mixed_precision_global_pointer(policy):
     # Padded positions never count even at a threshold far below every logit.
     valid_pairs = sum(int(k) * (int(k) + 1) // 2 for k in mask.sum(1)) * 2
     assert _value(m.predicted) <= valid_pairs
+
+
+def _np_sparse_counts(indices, y_pred, threshold=0.0, mask_zero=False):
+    """Reference for sparse labels, written from the definition.
+
+    The gold set of a (sample, type) row is the set of its indices i with
+    0 <= i < L * L (and i != 0 under mask_zero), start = i // L <= end = i % L,
+    and an unmasked score there; a set, so a repeated index counts once.
+    """
+    y_pred = np.asarray(y_pred, "float64")
+    batch, heads, length, _ = y_pred.shape
+    upper = np.triu(np.ones((length, length), bool))
+    valid = (y_pred > MASK_THRESHOLD) & upper
+    pred = (y_pred > threshold) & valid
+    tp = gold = 0
+    for b in range(batch):
+        for h in range(heads):
+            spans = set()
+            for i in np.asarray(indices)[b, h].tolist():
+                if 0 <= i < length * length and not (mask_zero and i == 0):
+                    s, e = divmod(int(i), length)
+                    if valid[b, h, s, e]:
+                        spans.add((s, e))
+            gold += len(spans)
+            tp += sum(bool(pred[b, h, s, e]) for s, e in spans)
+    return float(tp), float(pred.sum()), float(gold)
+
+
+@pytest.mark.parametrize("mask_zero", [False, True])
+def test_sparse_counts_match_reference_with_duplicates_padding_and_masks(mask_zero):
+    rng = np.random.default_rng(8)
+    batch, heads, length = 3, 2, 5
+    y_pred = rng.normal(size=(batch, heads, length, length)).astype("float32")
+    y_pred[2, :, 3:, :] = mask_value("float32")  # sample 2 has 3 tokens
+    y_pred[2, :, :, 3:] = mask_value("float32")
+    y_pred[0, 1, 0, 4] = -np.inf
+    sparse = np.array(
+        [
+            # nested spans (0, 4) ⊃ (1, 2) ⊃ (1, 1), a duplicate, padding -1,
+            # index 0 (span (0, 0)), a lower-triangle index (2, 1) = 11.
+            [[4, 7, 6, 7, 0, -1, 11], [4, 24, 24, 24, -1, -1, -1]],
+            # an empty row and a row of only out-of-range padding
+            [[-1, -1, -1, -1, -1, -1, -1], [25, 99, -5, -1, -1, -1, -1]],
+            # spans touching the padded tokens, and the valid ones
+            [[0, 1, 2, 3, 4, 12, 12], [6, 6, 6, 6, 6, 6, 6]],
+        ],
+        "int32",
+    )
+    for threshold in (0.0, -0.5):
+        m = SpanF1(threshold=threshold, mask_zero=mask_zero)
+        m.update_state(sparse, y_pred)
+        expected = _np_sparse_counts(sparse, y_pred, threshold, mask_zero)
+        assert expected[2] > 0 and expected[0] > 0
+        assert (
+            _value(m.true_positives),
+            _value(m.predicted),
+            _value(m.actual),
+        ) == expected
+        _check(m, *expected)
+
+
+def test_sparse_float_indices_and_sample_weight_per_head():
+    rng = np.random.default_rng(9)
+    y_pred = rng.normal(size=(2, 2, 4, 4)).astype("float32")
+    sparse = np.array([[[1, 5, 5], [0, 15, -1]], [[2, 3, -1], [10, -1, -1]]])
+    weight = np.array([[1.0, 0.0], [2.0, 1.0]], "float32")
+    m = SpanF1()
+    m.update_state(sparse.astype("float32"), y_pred, sample_weight=weight)
+    totals = np.zeros(3)
+    for b in range(2):
+        for h in range(2):
+            c = _np_sparse_counts(sparse[b : b + 1, h : h + 1], y_pred[b : b + 1, h : h + 1])
+            totals += weight[b, h] * np.array(c)
+    _check(m, *totals)
+    assert _value(m.actual) == pytest.approx(totals[2])
+
+
+def test_sparse_labels_never_build_a_k_by_l_squared_tensor(monkeypatch):
+    # At L = 512, heads = 2, K = 8, batch 64 a one-hot of the sparse labels
+    # would hold 64 * 2 * 8 * 512 * 512 float32 = 1.07 GB. One sample is
+    # enough to show the code path never builds it: one_hot is forbidden.
+    def fail(*args, **kwargs):
+        raise AssertionError("SpanF1 built a one-hot of the sparse labels")
+
+    monkeypatch.setattr(keras.ops, "one_hot", fail)
+    length, heads, k = 512, 2, 8
+    rng = np.random.default_rng(10)
+    y_pred = np.full((1, heads, length, length), -1.0, "float32")
+    starts = rng.integers(0, length, size=(heads, k))
+    ends = np.minimum(starts + rng.integers(0, 4, size=(heads, k)), length - 1)
+    sparse = (starts * length + ends)[None].astype("int32")
+    sparse[0, 0, -1] = sparse[0, 0, 0]  # a duplicate
+    for h in range(heads):
+        for s, e in zip(starts[h, :5], ends[h, :5], strict=True):
+            y_pred[0, h, s, e] = 1.0
+    y_pred[0, 1, 100, 200] = 3.0  # a false positive
+    m = SpanF1()
+    m.update_state(sparse, y_pred)
+    expected = _np_sparse_counts(sparse, y_pred)
+    assert (
+        _value(m.true_positives),
+        _value(m.predicted),
+        _value(m.actual),
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    "y_true_shape, y_pred_shape, weight_shape, arg",
+    [
+        ((2, 1, 3, 3), (2, 1, 3), None, "y_pred"),  # rank 3 logits
+        ((2, 1, 3, 4), (2, 1, 3, 4), None, "y_pred"),  # non-square grid
+        ((2, 1, 3, 3), (2, 2, 3, 3), None, "y_true"),  # dense shape mismatch
+        ((2, 2, 4), (2, 1, 3, 3), None, "y_true"),  # sparse head count mismatch
+        ((3, 1, 4), (2, 1, 3, 3), None, "y_true"),  # sparse batch mismatch
+        ((2, 3), (2, 1, 3, 3), None, "y_true"),
+        ((2, 1, 3, 3), (2, 1, 3, 3), (3,), "sample_weight"),
+        ((2, 1, 3, 3), (2, 1, 3, 3), (2, 1, 3), "sample_weight"),
+    ],
+)
+def test_shape_mistakes_raise_the_same_value_error_on_every_backend(
+    y_true_shape, y_pred_shape, weight_shape, arg
+):
+    m = SpanF1()
+    weight = None if weight_shape is None else np.ones(weight_shape, "float32")
+    with pytest.raises(ValueError, match=f"`{arg}`"):
+        m.update_state(
+            np.zeros(y_true_shape, "float32"),
+            np.zeros(y_pred_shape, "float32"),
+            sample_weight=weight,
+        )
+    assert _value(m.actual) == 0.0
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_compile_fit_evaluate_with_sparse_labels(jit):
+    if jit and keras.backend.backend() == "torch":
+        pytest.skip("jit_compile=True is not supported by Keras on the torch backend")
+    length, heads = 6, 2
+    rng = np.random.default_rng(11)
+    x = rng.integers(1, 20, size=(8, length))
+    x[:4, 4:] = 0
+    sparse = np.full((8, heads, 3), -1, "int32")
+    sparse[:, 0, 0] = 0 * length + 1
+    sparse[:, 1, :2] = 2 * length + 3  # duplicated label
+    inputs = keras.Input((length,), dtype="int32")
+    h = keras.layers.Embedding(20, 8, mask_zero=True)(inputs)
+    model = keras.Model(inputs, layers.GlobalPointer(heads, 4)(h))
+    model.compile(
+        optimizer="adam",
+        loss=losses.SparseMultilabelCategoricalCrossentropy(axis=(-2, -1)),
+        metrics=[SpanF1()],
+        jit_compile=jit,
+    )
+    model.fit(x, sparse, batch_size=4, epochs=1, verbose=0)
+    result = model.evaluate(x, sparse, batch_size=3, verbose=0, return_dict=True)
+    pred = keras.ops.convert_to_numpy(model.predict(x, batch_size=8, verbose=0))
+    assert result["span_f1"] == pytest.approx(
+        _np_f1(*_np_sparse_counts(sparse, pred))[0], abs=1e-5
+    )
