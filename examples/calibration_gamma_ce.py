@@ -13,11 +13,15 @@ Run (a few minutes on 2 CPU cores):
 
     KERAS_BACKEND=jax python examples/calibration_gamma_ce.py
 
-Data: ../shared/data/goemotions (see examples/multilabel_goemotions.py).
+Data: read by `keras_rdkl.datasets.load_goemotions`: from `--data-dir` when
+given, else `$KERAS_RDKL_DATA/goemotions/`, else the Keras cache, else
+downloaded there.
 """
 
 import argparse
+import collections
 import pathlib
+import re
 import sys
 import time
 
@@ -27,22 +31,63 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import _text  # noqa: E402
-from multilabel_goemotions import DEFAULT_DATA  # noqa: E402
-from multilabel_goemotions import build_encoder  # noqa: E402
-from multilabel_goemotions import build_vocab  # noqa: E402
-from multilabel_goemotions import encode  # noqa: E402
-from multilabel_goemotions import load_goemotions  # noqa: E402
-from multilabel_goemotions import predict_logits  # noqa: E402
 
 from keras_rdkl.callbacks import GammaScheduler  # noqa: E402
+from keras_rdkl.datasets import load_goemotions  # noqa: E402
 from keras_rdkl.losses import SparseGammaCrossentropy  # noqa: E402
 from keras_rdkl.metrics import ExpectedCalibrationError  # noqa: E402
 from keras_rdkl.metrics import reliability_diagram_data  # noqa: E402
 
+_WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9]")
 
-def single_label(texts, labels):
-    keep = [i for i, ls in enumerate(labels) if len(ls) == 1]
-    return [texts[i] for i in keep], np.array([labels[i][0] for i in keep], "int32")
+
+def single_label(examples):
+    """The `(text, label_ids)` examples with one label: (texts, int32 labels)."""
+    kept = [(text, ids[0]) for text, ids in examples if len(ids) == 1]
+    return [t for t, _ in kept], np.array([y for _, y in kept], "int32")
+
+
+def word_ids(train_texts, text_lists, vocab_size, max_len):
+    """Lower-cased word ids, vocabulary from `train_texts`: 0 pads, 1 is unknown.
+
+    Returns the number of ids used and one `[len(texts), max_len]` array per
+    list of `text_lists`.
+    """
+    words = [[_WORD.findall(t.lower()) for t in texts] for texts in text_lists]
+    counts = collections.Counter(w for t in train_texts for w in _WORD.findall(t.lower()))
+    vocab = {w: i + 2 for i, (w, _) in enumerate(counts.most_common(vocab_size - 2))}
+    arrays = []
+    for doc_words in words:
+        ids = np.zeros((len(doc_words), max_len), "int32")
+        for row, ws in enumerate(doc_words):
+            row_ids = [vocab.get(w, 1) for w in ws][:max_len]
+            ids[row, : len(row_ids)] = row_ids
+        arrays.append(ids)
+    return len(vocab) + 2, arrays
+
+
+def build_classifier(vocab_size, num_classes, embed_dim, hidden, seed, dropout=0.3):
+    """Word embeddings, mean and max pooled over the words (padding left out), an MLP."""
+    init = keras.initializers.GlorotUniform(seed=seed)
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    emb = keras.layers.Embedding(vocab_size, embed_dim, name="embed")(ids)
+
+    def pool(inputs):
+        x, ids = inputs
+        words = keras.ops.expand_dims(keras.ops.not_equal(ids, 0), -1)
+        count = keras.ops.sum(keras.ops.cast(words, x.dtype), axis=1)
+        mean = keras.ops.sum(keras.ops.where(words, x, 0.0), axis=1)
+        mean = mean / keras.ops.maximum(count, 1.0)
+        top = keras.ops.max(keras.ops.where(words, x, -1e4), axis=1)
+        top = keras.ops.where(count > 0, top, 0.0)  # a text with no words
+        return keras.ops.concatenate([mean, top], axis=-1)
+
+    h = keras.layers.Lambda(pool, output_shape=(2 * embed_dim,), name="pool")([emb, ids])
+    h = keras.layers.Dropout(dropout, seed=seed)(h)
+    h = keras.layers.Dense(hidden, activation="gelu", kernel_initializer=init)(h)
+    h = keras.layers.Dropout(dropout, seed=seed + 1)(h)
+    logits = keras.layers.Dense(num_classes, kernel_initializer=init, name="logits")(h)
+    return keras.Model(ids, logits)
 
 
 def parse_settings(spec):
@@ -99,7 +144,9 @@ def configurations(args, steps_per_epoch):
 def run_one(name, make_loss, make_callback, data, args, seed, n_classes, vocab_size):
     keras.utils.set_random_seed(seed)
     x_tr, y_tr, _, _, x_te, y_te = data  # dev is unused: no tuning here
-    model = build_encoder(vocab_size, n_classes, args.embed_dim, args.hidden, seed=seed)
+    model = build_classifier(
+        vocab_size, n_classes, args.embed_dim, args.hidden, seed=seed
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate),
         loss=make_loss(),
@@ -122,7 +169,7 @@ def run_one(name, make_loss, make_callback, data, args, seed, n_classes, vocab_s
         verbose=args.verbose,
     )
     logs = model.evaluate(x_te, y_te, batch_size=512, return_dict=True, verbose=0)
-    logits = predict_logits(model, x_te)
+    logits = model.predict(x_te, batch_size=1024, verbose=0).astype("float64")
     table = reliability_diagram_data(
         y_te, logits, num_bins=args.num_bins, from_logits=True
     )
@@ -201,7 +248,12 @@ def plot(rows, seed, path):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with GoEmotions' train/dev/test.tsv (default: found by "
+        "keras_rdkl.datasets.load_goemotions)",
+    )
     p.add_argument("--output-dir", default="runs/calibration_gamma_ce")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=3)
@@ -256,25 +308,24 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    data_dir = pathlib.Path(args.data_dir)
-    if not (data_dir / "train.tsv").is_file():
-        sys.exit(f"GoEmotions not found in {data_dir}: pass --data-dir.")
+    splits = {}
+    try:
+        for split in ("train", "dev", "test"):
+            examples, names = load_goemotions(split, path=args.data_dir)
+            splits[split] = single_label(examples)
+    except FileNotFoundError as e:
+        sys.exit(f"GoEmotions not found: {e}")
     out = pathlib.Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    splits = {}
-    for split in ("train", "dev", "test"):
-        texts, labels, names = load_goemotions(data_dir, split)
-        splits[split] = single_label(texts, labels)
-    tr_texts, y_tr = splits["train"]
-    if args.max_train:
-        tr_texts, y_tr = tr_texts[: args.max_train], y_tr[: args.max_train]
-    vocab = build_vocab(tr_texts, args.vocab_size)
-    data = [encode(tr_texts, vocab, args.max_len), y_tr]
-    for split in ("dev", "test"):
-        texts, y = splits[split]
-        if args.max_eval:
-            texts, y = texts[: args.max_eval], y[: args.max_eval]
-        data += [encode(texts, vocab, args.max_len), y]
+    limits = {"train": args.max_train, "dev": args.max_eval, "test": args.max_eval}
+    texts, labels = {}, {}
+    for split, (split_texts, y) in splits.items():
+        n = limits[split] or len(y)
+        texts[split], labels[split] = split_texts[:n], y[:n]
+    vocab_size, arrays = word_ids(
+        texts["train"], list(texts.values()), args.vocab_size, args.max_len
+    )
+    data = [a for x, y in zip(arrays, labels.values(), strict=True) for a in (x, y)]
     n_classes = len(names)
     print(
         f"single-label GoEmotions: {len(data[0])} train / {len(data[2])} dev / "
@@ -293,7 +344,7 @@ def main(argv=None):
                     args,
                     seed,
                     n_classes,
-                    len(vocab) + 2,
+                    vocab_size,
                 )
             )
     summary = summarise(rows)

@@ -13,14 +13,14 @@ Run (about 1-2 minutes on 2 CPU cores):
 
     KERAS_BACKEND=jax python examples/multilabel_goemotions.py
 
-Data: ../shared/data/goemotions (train/dev/test.tsv, emotions.txt), from
-github.com/google-research/google-research/tree/master/goemotions (Apache-2.0).
-Pass `--data-dir` to point elsewhere.
+Data: read by `keras_rdkl.datasets.load_goemotions` (the "simplified" split of
+github.com/google-research/google-research/tree/master/goemotions, Apache-2.0):
+from `--data-dir` when given, else `$KERAS_RDKL_DATA/goemotions/`, else the
+Keras cache, else downloaded there.
 """
 
 import argparse
 import collections
-import csv
 import pathlib
 import re
 import sys
@@ -32,26 +32,19 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _text  # noqa: E402
 
+from keras_rdkl.datasets import load_goemotions
 from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.losses import zlpr_probability
 from keras_rdkl.metrics import multilabel_calibration
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "goemotions"
 _TOKEN = re.compile(r"[a-z0-9']+|[^\sa-z0-9]")
 
 
 # --- data ---------------------------------------------------------------------
-def load_goemotions(data_dir, split):
-    """Reads `split`.tsv: returns (texts, list of label-id lists), and label names."""
-    data_dir = pathlib.Path(data_dir)
-    names = (data_dir / "emotions.txt").read_text(encoding="utf-8").split()
-    texts, labels = [], []
-    with open(data_dir / f"{split}.tsv", encoding="utf-8", newline="") as f:
-        for row in csv.reader(f, delimiter="\t"):
-            texts.append(row[0])
-            labels.append([int(i) for i in row[1].split(",")])
-    return texts, labels, names
+def load_split(split, data_dir=None):
+    """GoEmotions `split`: (texts, list of label-id lists, label names)."""
+    examples, names = load_goemotions(split, path=data_dir)
+    return [t for t, _ in examples], [ids for _, ids in examples], names
 
 
 def tokenize(text):
@@ -249,7 +242,12 @@ def plot(cal_rows, path):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", default=str(DEFAULT_DATA))
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with GoEmotions' train/dev/test.tsv (default: found by "
+        "keras_rdkl.datasets.load_goemotions)",
+    )
     p.add_argument("--output-dir", default="runs/multilabel_goemotions")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
@@ -284,18 +282,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    data_dir = pathlib.Path(args.data_dir)
-    if not (data_dir / "train.tsv").is_file():
-        sys.exit(
-            f"GoEmotions not found in {data_dir}: pass --data-dir (see the module docstring)."
-        )
     keras.utils.set_random_seed(args.seed)
+    try:
+        tr_texts, tr_labels, names = load_split("train", args.data_dir)
+        dv_texts, dv_labels, _ = load_split("dev", args.data_dir)
+        te_texts, te_labels, _ = load_split("test", args.data_dir)
+    except FileNotFoundError as e:
+        sys.exit(f"GoEmotions not found: {e}")
     out = pathlib.Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-
-    tr_texts, tr_labels, names = load_goemotions(data_dir, "train")
-    dv_texts, dv_labels, _ = load_goemotions(data_dir, "dev")
-    te_texts, te_labels, _ = load_goemotions(data_dir, "test")
     if args.max_train:
         tr_texts, tr_labels = tr_texts[: args.max_train], tr_labels[: args.max_train]
     if args.max_eval:
