@@ -3,6 +3,7 @@
 import keras
 
 from keras_rdkl import _checks as checks
+from keras_rdkl import _keras_internals as internals
 
 
 class _GammaState(keras.metrics.Metric):
@@ -109,7 +110,7 @@ class GammaScheduler(keras.callbacks.Callback):
         if self._state is None or self._state.gamma is not self._loss.gamma_variable:
             self._state = _GammaState(self._loss.gamma_variable)
             # Tracked as a model metric: part of the compiled step's state.
-            self.model._rdkl_gamma_state = self._state
+            internals.attach_metric(self.model, self._state)
         self._set(self.schedule(self.step))
 
     def _set(self, value):
@@ -117,13 +118,16 @@ class GammaScheduler(keras.callbacks.Callback):
         checks.check_unit_interval(value, "gamma (from the schedule)")
         if value == self._current:
             return
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync is not None:
-            # JAX keeps the state outside the variables during an epoch:
-            # write it back, change gamma, and the trainer re-reads it.
-            sync()
+        # On JAX the trainer keeps the state outside the variables during an
+        # epoch; reading the public `Callback.model` writes it back (Keras'
+        # own sync for callbacks) and makes the trainer re-read the state,
+        # gamma included, before the next step.
+        self._model_with_state()
         self._loss.gamma_variable.assign(value)
         self._current = value
+
+    def _model_with_state(self):
+        return self.model
 
     def on_train_batch_begin(self, batch, logs=None):
         self._set(self.schedule(self.step))

@@ -1,5 +1,6 @@
 """R-Drop: train any Keras model on two dropout samples of every batch."""
 
+import inspect
 import math
 import warnings
 
@@ -14,27 +15,132 @@ from keras_rdkl.losses.divergence import _Divergence
 
 _KL_NAMES = ("auto", "softmax", "sigmoid")
 
-# Compiled losses that say which divergence fits the output.
-_SOFTMAX_LOSSES = (
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "categoricalcrossentropy",
-    "sparsecategoricalcrossentropy",
-    "categoricalfocalcrossentropy",
-    "categorical_focal_crossentropy",
-    "kl_divergence",
-    "kldivergence",
-    "gammacrossentropy",
-    "sparsegammacrossentropy",
-)
-_SIGMOID_LOSSES = (
-    "binary_crossentropy",
-    "binarycrossentropy",
-    "binaryfocalcrossentropy",
-    "binary_focal_crossentropy",
-    "multilabelcategoricalcrossentropy",
-    "sparsemultilabelcategoricalcrossentropy",
-)
+
+def _loss_families():
+    """(softmax, sigmoid) families of compiled losses: classes and functions.
+
+    Losses are recognised by type (`isinstance`) or, for function-form
+    losses, by identity; never by name. Built on first use so that the
+    compat module is imported lazily.
+    """
+    from keras_rdkl import losses as rdkl_losses
+    from keras_rdkl.compat import bert4keras
+
+    softmax_classes = (
+        keras.losses.CategoricalCrossentropy,
+        keras.losses.SparseCategoricalCrossentropy,
+        keras.losses.CategoricalFocalCrossentropy,
+        keras.losses.KLDivergence,
+        rdkl_losses.GammaCrossentropy,
+        rdkl_losses.SparseGammaCrossentropy,
+    )
+    softmax_functions = (
+        keras.losses.categorical_crossentropy,
+        keras.losses.sparse_categorical_crossentropy,
+        keras.losses.categorical_focal_crossentropy,
+        keras.losses.kl_divergence,
+        rdkl_losses.gamma_crossentropy,
+        rdkl_losses.sparse_gamma_crossentropy,
+    )
+    sigmoid_classes = (
+        keras.losses.BinaryCrossentropy,
+        keras.losses.BinaryFocalCrossentropy,
+        rdkl_losses.MultilabelCategoricalCrossentropy,
+        rdkl_losses.SparseMultilabelCategoricalCrossentropy,
+    )
+    sigmoid_functions = (
+        keras.losses.binary_crossentropy,
+        keras.losses.binary_focal_crossentropy,
+        rdkl_losses.multilabel_categorical_crossentropy,
+        rdkl_losses.sparse_multilabel_categorical_crossentropy,
+        bert4keras.multilabel_categorical_crossentropy,
+        bert4keras.sparse_multilabel_categorical_crossentropy,
+        bert4keras.global_pointer_crossentropy,
+        bert4keras.sparse_global_pointer_crossentropy,
+    )
+    # ZLPR losses take raw scores, Keras' KL divergence probabilities,
+    # whatever their signatures say.
+    scores = (sigmoid_classes[2:], sigmoid_functions[2:])
+    probabilities = ((keras.losses.KLDivergence,), (keras.losses.kl_divergence,))
+    return (
+        (softmax_classes, softmax_functions),
+        (sigmoid_classes, sigmoid_functions),
+        scores,
+        probabilities,
+    )
+
+
+def _in(obj, candidates):
+    return any(obj is c for c in candidates)
+
+
+def _describe_loss(loss):
+    """`(kind, from_logits, axis)` of a compiled loss; each None when unknown.
+
+    `loss` is what was passed to `compile`: a string, a function, a
+    `keras.losses.Loss` instance (possibly a `LossFunctionWrapper` around a
+    function) or None.
+    """
+    if loss is None:
+        return None, None, None
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return None, None, None
+    kwargs = {}
+    target = loss
+    softmax, sigmoid, scores, probabilities = _loss_families()
+    fn = getattr(loss, "fn", None)
+    if (
+        isinstance(loss, keras.losses.Loss)
+        and not isinstance(loss, softmax[0] + sigmoid[0])
+        and callable(fn)
+    ):
+        # A loss object wrapping a function (Keras' LossFunctionWrapper): the
+        # function says the family, the wrapper's config its arguments.
+        target = fn
+        config = loss.get_config()
+        kwargs = {k: config[k] for k in ("from_logits", "axis") if k in config}
+    if isinstance(target, softmax[0]) or _in(target, softmax[1]):
+        kind = "softmax"
+    elif isinstance(target, sigmoid[0]) or _in(target, sigmoid[1]):
+        kind = "sigmoid"
+    else:
+        kind = None
+    if isinstance(target, scores[0]) or _in(target, scores[1]):
+        from_logits = True
+    elif isinstance(target, probabilities[0]) or _in(target, probabilities[1]):
+        from_logits = False
+    elif "from_logits" in kwargs:
+        from_logits = bool(kwargs["from_logits"])
+    elif isinstance(target, keras.losses.Loss):
+        value = getattr(target, "from_logits", None)
+        from_logits = None if value is None else bool(value)
+    else:
+        from_logits = _default_argument(target, "from_logits")
+    if "axis" in kwargs:
+        axis = kwargs["axis"]
+    elif isinstance(target, keras.losses.Loss):
+        axis = getattr(target, "axis", None)
+    else:
+        axis = _default_argument(target, "axis")
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if not (axis is None or isinstance(axis, (int, tuple))):
+        axis = None
+    return kind, from_logits, axis
+
+
+def _default_argument(fn, name):
+    """The default of argument `name` of function `fn`, or None."""
+    try:
+        parameter = inspect.signature(fn).parameters.get(name)
+    except (TypeError, ValueError):
+        return None
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default
 
 
 def _as_number(value, name):
@@ -47,31 +153,6 @@ def _as_number(value, name):
             f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
         )
     return float(value)
-
-
-def _loss_key(loss):
-    """Lower-case name of a compiled loss (string, function or object)."""
-    if isinstance(loss, str):
-        return loss.lower()
-    if isinstance(loss, keras.losses.Loss) and type(loss).__name__ != "LossFunctionWrapper":
-        return type(loss).__name__.lower()
-    fn = getattr(loss, "fn", loss)
-    return getattr(fn, "__name__", type(loss).__name__).lower()
-
-
-def _loss_from_logits(loss):
-    """The compiled loss' `from_logits`, or None when it does not say."""
-    if isinstance(loss, str):
-        return False  # Keras' string losses take probabilities.
-    if hasattr(loss, "from_logits"):
-        return bool(loss.from_logits)
-    kwargs = getattr(loss, "_fn_kwargs", None) or {}
-    if "from_logits" in kwargs:
-        return bool(kwargs["from_logits"])
-    key = _loss_key(loss)
-    if key in ("multilabelcategoricalcrossentropy", "sparsemultilabelcategoricalcrossentropy"):
-        return True
-    return None
 
 
 def _output_activation(model):
@@ -173,6 +254,10 @@ class RDropModel(keras.Model):
             compiled loss' `axis`); sigmoid probabilities are mapped back to
             logits first. `"auto"` picks softmax for categorical losses,
             sigmoid for binary / ZLPR losses, else by the last activation.
+            Losses are recognised by type (Keras' and keras-rdkl's loss
+            classes) or, for function-form losses (`keras.losses.*`,
+            `keras_rdkl.losses.*`, `keras_rdkl.compat.bert4keras.*`), by
+            identity; a user loss is never taken for one by its name.
         **kwargs: Passed to `keras.Model` (`name`, ...).
 
     Call arguments:
@@ -239,7 +324,7 @@ class RDropModel(keras.Model):
         self.kl = kl
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self._doubled = False
-        if not any(_is_stochastic(layer) for layer in model._flatten_layers()):
+        if not any(_is_stochastic(layer) for layer in internals.flatten_layers(model)):
             warnings.warn(
                 f"RDropModel: the wrapped model {model.name!r} has no Dropout-like "
                 "layer, so both passes agree and the divergence `kl` will stay 0.",
@@ -268,7 +353,7 @@ class RDropModel(keras.Model):
     @staticmethod
     def _halves(y_pred):
         y_pred = keras.tree.flatten(y_pred)[0]
-        mask = keras.src.backend.get_keras_mask(y_pred)
+        mask = internals.get_keras_mask(y_pred)
         y1, y2 = ops.split(y_pred, 2, axis=0)
         if mask is not None:
             m1, m2 = ops.split(mask, 2, axis=0)
@@ -284,18 +369,14 @@ class RDropModel(keras.Model):
             loss = loss[0]
         if isinstance(loss, dict) and len(loss) == 1:
             loss = next(iter(loss.values()))
-        key = _loss_key(loss) if loss else None
-        from_logits = _loss_from_logits(loss) if loss else None
+        loss_kind, from_logits, axis = _describe_loss(loss)
         activation = _output_activation(self.model)
         if from_logits is None:
             from_logits = activation is None
-        axis = getattr(loss, "axis", None) if not isinstance(loss, str) else None
         kind = self.kl
         if kind == "auto":
-            if key in _SOFTMAX_LOSSES:
-                kind = "softmax"
-            elif key in _SIGMOID_LOSSES:
-                kind = "sigmoid"
+            if loss_kind is not None:
+                kind = loss_kind
             elif activation is not None:
                 kind = activation
             else:
@@ -314,7 +395,7 @@ class RDropModel(keras.Model):
             loss = SoftmaxKLDivergence(from_logits=from_logits, axis=-1 if axis is None else axis)
             return loss(y2, y1, sample_weight=sample_weight)
         if not from_logits:
-            mask = keras.src.backend.get_keras_mask(y1)
+            mask = internals.get_keras_mask(y1)
             y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)
             if mask is not None:
                 internals.set_keras_mask(y1, mask)
@@ -331,17 +412,17 @@ class RDropModel(keras.Model):
             )
         y1, y2 = self._halves(y_pred)
         terms = []
-        if self._compile_loss is not None:
-            l1 = self._compile_loss(y, y1, _fresh(sample_weight))
-            l2 = self._compile_loss(y, y2, _fresh(sample_weight))
-            if l1 is not None:
-                terms.append(0.5 * (ops.cast(l1, "float32") + ops.cast(l2, "float32")))
+        if self.loss is not None or self.losses:
+            # Keras' own loss on each half: the compiled loss (sample weights
+            # and masks included) plus the regularization losses, which the
+            # average of the two counts once.
+            l1 = super().compute_loss(x, y, y1, _fresh(sample_weight), training=training)
+            l2 = super().compute_loss(x, y, y2, _fresh(sample_weight), training=training)
+            terms.append(0.5 * (ops.cast(l1, "float32") + ops.cast(l2, "float32")))
         d = ops.cast(self._divergence(y1, y2, _fresh(sample_weight)), "float32")
         self.kl_tracker.update_state(d)
         terms.append(self.alpha * 0.5 * d)
-        for loss in self.losses:
-            terms.append(ops.cast(self._aggregate_additional_loss(loss), "float32"))
-        return ops.sum(ops.stack(terms)) if len(terms) > 1 else terms[0]
+        return terms[0] + terms[1] if len(terms) > 1 else terms[0]
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._doubled:

@@ -291,6 +291,60 @@ def test_auto_kl_choice():
     assert np.isfinite(hist["kl"][0]) and hist["kl"][0] >= 0
 
 
+@pytest.mark.parametrize(
+    "loss,expected",
+    [
+        (keras.losses.CategoricalCrossentropy(from_logits=True), ("softmax", True, -1)),
+        (keras.losses.CategoricalFocalCrossentropy(), ("softmax", False, -1)),
+        (keras.losses.KLDivergence(), ("softmax", False, None)),
+        (keras.losses.categorical_crossentropy, ("softmax", False, -1)),
+        ("categorical_crossentropy", ("softmax", False, -1)),
+        (keras.losses.BinaryFocalCrossentropy(from_logits=True), ("sigmoid", True, -1)),
+        (keras.losses.binary_crossentropy, ("sigmoid", False, -1)),
+        ("binary_crossentropy", ("sigmoid", False, -1)),
+        (keras_rdkl.losses.SparseGammaCrossentropy(0.5, from_logits=True), ("softmax", True, -1)),
+        (keras_rdkl.losses.GammaCrossentropy(0.5, from_logits=False), ("softmax", False, -1)),
+        (keras_rdkl.losses.sparse_gamma_crossentropy, ("softmax", None, -1)),
+        (keras_rdkl.losses.SparseMultilabelCategoricalCrossentropy(), ("sigmoid", True, -1)),
+        (keras_rdkl.losses.multilabel_categorical_crossentropy, ("sigmoid", True, -1)),
+        (keras_rdkl.losses.sparse_multilabel_categorical_crossentropy, ("sigmoid", True, -1)),
+        (keras_rdkl.compat.bert4keras.multilabel_categorical_crossentropy, ("sigmoid", True, None)),
+        (keras_rdkl.compat.bert4keras.sparse_multilabel_categorical_crossentropy, ("sigmoid", True, None)),
+        (keras_rdkl.compat.bert4keras.global_pointer_crossentropy, ("sigmoid", True, None)),
+        (keras_rdkl.compat.bert4keras.sparse_global_pointer_crossentropy, ("sigmoid", True, None)),
+        (keras.losses.CategoricalCrossentropy(from_logits=True, axis=1), ("softmax", True, 1)),
+    ],
+)
+def test_auto_kl_recognises_losses_by_type_and_identity(loss, expected):
+    from keras_rdkl.models.rdrop import _describe_loss
+
+    kind, from_logits, axis = _describe_loss(loss)
+    assert kind == expected[0]
+    if expected[1] is not None:
+        assert from_logits is expected[1]
+    assert axis == expected[2]
+
+
+def test_auto_kl_ignores_names():
+    """A user loss named like a Keras loss is not taken for one."""
+
+    class BinaryCrossentropy(keras.losses.Loss):  # same name, unrelated loss
+        def call(self, y_true, y_pred):
+            return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+    def sparse_categorical_crossentropy(y_true, y_pred):
+        return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+    from keras_rdkl.models.rdrop import _describe_loss
+
+    assert _describe_loss(BinaryCrossentropy())[0] is None
+    assert _describe_loss(sparse_categorical_crossentropy)[0] is None
+    model = RDropModel(_mlp(), kl="auto")
+    model.compile("sgd", sparse_categorical_crossentropy)
+    with pytest.raises(ValueError, match="kl='auto'"):
+        model._resolve_kl()
+
+
 def test_dict_inputs_validation_and_callbacks():
     x, y = _data(16)
     a = keras.Input((4,), name="a")
