@@ -7,8 +7,12 @@ inclusive, the form every reader of `keras_rdkl.datasets` returns and
 | scheme (alias) | single-token entity | longer entity |
 |---|---|---|
 | `"bio"` (`"iob2"`) | `B-X` | `B-X I-X ... I-X` |
+| `"iob1"` | `I-X` | `I-X I-X ... I-X` |
 | `"bioes"` (`"iobes"`) | `S-X` | `B-X I-X ... E-X` |
 | `"bmes"` | `S-X` | `B-X M-X ... E-X` |
+
+IOB1 (the original CoNLL-2003 files) writes `B-X` only on the first token of
+an entity that directly follows another entity of type `X`.
 
 Every scheme uses `O` outside entities. Ill-formed sequences (an `I-X` after
 `O`, a `B-X` never closed by `E-X` in BIOES) are read the way the CoNLL
@@ -18,10 +22,11 @@ not closed ends at its last token. `repair_tags` returns the well-formed
 sequence with the same entities and the number of tags it changed.
 """
 
-SCHEMES = ("bio", "bioes", "bmes", "iob2", "iobes")
+SCHEMES = ("bio", "bioes", "bmes", "iob1", "iob2", "iobes")
 
 _PREFIXES = {
     "bio": ("B", "I"),
+    "iob1": ("B", "I"),
     "iob2": ("B", "I"),
     "bioes": ("B", "I", "E", "S"),
     "iobes": ("B", "I", "E", "S"),
@@ -43,8 +48,8 @@ def check_scheme(scheme):
 
     Args:
         scheme: A scheme name, case-insensitive: one of `SCHEMES`
-            (`"bio"`, `"bioes"`, `"bmes"` and the aliases `"iob2"` of
-            `"bio"`, `"iobes"` of `"bioes"`).
+            (`"bio"`, `"bioes"`, `"bmes"`, `"iob1"` and the aliases `"iob2"`
+            of `"bio"`, `"iobes"` of `"bioes"`).
 
     Returns:
         The lower-cased name.
@@ -146,7 +151,7 @@ def tags_to_spans(tags, scheme="bio", strict=False, where=None):
     Args:
         tags: Sequence of tag strings such as `"B-PER"`, `"I-PER"`, `"O"`.
         scheme: One of `SCHEMES`: `"bio"` (alias `"iob2"`), `"bioes"`
-            (alias `"iobes"`) or `"bmes"`.
+            (alias `"iobes"`), `"bmes"` or `"iob1"`.
         strict: When False (default), ill-formed sequences are read as
             `conlleval` reads them: an inside or end tag that does not
             continue an open entity of its type starts a new entity, and an
@@ -208,7 +213,8 @@ def spans_to_tags(spans, length, scheme="bio"):
 
     Returns:
         A list of `length` tags; `tags_to_spans(spans_to_tags(spans, n, s),
-        s)` gives the sorted spans back.
+        s)` gives the sorted spans back. In IOB1 an entity starts with `B-X`
+        only when the token before it ends another `X` entity.
 
     Raises:
         ValueError: On an unknown scheme, a malformed span, a span outside
@@ -234,6 +240,7 @@ def spans_to_tags(spans, length, scheme="bio"):
     last = "E" if len(prefixes) == 4 else inside
     tags = ["O"] * length
     owner = [None] * length
+    spans = list(spans)
     for span in spans:
         ok = isinstance(span, (tuple, list)) and len(span) == 3
         if ok:
@@ -268,6 +275,13 @@ def spans_to_tags(spans, length, scheme="bio"):
         for i in range(start + 1, end):
             tags[i] = f"{inside}-{etype}"
         tags[end] = f"{last}-{etype}"
+    if scheme == "iob1":
+        for etype, start, end in spans:
+            before = owner[start - 1] if start > 0 else None
+            first = "B" if before is not None and before[0] == etype else "I"
+            tags[start] = f"{first}-{etype}"
+            for i in range(start + 1, end + 1):
+                tags[i] = f"I-{etype}"
     return tags
 
 

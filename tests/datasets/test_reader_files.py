@@ -208,3 +208,15 @@ def test_cluener_positions_not_a_list(tmp_path):
     path = _write_bytes(tmp_path, b'{"text": "ab", "label": {"x": {"a": 0}}}\n')
     with pytest.raises(ValueError, match=r"data\.txt:1: positions of 'a'"):
         read_cluener_json(path)
+
+
+def test_conll_iob1_file(tmp_path):
+    # Original CoNLL-2003 style: I- opens entities, B- only between two of a type.
+    text = "U.N. NNP I-NP I-ORG\nofficial NN I-NP O\nEkeus NNP I-NP I-PER\n"
+    text += "Blix NNP I-NP B-PER\n"
+    path = _write_bytes(tmp_path, text.encode())
+    examples, _, stats = read_conll(path, scheme="iob1", return_stats=True)
+    assert examples[0][1] == [("ORG", 0, 0), ("PER", 2, 2), ("PER", 3, 3)]
+    assert stats["repaired_tags"] == 0
+    same, _, as_bio = read_conll(path, scheme="bio", return_stats=True)
+    assert same == examples and as_bio["repaired_tags"] == 2

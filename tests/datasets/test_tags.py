@@ -32,7 +32,7 @@ def test_public_names():
 def test_check_scheme():
     assert check_scheme("BIO") == "bio"
     assert [check_scheme(s) for s in SCHEMES] == list(SCHEMES)
-    for bad in ("bilou", "iob1", "", None, 3):
+    for bad in ("bilou", "iob3", "", None, 3):
         with pytest.raises(ValueError, match=r"`scheme` must be one of .*bioes.*bmes"):
             check_scheme(bad)
 
@@ -44,6 +44,7 @@ EXPECTED_TAGS = {
     "bioes": ["B-PER", "E-PER", "O", "S-LOC", "B-ORG", "I-ORG", "E-ORG", "O"],
     "bmes": ["B-PER", "E-PER", "O", "S-LOC", "B-ORG", "M-ORG", "E-ORG", "O"],
 }
+EXPECTED_TAGS["iob1"] = ["I-PER", "I-PER", "O", "I-LOC", "I-ORG", "I-ORG", "I-ORG", "O"]
 EXPECTED_TAGS["iob2"] = EXPECTED_TAGS["bio"]
 EXPECTED_TAGS["iobes"] = EXPECTED_TAGS["bioes"]
 
@@ -86,7 +87,7 @@ def test_round_trip_random(scheme):
         )
 
 
-@pytest.mark.parametrize("scheme", ["bio", "bioes", "bmes"])
+@pytest.mark.parametrize("scheme", ["bio", "bioes", "bmes", "iob1"])
 def test_round_trip_all_short_sequences(scheme):
     """Every tag sequence of length <= 3 over two types: tags -> spans -> tags.
 
@@ -127,6 +128,17 @@ REPAIRS = [
         ["B-X", "I-X", "B-X", "I-X"],
         1,
     ),
+    # IOB1 proper: B- only where an entity follows one of the same type.
+    (
+        "iob1",
+        ["I-X", "I-X", "B-X", "I-Y"],
+        [("X", 0, 1), ("X", 2, 2), ("Y", 3, 3)],
+        ["I-X", "I-X", "B-X", "I-Y"],
+        0,
+    ),
+    # ... so an IOB2 sequence read as IOB1 has its entity-initial B- changed.
+    ("iob1", ["B-X", "I-X", "O", "B-Y"], [("X", 0, 1), ("Y", 3, 3)],
+     ["I-X", "I-X", "O", "I-Y"], 2),
     # BIOES: an entity never closed by E- ends at its last token.
     ("bioes", ["B-ORG", "I-ORG", "O"], [("ORG", 0, 1)], ["B-ORG", "E-ORG", "O"], 1),
     ("bioes", ["B-ORG", "I-ORG"], [("ORG", 0, 1)], ["B-ORG", "E-ORG"], 1),
@@ -155,8 +167,11 @@ REPAIRS = [
 def test_conlleval_repairs(scheme, tags, spans, fixed, changed):
     assert tags_to_spans(tags, scheme) == spans
     assert repair_tags(tags, scheme) == (fixed, changed)
-    with pytest.raises(ValueError, match=r"tag \d+: tag .* ill-formed"):
-        tags_to_spans(tags, scheme, strict=True)
+    if changed:
+        with pytest.raises(ValueError, match=r"tag \d+: tag .* ill-formed"):
+            tags_to_spans(tags, scheme, strict=True)
+    else:
+        assert tags_to_spans(tags, scheme, strict=True) == spans
 
 
 def test_strict_error_names_location():
