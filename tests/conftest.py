@@ -25,6 +25,16 @@ def requires_data(folder):
 
 
 @pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch):
+    """Tests never download a dataset: a missing file fails instead of fetching it."""
+
+    def refuse(fname=None, origin=None, **kwargs):
+        raise OSError(f"tests do not download ({fname} from {origin})")
+
+    monkeypatch.setattr(keras.utils, "get_file", refuse)
+
+
+@pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)
     np.random.seed(1234)

@@ -129,3 +129,11 @@ def test_explicit_path_missing(isolated):
     with pytest.raises(FileNotFoundError, match="path"):
         load_cluener("dev", path=tmp / "nowhere")
     assert calls == []  # an explicit path never falls back to a download
+
+
+def test_suite_never_downloads(tmp_path, monkeypatch):
+    # tests/conftest.py replaces keras.utils.get_file for every test.
+    monkeypatch.setenv(_paths.ENV_VAR, str(tmp_path / "empty"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    with pytest.raises(FileNotFoundError, match="tests do not download"):
+        load_wnut17("dev")
