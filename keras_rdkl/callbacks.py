@@ -62,10 +62,16 @@ class GammaScheduler(keras.callbacks.Callback):
 
     Example:
 
-    >>> loss = keras_rdkl.losses.SparseGammaCrossentropy(gamma=0.0,  # doctest: +SKIP
-    ...                                                  from_logits=True)
-    >>> model.compile("adam", loss=loss)  # doctest: +SKIP
-    >>> model.fit(x, y, callbacks=[GammaScheduler(target=0.5, steps=1000)])  # doctest: +SKIP
+    >>> loss = keras_rdkl.losses.SparseGammaCrossentropy(gamma=0.0, from_logits=True)
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
+    >>> model.compile("sgd", loss=loss)
+    >>> history = model.fit(
+    ...     np.ones((8, 3)), np.zeros((8,)), batch_size=2, epochs=2, verbose=0,
+    ...     callbacks=[GammaScheduler(target=0.5, steps=4)])
+    >>> [round(float(g), 3) for g in history.history["gamma"]]
+    [0.375, 0.5]
+    >>> round(float(loss.gamma), 3)
+    0.5
     """
 
     def __init__(self, target=None, steps=None, start=0.0, schedule=None, loss=None):

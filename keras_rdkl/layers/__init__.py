@@ -5,3 +5,11 @@ from keras_rdkl.layers.global_pointer import GlobalPointer
 from keras_rdkl.layers.rotary import apply_rotary
 from keras_rdkl.layers.rotary import sinusoidal_embeddings
 from keras_rdkl.layers.sinusoidal import SinusoidalPositionEmbedding
+
+__all__ = [
+    "EfficientGlobalPointer",
+    "GlobalPointer",
+    "SinusoidalPositionEmbedding",
+    "apply_rotary",
+    "sinusoidal_embeddings",
+]

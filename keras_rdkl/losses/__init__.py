@@ -14,3 +14,20 @@ from keras_rdkl.losses.multilabel import SparseMultilabelCategoricalCrossentropy
 from keras_rdkl.losses.multilabel import multilabel_categorical_crossentropy
 from keras_rdkl.losses.multilabel import sparse_multilabel_categorical_crossentropy
 from keras_rdkl.losses.multilabel import zlpr_probability
+
+__all__ = [
+    "GammaCrossentropy",
+    "MultilabelCategoricalCrossentropy",
+    "SigmoidKLDivergence",
+    "SoftmaxKLDivergence",
+    "SparseGammaCrossentropy",
+    "SparseMultilabelCategoricalCrossentropy",
+    "gamma_crossentropy",
+    "gamma_weight",
+    "multilabel_categorical_crossentropy",
+    "sigmoid_kl_divergence",
+    "softmax_kl_divergence",
+    "sparse_gamma_crossentropy",
+    "sparse_multilabel_categorical_crossentropy",
+    "zlpr_probability",
+]
