@@ -7,6 +7,10 @@ BACKENDS ?= tensorflow jax torch
 DEMO_BACKEND ?= jax
 # torch==2.13.0 is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
 BACKEND_PKGS ?= torch==2.13.0 tensorflow-cpu jax
+# keras-hub (BERT checkpoints in keras_rdkl.compat.bert4keras) declares
+# tensorflow-text, which pulls full TensorFlow: it goes in without its declared
+# dependencies, then the ones it imports.
+HUB_DEPS ?= tokenizers regex rich kagglehub kagglesdk==0.1.28 sentencepiece absl-py packaging
 # The real corpora of this repository's own runs (demo, tests) live beside the
 # checkout; keras_rdkl.datasets finds them through this variable.
 export KERAS_RDKL_DATA ?= $(abspath ../shared/data)
@@ -16,6 +20,8 @@ export KERAS_RDKL_DATA ?= $(abspath ../shared/data)
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(BACKEND_PKGS) -e ".[test,examples]"
+	$(PY) -m pip install -q --no-deps keras-hub
+	$(PY) -m pip install -q $(HUB_DEPS)
 	touch $@
 
 venv: $(VENV)/.installed

@@ -13,11 +13,13 @@ from keras import ops
 
 from keras_rdkl import layers as _layers
 from keras_rdkl import losses as _losses
+from keras_rdkl.compat._tokenizer import Tokenizer
 
 __all__ = [
     "EfficientGlobalPointer",
     "GlobalPointer",
     "SinusoidalPositionEmbedding",
+    "Tokenizer",
     "global_pointer_crossentropy",
     "global_pointer_f1_score",
     "multilabel_categorical_crossentropy",
