@@ -14,4 +14,21 @@ from keras_rdkl.masking import MASK_THRESHOLD
 from keras_rdkl.masking import mask_value
 from keras_rdkl.models import RDropModel
 
+__all__ = [
+    "MASK_THRESHOLD",
+    "RDropModel",
+    "mask_value",
+    "callbacks",
+    "compat",
+    "datasets",
+    "distillation",
+    "layers",
+    "losses",
+    "masking",
+    "metrics",
+    "models",
+    "spans",
+]
+
+# The one place that holds the version (pyproject.toml reads it from here).
 __version__ = "0.1.0"
