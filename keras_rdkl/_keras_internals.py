@@ -62,3 +62,22 @@ def attach_metric(model, metric):
             "this Keras version tracks model attributes differently."
         )
 
+
+
+def set_feedforward_activation(encoder, activation):
+    """Sets the activation of a built keras-hub `TransformerEncoder`'s first
+    feedforward dense layer (its constructor's `activation`).
+
+    keras-hub's `BertBackbone` fixes the tanh-approximated GELU; bert4keras
+    and Hugging Face compute BERT's "gelu" with erf. The dense layer reads
+    its `activation` attribute on each call, so setting it after the build
+    changes the forward pass.
+    """
+    dense = getattr(encoder, "_feedforward_intermediate_dense", None)
+    if dense is None:
+        raise RuntimeError(
+            "keras-rdkl could not find the feedforward layer of keras-hub's "
+            "TransformerEncoder; this keras-hub version builds it differently."
+        )
+    encoder.activation = activation
+    dense.activation = activation

@@ -13,6 +13,8 @@ from keras import ops
 
 from keras_rdkl import layers as _layers
 from keras_rdkl import losses as _losses
+from keras_rdkl.compat._bert import build_transformer_model
+from keras_rdkl.compat._bert import convert_checkpoint
 from keras_rdkl.compat._tokenizer import Tokenizer
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "GlobalPointer",
     "SinusoidalPositionEmbedding",
     "Tokenizer",
+    "build_transformer_model",
+    "convert_checkpoint",
     "global_pointer_crossentropy",
     "global_pointer_f1_score",
     "multilabel_categorical_crossentropy",

@@ -1,0 +1,257 @@
+"""build_transformer_model against bert4keras 0.11.5 on a tiny random BERT.
+
+tests/fixtures/b4k_bert_model.npz (tools/make_bert4keras_bert_fixtures.py)
+holds the weights under Google's names and bert4keras' last hidden states for
+a padded batch. The tests write the weights as a Google-format TensorFlow
+checkpoint (pooler, pre-training heads, adam slots and global_step beside
+them) and load it on the current backend; writing and reading the checkpoint
+needs TensorFlow, which the project venv has on every backend. One test
+loads the converted Keras weights file in a process where TensorFlow cannot
+be imported.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+pytest.importorskip("keras_hub", reason="build_transformer_model needs keras-hub")
+
+from keras_rdkl.compat.bert4keras import build_transformer_model  # noqa: E402
+from keras_rdkl.compat.bert4keras import convert_checkpoint  # noqa: E402
+
+ROOT = pathlib.Path(__file__).parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "b4k_bert_model.npz"
+TOOL = ROOT / "tools" / "make_bert4keras_bert_fixtures.py"
+# float32 end to end; observed max |diff| ~2e-6 on every backend.
+ATOL = 1e-5
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("make_b4k_bert", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DATA = dict(np.load(FIXTURE))
+WEIGHTS = {k[2:]: v for k, v in DATA.items() if k.startswith("w:")}
+CONFIG = json.loads(str(DATA["config_json"]))
+INPUTS = [DATA["token_ids"], DATA["segment_ids"]]
+
+
+def _write(folder, weights, config=CONFIG):
+    pytest.importorskip("tensorflow", reason="writing a TF checkpoint needs TF")
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "bert_config.json"
+    config_path.write_text(json.dumps(config))
+    prefix = _tool().write_google_checkpoint(weights, folder / "bert_model.ckpt")
+    return str(config_path), prefix
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return _write(tmp_path_factory.mktemp("bert"), WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def loaded(checkpoint):
+    return build_transformer_model(*checkpoint)
+
+
+def _predict(model, inputs=None):
+    return keras.ops.convert_to_numpy(model(inputs or INPUTS, training=False))
+
+
+def test_fixture_carries_what_released_checkpoints_carry():
+    assert "bert/pooler/dense/kernel" in WEIGHTS
+    assert "cls/predictions/output_bias" in WEIGHTS
+    assert "cls/seq_relationship/output_weights" in WEIGHTS
+    assert (DATA["token_ids"] == 0).any()  # padding in the batch
+    assert np.abs(DATA["hidden_bert"]).max() > 0.5
+
+
+@pytest.mark.parametrize("model", ["bert", "roberta"])
+def test_hidden_states_match_bert4keras(checkpoint, model):
+    bert = build_transformer_model(*checkpoint, model=model)
+    assert [i.name for i in bert.inputs] == ["Input-Token", "Input-Segment"]
+    np.testing.assert_allclose(_predict(bert), DATA[f"hidden_{model}"], atol=ATOL, rtol=0)
+
+
+def test_tanh_gelu_differs_from_bert4keras(checkpoint):
+    # bert4keras' "gelu" is erf; keras-hub's BertBackbone uses tanh. The
+    # difference is above the tolerance, so the erf switch is what matches.
+    bert = build_transformer_model(*checkpoint, gelu="tanh")
+    assert np.abs(_predict(bert) - DATA["hidden_bert"]).max() > 10 * ATOL
+
+
+def test_padding_is_masked_and_output_carries_the_mask(loaded):
+    ids, segments = INPUTS
+    longer = [np.pad(ids, ((0, 0), (0, 5))), np.pad(segments, ((0, 0), (0, 5)))]
+    out, out_longer = _predict(loaded), _predict(loaded, longer)
+    real = ids != 0
+    np.testing.assert_allclose(out_longer[:, : ids.shape[1]][real], out[real], atol=ATOL)
+    # A mask-aware layer after the model sees token_ids != 0.
+    seen = {}
+
+    class Probe(keras.layers.Layer):
+        supports_masking = True
+
+        def call(self, x, mask=None):
+            seen["mask"] = mask
+            return x
+
+    probe = keras.Model(loaded.inputs, Probe()(loaded.output))
+    probe(INPUTS)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(seen["mask"]), real)
+
+
+def test_convert_then_load_without_checkpoint_reader(checkpoint, tmp_path):
+    path = convert_checkpoint(*checkpoint, str(tmp_path / "bert.weights.h5"))
+    config_path = checkpoint[0]
+    for bert in (
+        build_transformer_model(config_path, weights_path=path),
+        build_transformer_model(config_path, path),  # a .weights.h5 as checkpoint
+    ):
+        np.testing.assert_allclose(_predict(bert), DATA["hidden_bert"], atol=ATOL, rtol=0)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="the TensorFlow backend cannot run without TensorFlow",
+)
+def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, tmp_path):
+    path = convert_checkpoint(*checkpoint, str(tmp_path / "bert.weights.h5"))
+    np.save(tmp_path / "ids.npy", np.stack(INPUTS))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["tensorflow"] = None  # import tensorflow now fails
+        import numpy as np, keras
+        from keras_rdkl.compat.bert4keras import build_transformer_model
+        ids, segments = np.load({str(tmp_path / "ids.npy")!r})
+        bert = build_transformer_model({checkpoint[0]!r}, weights_path={path!r})
+        out = keras.ops.convert_to_numpy(bert([ids, segments]))
+        np.save({str(tmp_path / "out.npy")!r}, out)
+        try:
+            build_transformer_model({checkpoint[0]!r}, {checkpoint[1]!r})
+        except ImportError as error:
+            print("IMPORT-ERROR:", error)
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npy")
+    np.testing.assert_allclose(out, DATA["hidden_bert"], atol=ATOL, rtol=0)
+    assert "IMPORT-ERROR:" in result.stdout and "convert_checkpoint" in result.stdout
+
+
+def test_missing_and_misshapen_variables_are_named(tmp_path):
+    weights = dict(WEIGHTS)
+    del weights["bert/encoder/layer_1/output/dense/bias"]
+    weights["bert/encoder/layer_0/attention/self/key/kernel"] = np.zeros((32, 16), "float32")
+    config_path, prefix = _write(tmp_path, weights)
+    with pytest.raises(ValueError) as info:
+        build_transformer_model(config_path, prefix)
+    message = str(info.value)
+    assert "bert/encoder/layer_1/output/dense/bias: missing" in message
+    assert "layer_0/attention/self/key/kernel: expected shape (32, 32), got (32, 16)" in message
+    # Ignored variables are never reported.
+    assert "adam" not in message and "global_step" not in message and "cls/" not in message
+
+
+def test_checkpoint_without_pooler_or_heads_loads(tmp_path, loaded):
+    weights = {k: v for k, v in WEIGHTS.items() if k.startswith("bert/")}
+    weights = {k: v for k, v in weights.items() if "pooler" not in k}
+    config_path, prefix = _write(tmp_path, weights)
+    bert = build_transformer_model(config_path, prefix)
+    np.testing.assert_allclose(_predict(bert), DATA["hidden_bert"], atol=ATOL, rtol=0)
+
+
+def test_keep_tokens_selects_embedding_rows(checkpoint, loaded):
+    keep = [0, 1, 2, 3] + list(range(20, CONFIG["vocab_size"]))
+    bert = build_transformer_model(*checkpoint, keep_tokens=keep)
+    ids = np.array([[2, 20, 25, 30, 3, 0]])
+    new_ids = np.array([[keep.index(i) for i in row] for row in ids])
+    segments = np.zeros_like(ids)
+    np.testing.assert_allclose(
+        _predict(bert, [new_ids, segments]),
+        _predict(loaded, [ids, segments]),
+        atol=ATOL,
+    )
+
+
+def test_tensorflow_missing_says_what_to_do(checkpoint, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(ImportError, match="convert_checkpoint.*weights_path"):
+        build_transformer_model(*checkpoint)
+
+
+def test_bad_arguments_raise(checkpoint, tmp_path):
+    config_path, prefix = checkpoint
+    with pytest.raises(ValueError, match="`model` must be one of"):
+        build_transformer_model(config_path, model="gpt2")
+    with pytest.raises(ValueError, match="`gelu`"):
+        build_transformer_model(config_path, gelu="relu")
+    with pytest.raises(ValueError, match="return_keras_model"):
+        build_transformer_model(config_path, return_keras_model=False)
+    with pytest.raises(ValueError, match="one of `checkpoint_path`"):
+        build_transformer_model(config_path, prefix, weights_path="x.weights.h5")
+    with pytest.raises(ValueError, match="weights_path"):
+        build_transformer_model(config_path, weights_path="bert.h5")
+    with pytest.raises(ValueError, match="config_path"):
+        build_transformer_model(str(tmp_path / "nope.json"))
+    bad = tmp_path / "bad_config.json"
+    bad.write_text(json.dumps({"vocab_size": 10}))
+    with pytest.raises(ValueError, match="lacks hidden_size"):
+        build_transformer_model(str(bad))
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        build_transformer_model(config_path, str(tmp_path / "nope.ckpt"))
+    with pytest.raises(ValueError, match="keep_tokens"):
+        build_transformer_model(config_path, prefix, keep_tokens=[0, 10_000])
+    with pytest.raises(ValueError, match="output_path"):
+        convert_checkpoint(config_path, prefix, str(tmp_path / "x.h5"))
+
+
+def test_global_pointer_on_bert_trains_with_rdrop_and_reloads(checkpoint, tmp_path):
+    from keras_rdkl.compat.bert4keras import GlobalPointer
+    from keras_rdkl.compat.bert4keras import global_pointer_crossentropy
+    from keras_rdkl.models import RDropModel
+
+    bert = build_transformer_model(*checkpoint)
+    output = GlobalPointer(2, 8, RoPE=True)(bert.output)
+    model = keras.Model(bert.inputs, output)
+    rdrop = RDropModel(model, alpha=1.0)
+    rdrop.compile(keras.optimizers.Adam(1e-3), loss=global_pointer_crossentropy)
+    ids, segments = INPUTS
+    length = ids.shape[1]
+    labels = np.zeros((len(ids), 2, length, length), "float32")
+    labels[0, 0, 1, 3] = labels[1, 1, 2, 2] = labels[2, 0, 1, 1] = 1
+    history = rdrop.fit([ids, segments], labels, batch_size=3, epochs=3, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    logits = keras.ops.convert_to_numpy(model(INPUTS))
+    # Padding rows and columns are masked out by the mask the model carries.
+    assert logits[2, :, 5:, :].max() < -1e4 and logits[2, :, :, 5:].max() < -1e4
+    path = str(tmp_path / "tagger.weights.h5")
+    model.save_weights(path)
+    again = build_transformer_model(checkpoint[0])
+    again = keras.Model(again.inputs, GlobalPointer(2, 8, RoPE=True)(again.output))
+    again.load_weights(path)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again(INPUTS)), logits, atol=1e-4)
+    keras_path = str(tmp_path / "tagger.keras")
+    model.save(keras_path)
+    reloaded = keras.saving.load_model(keras_path, compile=False)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded(INPUTS)), logits, atol=1e-4
+    )
