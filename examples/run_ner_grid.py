@@ -1,30 +1,50 @@
-"""Runs examples/ner_global_pointer.py over heads x R-Drop x seeds and tables the results.
+"""Runs examples/ner_global_pointer.py over variants x seeds; appends each finished row as it goes.
 
-Every run is a separate process with the same training budget: the same
-number of optimizer updates on the same data (flags in `--extra`, time budget
-off), so R-Drop runs take about twice as long as plain ones; the wall time of
-each row is reported next to its F1. Per-run JSON summaries go to
-results/ner_runs/ and one markdown table per corpus (mean +- sd over seeds, the
-command of each row, backend, machine) to results/ner_<dataset>.md.
+Every run is its own process. When a run ends, its summary is appended to
+`<out>/ner_runs.jsonl` (with its exact command) and the markdown table
+`<out>/ner_<table>.md` is rewritten from all finished runs of that table:
+one row per variant, mean +- sd of the evaluation F1 over seeds, the number
+of seeds finished, wall time, and the command. A row whose mean is within
+two standard deviations of the best row's says so. Interrupting the grid
+loses only the run in progress.
 
-    python examples/run_ner_grid.py --datasets cluener --seeds 1 2 3 \
-        --extra "--max-train 0 --epochs 2"
+    python examples/run_ner_grid.py --table cluener_best --seeds 1 2 3 \
+        --variant "bilstm+rdrop=--dataset cluener --rdrop-alpha 1"
+
+Plans that bundle the issue's results runs: `--plan cluener` (best config,
+3 seeds), `--plan heads` (GlobalPointer vs EfficientGlobalPointer), `--plan
+rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid), `--plan
+germeval`, `--plan wnut17`.
 """
 
 import argparse
 import json
 import os
 import pathlib
-import platform
-import shutil
+import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "ner_global_pointer.py"
-EVAL_SPLIT = {"cluener": "dev", "germeval": "test", "wnut17": "test"}
+BEST = "--dataset cluener --encoder bilstm --epochs 8 --learning-rate 5e-3"
+PLANS = {
+    "cluener": [("bilstm GP + R-Drop 1 (sigmoid)", f"{BEST} --rdrop-alpha 1")],
+    "heads": [
+        ("GlobalPointer", f"{BEST} --head global_pointer"),
+        ("EfficientGlobalPointer", f"{BEST} --head efficient_global_pointer"),
+    ],
+    "rdrop": [("(a) no R-Drop", f"{BEST} --rdrop-alpha 0")]
+    + [(f"(b) sigmoid alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl sigmoid")
+       for a in ("0.5", "1", "2", "4")]
+    + [(f"(c) softmax alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl softmax")
+       for a in ("0.5", "1", "2", "4")],
+    "germeval": [("bilstm GP, word + char CNN", "--dataset germeval --epochs 15 --learning-rate 5e-3")],
+    "wnut17": [("bilstm GP, word + char CNN", "--dataset wnut17 --epochs 15 --learning-rate 5e-3")],
+}
 
 
 def mean_sd(values):
@@ -32,89 +52,118 @@ def mean_sd(values):
     return statistics.mean(values), sd
 
 
+def eval_split(summary):
+    return "test" if summary.get("test") else "dev"
+
+
+def write_table(out, table):
+    runs = [
+        json.loads(line)
+        for line in (out / "ner_runs.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    runs = [r for r in runs if r["table"] == table]
+    variants = {}
+    for r in runs:
+        variants.setdefault(r["variant"], []).append(r)
+    rows = []
+    for name, rs in variants.items():
+        split = eval_split(rs[0])
+        f1 = [r[split]["f1"] for r in rs]
+        dev = [r["dev"]["f1"] for r in rs]
+        m, sd = mean_sd(f1)
+        rows.append(dict(
+            name=name, split=split, mean=m, sd=sd, dev=mean_sd(dev), n=len(rs),
+            seeds=[r["seed"] for r in rs], wall=statistics.mean(r["total_seconds"] for r in rs),
+            epochs=statistics.mean(r["epochs_run"] for r in rs),
+            speed=statistics.mean(r["train_sentences_per_s"] for r in rs),
+            command=rs[0]["grid_command"], backend=rs[0]["backend"],
+        ))
+    best = max(rows, key=lambda r: r["mean"]) if rows else None
+    lines = [
+        f"# NER results: {table}",
+        "",
+        "From scratch, CPU, written by `examples/run_ner_grid.py` as runs finish (rows with "
+        "fewer seeds than asked are still running or did not finish). F1: corpus-level "
+        "exact-match entity F1 of the best epoch (early stopping on dev F1), mean +- sd over "
+        "seeds.",
+        "",
+        "| variant | split | F1 mean +- sd | dev F1 | seeds | epochs | train sent/s | "
+        "wall s | vs best |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r is best:
+            note = "best"
+        elif r["n"] < 2 or best["n"] < 2:
+            note = "n < 2: no spread"
+        else:
+            gap = best["mean"] - r["mean"]
+            note = "within 2 sd" if gap <= 2 * max(r["sd"], best["sd"]) else "below by > 2 sd"
+        lines.append(
+            f"| {r['name']} | {r['split']} | {r['mean']:.4f} +- {r['sd']:.4f} | "
+            f"{r['dev'][0]:.4f} | {r['n']} ({', '.join(map(str, r['seeds']))}) | "
+            f"{r['epochs']:.1f} | {r['speed']:.0f} | {r['wall']:.0f} | {note} |"
+        )
+    lines += ["", "Commands (add `--seed N`):", ""]
+    for r in rows:
+        lines.append(f"- {r['name']}: `KERAS_BACKEND={r['backend']} {r['command']}`")
+    (out / f"ner_{table}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--datasets", nargs="+", default=["cluener", "germeval", "wnut17"])
-    p.add_argument("--heads", nargs="+", default=["global_pointer", "efficient_global_pointer"])
-    p.add_argument("--alphas", nargs="+", default=["0", "1.0"])
+    p.add_argument("--plan", choices=sorted(PLANS), action="append", default=[],
+                   help="a bundled set of variants (repeat for several, run in order)")
+    p.add_argument("--variant", action="append", default=[],
+                   help="NAME=FLAGS, flags of ner_global_pointer.py (repeatable)")
+    p.add_argument("--table", default=None, help="table name for --variant runs")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--extra", default="", help="flags added to every run")
     p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
-    p.add_argument("--extra", default="--max-train 0 --epochs 2",
-                   help="flags passed to every run (the shared training budget)")
     p.add_argument("--out", default=str(ROOT / "results"))
-    p.add_argument("--suffix", default="",
-                   help="appended to the table's file name: results/ner_<dataset><suffix>.md")
     args = p.parse_args(argv)
-
+    jobs = [(plan, name, flags) for plan in args.plan for name, flags in PLANS[plan]]
+    for v in args.variant:
+        if "=" not in v:
+            p.error(f"--variant takes NAME=FLAGS. Received: {v!r}")
+        name, flags = v.split("=", 1)
+        jobs.append((args.table or "custom", name, flags))
+    if not jobs:
+        p.error("give --plan or --variant")
     out = pathlib.Path(args.out)
-    runs_dir = out / "ner_runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, KERAS_BACKEND=args.backend)
-    for dataset in args.datasets:
-        split = EVAL_SPLIT.get(dataset, "test")
-        rows = []
-        for head in args.heads:
-            for alpha in args.alphas:
-                scores, dev_scores, speeds, walls = [], [], [], []
-                flags = (f"--dataset {dataset} --head {head} --rdrop-alpha {alpha} "
-                         f"--time-budget 0 {args.extra}")
-                for seed in args.seeds:
-                    name = f"{dataset}_{head}_a{alpha}_s{seed}_{args.backend}{args.suffix}"
-                    tmp = pathlib.Path("runs") / "grid" / name
-                    cmd = [sys.executable, str(SCRIPT), *flags.split(), "--seed", str(seed),
-                           "--output-dir", str(tmp), "--verbose", "0"]
-                    print("$", " ".join(cmd[1:]), flush=True)
+    summaries = []
+    # Seeds outermost within a table: the first seed of every variant finishes first.
+    for table in dict.fromkeys(j[0] for j in jobs):
+        for seed in args.seeds:
+            for t, name, flags in jobs:
+                if t != table:
+                    continue
+                with tempfile.TemporaryDirectory() as tmp:
+                    run_flags = f"{flags} {args.extra} --seed {seed} --verbose 0 --output-dir {tmp}"
+                    cmd = [sys.executable, str(SCRIPT), *shlex.split(run_flags)]
                     start = time.perf_counter()
-                    subprocess.run(cmd, check=True, env=env, cwd=ROOT)
-                    walls.append(time.perf_counter() - start)
-                    summary = json.loads((ROOT / tmp / "metrics.json").read_text())
-                    shutil.copy(ROOT / tmp / "metrics.json", runs_dir / f"{name}.json")
-                    scores.append(summary[split]["f1"])
-                    dev_scores.append(summary["dev"]["f1"])
-                    speeds.append(summary["train_sentences_per_s"])
-                    print(f"  {split} F1 {scores[-1]:.4f}, {walls[-1]:.0f} s", flush=True)
-                rows.append((head, alpha, scores, dev_scores, speeds, walls, flags))
-        write_table(args, argv, dataset, split, rows, out / f"ner_{dataset}{args.suffix}.md")
-
-
-def write_table(args, argv, dataset, split, rows, path):
-    lines = [
-        f"# NER on {dataset} ({split} split): GlobalPointer vs EfficientGlobalPointer, "
-        "with and without R-Drop",
-        "",
-        "Compact Transformer encoders trained from scratch, every run with the same number of "
-        "updates on the same data; numbers are far below published ones (which fine-tune "
-        "pretrained BERTs for many epochs): compare rows with each other only.",
-        "",
-        f"Backend: {args.backend}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-        f"Python {platform.python_version()}; "
-        f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-        f"Made by: `KERAS_BACKEND={args.backend} python examples/run_ner_grid.py "
-        + " ".join(_quote(a) for a in argv) + "`",
-        "",
-        f"| head | R-Drop alpha | {split} entity F1, mean +- sd | "
-        + ("dev F1, mean +- sd | " if split != "dev" else "")
-        + "seeds | train sent/s | wall s per run | command (plus --seed S) |",
-        "|---|---|---|" + ("---|" if split != "dev" else "") + "---|---|---|---|",
-    ]
-    for head, alpha, scores, dev_scores, speeds, walls, flags in rows:
-        m, sd = mean_sd(scores)
-        cells = [head, alpha, f"{m:.4f} +- {sd:.4f}"]
-        if split != "dev":
-            dm, dsd = mean_sd(dev_scores)
-            cells.append(f"{dm:.4f} +- {dsd:.4f}")
-        cells += [str(len(scores)), f"{statistics.median(speeds):.0f}",
-                  f"{statistics.median(walls):.0f}",
-                  f"`python examples/ner_global_pointer.py {flags}`"]
-        lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    path.write_text(text)
-    print(text, flush=True)
-
-
-def _quote(arg):
-    return f'"{arg}"' if " " in arg else arg
+                    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+                    if proc.returncode:
+                        print(f"FAILED {table} / {name} / seed {seed}:\n{proc.stderr[-2000:]}")
+                        continue
+                    summary = json.loads((pathlib.Path(tmp) / "metrics.json").read_text())
+                summary.update(
+                    table=table, variant=name, grid_wall_seconds=round(time.perf_counter() - start, 1),
+                    grid_command=f"python examples/ner_global_pointer.py {flags} {args.extra}".strip(),
+                )
+                summary.pop("history", None)
+                with open(out / "ner_runs.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(summary, ensure_ascii=False) + "\n")
+                write_table(out, table)
+                split = eval_split(summary)
+                print(f"{table} / {name} / seed {seed}: {split} F1 = {summary[split]['f1']:.4f} "
+                      f"({summary['total_seconds']:.0f} s)", flush=True)
+                summaries.append(summary)
+    return summaries
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""keras_rdkl.ner: build, train and score span taggers (GlobalPointer heads) from scratch."""
+
+from keras_rdkl.ner.builder import HEADS
+from keras_rdkl.ner.builder import build_span_tagger
+from keras_rdkl.ner.builder import register_head
+from keras_rdkl.ner.callbacks import EntityF1Callback
+from keras_rdkl.ner.data import PAD
+from keras_rdkl.ner.data import UNK
+from keras_rdkl.ner.data import SpanBatches
+from keras_rdkl.ner.data import Vocabulary
+from keras_rdkl.ner.data import index_spans
+from keras_rdkl.ner.data import merge_windows
+from keras_rdkl.ner.data import split_windows
+from keras_rdkl.ner.encoders import ENCODERS
+from keras_rdkl.ner.encoders import CharCNN
+from keras_rdkl.ner.encoders import PaddingMask
+from keras_rdkl.ner.encoders import ZeroPadding
+from keras_rdkl.ner.encoders import bilstm_encoder
+from keras_rdkl.ner.encoders import idcnn_encoder
+from keras_rdkl.ner.encoders import transformer_encoder
+from keras_rdkl.ner.predict import load_tagger
+from keras_rdkl.ner.predict import predict_entities
+from keras_rdkl.ner.predict import predict_spans
+from keras_rdkl.ner.predict import tokenize
+from keras_rdkl.ner.scoring import entity_scores
+from keras_rdkl.ner.scoring import format_scores
+
+__all__ = [
+    "ENCODERS",
+    "HEADS",
+    "PAD",
+    "UNK",
+    "CharCNN",
+    "EntityF1Callback",
+    "PaddingMask",
+    "SpanBatches",
+    "Vocabulary",
+    "ZeroPadding",
+    "bilstm_encoder",
+    "build_span_tagger",
+    "entity_scores",
+    "format_scores",
+    "idcnn_encoder",
+    "index_spans",
+    "load_tagger",
+    "merge_windows",
+    "predict_entities",
+    "predict_spans",
+    "register_head",
+    "split_windows",
+    "tokenize",
+    "transformer_encoder",
+]

@@ -1,0 +1,125 @@
+"""One builder from token ids (and character ids) to a span head."""
+
+import keras
+
+from keras_rdkl.layers import EfficientGlobalPointer
+from keras_rdkl.layers import GlobalPointer
+from keras_rdkl.ner.encoders import ENCODERS
+from keras_rdkl.ner.encoders import CharCNN
+from keras_rdkl.ner.encoders import PaddingMask
+
+__all__ = ["HEADS", "build_span_tagger", "register_head"]
+
+
+def _global_pointer(x, mask, num_types, head_size, name):
+    return GlobalPointer(num_types, head_size, name=name)(x, mask=mask)
+
+
+def _efficient_global_pointer(x, mask, num_types, head_size, name):
+    return EfficientGlobalPointer(num_types, head_size, name=name)(x, mask=mask)
+
+
+# name -> fn(features [B, L, H], mask [B, L], num_types, head_size, name) -> output.
+HEADS = {
+    "global_pointer": _global_pointer,
+    "efficient_global_pointer": _efficient_global_pointer,
+}
+
+
+def register_head(name, fn):
+    """Adds a head to `build_span_tagger` (e.g. a CRF once the package has one).
+
+    Args:
+        name: the `head=` string.
+        fn: `fn(features, mask, num_types, head_size, name)` returning the
+            model output from `[batch, length, hidden]` features and the
+            `[batch, length]` boolean padding mask.
+    """
+    if not callable(fn):
+        raise ValueError(f"`fn` must be callable. Received: fn={fn!r}")
+    HEADS[str(name)] = fn
+
+
+def build_span_tagger(
+    vocab_size,
+    num_types,
+    encoder="bilstm",
+    head="global_pointer",
+    embedding_dim=128,
+    hidden=256,
+    layers=1,
+    dropout=0.3,
+    head_size=64,
+    num_chars=0,
+    char_dim=32,
+    char_filters=64,
+    max_chars=16,
+    encoder_kwargs=None,
+    name=None,
+):
+    """Builds a span tagger: embeddings -> encoder -> span head, from scratch.
+
+    Inputs are token ids `[batch, length]` (0 = padding; any length), and
+    with `num_chars > 0` also character ids `[batch, length, max_chars]`
+    (the model then takes a dict `{"token_ids", "char_ids"}`; a character
+    CNN's word features are concatenated to the token embeddings, for
+    English / German where unseen words would otherwise all be `[UNK]`).
+    The padding mask (`token_ids != 0`) goes explicitly to the encoder and
+    the head, so padded spans hold the masking value
+    (`keras_rdkl.mask_value`) in the logits.
+
+    Args:
+        vocab_size: number of token ids.
+        num_types: number of entity types (heads of the span head).
+        encoder: `"bilstm"`, `"idcnn"` or `"transformer"` (see
+            `keras_rdkl.ner.encoders`).
+        head: `"global_pointer"`, `"efficient_global_pointer"`, or a name
+            added with `register_head`.
+        embedding_dim: token embedding width.
+        hidden: encoder width.
+        layers: encoder depth (layers / blocks).
+        dropout: dropout on the embeddings, inside the encoder and on its
+            output (R-Drop needs it > 0).
+        head_size: span head size.
+        num_chars: size of the character vocabulary; 0 = no character input.
+        char_dim, char_filters: character CNN widths.
+        max_chars: characters per word of the character input.
+        encoder_kwargs: extra arguments of the encoder function (`heads`,
+            `dilations`, ...).
+        name: model name.
+
+    Returns:
+        A functional `keras.Model`; output `[batch, num_types, length,
+        length]` for the GlobalPointer heads.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = build_span_tagger(100, 3, encoder="idcnn", hidden=32, head_size=8)
+    >>> model.predict(np.array([[5, 6, 7, 0]]), verbose=0).shape
+    (1, 3, 4, 4)
+    """
+    if encoder not in ENCODERS:
+        raise ValueError(f"`encoder` must be one of {sorted(ENCODERS)}. Received: {encoder!r}")
+    if head not in HEADS:
+        raise ValueError(f"`head` must be one of {sorted(HEADS)}. Received: {head!r}")
+    if not 0 <= float(dropout) < 1:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    mask = PaddingMask(name="padding_mask")(token_ids)
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(token_ids)
+    inputs = token_ids
+    if num_chars:
+        char_ids = keras.Input((None, max_chars), dtype="int32", name="char_ids")
+        chars = CharCNN(num_chars, char_dim, char_filters, name="char_cnn")(char_ids)
+        x = keras.layers.Concatenate(name="token_features")([x, chars])
+        inputs = {"token_ids": token_ids, "char_ids": char_ids}
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    x = ENCODERS[encoder](
+        x, mask, hidden=hidden, layers=layers, dropout=dropout, **(encoder_kwargs or {})
+    )
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="encoder_dropout")(x)
+    outputs = HEADS[head](x, mask, num_types, head_size, head)
+    return keras.Model(inputs, outputs, name=name or f"{encoder}_{head}")

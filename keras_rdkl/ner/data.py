@@ -1,0 +1,342 @@
+"""Vocabulary, windows over long sentences and a bucketing `PyDataset` for span taggers.
+
+Everything here runs on the host (NumPy / Python). An example is a pair
+`(tokens, spans)`: `tokens` a list of strings (characters for Chinese, words
+otherwise) and `spans` a list of `(type, start, end)` with `end` inclusive,
+`type` an entity-type name or id.
+"""
+
+import collections
+import json
+import math
+import pathlib
+
+import keras
+import numpy as np
+
+from keras_rdkl.spans import encode_batch
+
+__all__ = [
+    "PAD",
+    "UNK",
+    "SpanBatches",
+    "Vocabulary",
+    "index_spans",
+    "merge_windows",
+    "split_windows",
+]
+
+PAD, UNK = "[PAD]", "[UNK]"
+
+
+def _check_int(value, name, low=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
+    return int(value)
+
+
+class Vocabulary:
+    """Token (and character) ids for a span tagger; id 0 is padding, id 1 unknown.
+
+    Args:
+        tokens: list of tokens, in id order, starting with `[PAD]`, `[UNK]`.
+        chars: optional list of characters in id order (same two specials),
+            for word + character models; `None` for token-only models.
+        lowercase: lower-case tokens before looking them up (characters keep
+            their case).
+        labels: optional list of entity-type names (head order), saved with
+            the vocabulary so a reloaded model can name its spans.
+        level: `"char"` (each character a token, joined without spaces) or
+            `"word"` (tokens joined with spaces), used by `predict_entities`.
+
+    Example:
+
+    >>> vocab = Vocabulary.build([["a", "b", "a"]], chars=True)
+    >>> vocab.encode(["a", "c"])
+    [2, 1]
+    >>> vocab.encode_chars(["ab"], max_chars=3).tolist()
+    [[2, 3, 0]]
+    """
+
+    def __init__(self, tokens, chars=None, lowercase=False, labels=None, level="char"):
+        tokens = list(tokens)
+        if tokens[:2] != [PAD, UNK]:
+            raise ValueError(
+                f"`tokens` must start with {PAD!r}, {UNK!r}. Received: {tokens[:2]!r}"
+            )
+        if level not in ("char", "word"):
+            raise ValueError(f"`level` must be 'char' or 'word'. Received: level={level!r}")
+        self.tokens = tokens
+        self.chars = None if chars is None else list(chars)
+        self.lowercase = bool(lowercase)
+        self.labels = None if labels is None else list(labels)
+        self.level = level
+        self.token_ids = {t: i for i, t in enumerate(self.tokens)}
+        self.char_ids = None if chars is None else {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def build(
+        cls,
+        token_lists,
+        min_count=1,
+        max_size=None,
+        lowercase=False,
+        chars=False,
+        labels=None,
+        level="char",
+    ):
+        """Builds a vocabulary from training tokens (most frequent first).
+
+        Args:
+            token_lists: iterable of token lists (the training split).
+            min_count: keep tokens seen at least this often.
+            max_size: optional cap on the number of ids, specials included.
+            lowercase: count and look up tokens lower-cased.
+            chars: also build a character vocabulary (every character seen).
+            labels, level: stored as given (see the class).
+
+        Returns:
+            A `Vocabulary`.
+        """
+        token_lists = [list(t) for t in token_lists]
+        min_count = _check_int(min_count, "min_count")
+        counts = collections.Counter(
+            t.lower() if lowercase else t for tokens in token_lists for t in tokens
+        )
+        ordered = sorted(
+            (t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t)
+        )
+        if max_size is not None:
+            ordered = ordered[: max(0, _check_int(max_size, "max_size", 2) - 2)]
+        char_list = None
+        if chars:
+            cc = collections.Counter(c for tokens in token_lists for t in tokens for c in t)
+            char_list = [PAD, UNK] + sorted(cc, key=lambda c: (-cc[c], c))
+        return cls([PAD, UNK] + ordered, char_list, lowercase, labels, level)
+
+    def __len__(self):
+        return len(self.tokens)
+
+    @property
+    def num_chars(self):
+        """Number of character ids (0 without a character vocabulary)."""
+        return 0 if self.chars is None else len(self.chars)
+
+    def encode(self, tokens):
+        """Token ids of one token list (unknown tokens -> 1)."""
+        get = self.token_ids.get
+        if self.lowercase:
+            return [get(t.lower(), 1) for t in tokens]
+        return [get(t, 1) for t in tokens]
+
+    def encode_chars(self, tokens, max_chars):
+        """Character ids `[len(tokens), max_chars]` (words cut at `max_chars`)."""
+        if self.char_ids is None:
+            raise ValueError("This vocabulary has no characters (build it with chars=True).")
+        out = np.zeros((len(tokens), max_chars), "int32")
+        get = self.char_ids.get
+        for i, t in enumerate(tokens):
+            ids = [get(c, 1) for c in t[:max_chars]]
+            out[i, : len(ids)] = ids
+        return out
+
+    def get_config(self):
+        return {
+            "tokens": self.tokens,
+            "chars": self.chars,
+            "lowercase": self.lowercase,
+            "labels": self.labels,
+            "level": self.level,
+        }
+
+    def save(self, path):
+        """Writes the vocabulary as JSON."""
+        pathlib.Path(path).write_text(json.dumps(self.get_config(), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path):
+        """Reads a vocabulary written by `save`."""
+        return cls(**json.loads(pathlib.Path(path).read_text(encoding="utf-8")))
+
+
+def index_spans(examples, labels):
+    """`(tokens, [(name, s, e)])` -> `(tokens, [(type id, s, e)])` with ids from `labels`."""
+    ids = {t: i for i, t in enumerate(labels)}
+    out = []
+    for tokens, spans in examples:
+        try:
+            out.append((tokens, [(ids[t], s, e) for t, s, e in spans]))
+        except KeyError as err:
+            raise ValueError(
+                f"Span type {err.args[0]!r} is not in `labels` {list(labels)!r}."
+            ) from None
+    return out
+
+
+def split_windows(examples, max_length):
+    """Splits sentences longer than `max_length` tokens into windows.
+
+    A window ends before the first span that would cross its end (so spans
+    stay whole) unless that span starts at the window's start; only a span
+    longer than `max_length` itself is cut (kept as its first `max_length`
+    tokens). Nothing is dropped silently: the returned stats count it all.
+
+    Args:
+        examples: list of `(tokens, spans)`.
+        max_length: int, the most tokens per window.
+
+    Returns:
+        `(windows, origins, stats)`: `windows` a list of `(tokens, spans)`
+        with window-relative spans; `origins[i] = (sentence, offset)` gives
+        the source sentence of window `i` and its first token's position;
+        `stats` a dict with `sentences`, `windows`, `split_sentences` (split
+        in two or more windows) and `cut_spans` (spans longer than
+        `max_length`, truncated).
+
+    Example:
+
+    >>> w, o, st = split_windows([(list("abcde"), [(0, 1, 3)])], max_length=3)
+    >>> [(t, s) for t, s in w], o
+    ([(['a'], []), (['b', 'c', 'd'], [(0, 0, 2)]), (['e'], [])], [(0, 0), (0, 1), (0, 4)])
+    >>> st["split_sentences"], st["cut_spans"]
+    (1, 0)
+    """
+    max_length = _check_int(max_length, "max_length")
+    windows, origins = [], []
+    split = cut = 0
+    for n, (tokens, spans) in enumerate(examples):
+        if len(tokens) <= max_length:
+            windows.append((tokens, list(spans)))
+            origins.append((n, 0))
+            continue
+        split += 1
+        start = 0
+        while start < len(tokens):
+            end = min(start + max_length, len(tokens))  # exclusive
+            if end < len(tokens):
+                crossing = [s for _, s, e in spans if s < end <= e and s > start]
+                if crossing:
+                    end = min(crossing)
+            inside = []
+            for t, s, e in spans:
+                if start <= s < end:
+                    if e >= end:
+                        cut += 1
+                        e = end - 1
+                    inside.append((t, s - start, e - start))
+            windows.append((tokens[start:end], inside))
+            origins.append((n, start))
+            start = end
+    stats = dict(
+        sentences=len(examples), windows=len(windows), split_sentences=split, cut_spans=cut
+    )
+    return windows, origins, stats
+
+
+def merge_windows(window_spans, origins, num_sentences):
+    """Window-relative spans -> sentence spans (the inverse of `split_windows`' layout)."""
+    out = [[] for _ in range(num_sentences)]
+    for spans, (n, offset) in zip(window_spans, origins, strict=True):
+        out[n].extend((sp[0], sp[1] + offset, sp[2] + offset) + tuple(sp[3:]) for sp in spans)
+    return [sorted(set(s), key=lambda sp: (sp[1], sp[2], sp[0])) for s in out]
+
+
+class SpanBatches(keras.utils.PyDataset):
+    """Batches of token ids and GlobalPointer targets, bucketed by length.
+
+    Each batch is padded only to its longest sentence, rounded up to a
+    multiple of `pad_to_multiple` (few distinct shapes, so jitted backends
+    compile a few times only); with `bucket=True` sentences of similar length
+    share a batch (sorted within chunks of `50 * batch_size` after shuffling,
+    batch order shuffled each epoch). Targets are encoded per batch with
+    `keras_rdkl.spans.encode_batch`, so memory holds one batch of
+    `[B, types, L, L]` at a time.
+
+    Args:
+        examples: list of `(tokens, spans)` with integer span types; every
+            sentence must fit in `max_length` (use `split_windows` first).
+        vocab: a `Vocabulary`.
+        num_types: number of entity types (heads).
+        batch_size: sentences per batch.
+        shuffle: shuffle every epoch (training).
+        seed: seed of the shuffling.
+        bucket: group sentences of similar length.
+        pad_to_multiple: round batch lengths up to a multiple of this.
+        max_chars: characters per word when the vocabulary has characters
+            (inputs are then a dict `{"token_ids", "char_ids"}`).
+        with_targets: yield `(x, y)`; False yields `x` only (prediction).
+        **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
+    """
+
+    def __init__(
+        self,
+        examples,
+        vocab,
+        num_types,
+        batch_size=32,
+        shuffle=False,
+        seed=0,
+        bucket=True,
+        pad_to_multiple=8,
+        max_chars=16,
+        with_targets=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.batch_size = _check_int(batch_size, "batch_size")
+        self.num_types = _check_int(num_types, "num_types")
+        self.pad_to_multiple = _check_int(pad_to_multiple, "pad_to_multiple")
+        self.max_chars = _check_int(max_chars, "max_chars")
+        self.vocab = vocab
+        self.shuffle = bool(shuffle)
+        self.bucket = bool(bucket)
+        self.with_targets = bool(with_targets)
+        self.rng = np.random.default_rng(seed)
+        self.ids = [np.asarray(vocab.encode(t), "int32") for t, _ in examples]
+        self.chars = (
+            [vocab.encode_chars(t, self.max_chars) for t, _ in examples]
+            if vocab.chars is not None
+            else None
+        )
+        self.spans = [list(s) for _, s in examples]
+        self.lengths = np.array([max(1, len(t)) for t, _ in examples])
+        self._make_batches()
+
+    def _make_batches(self):
+        n = len(self.ids)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.bucket:
+            chunk = 50 * self.batch_size
+            parts = []
+            for i in range(0, n, chunk):
+                part = order[i : i + chunk]
+                parts.append(part[np.argsort(self.lengths[part], kind="stable")])
+            order = np.concatenate(parts) if parts else order
+        self.batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        if self.shuffle:
+            self.rng.shuffle(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, index):
+        idx = self.batches[index]
+        m = self.pad_to_multiple
+        length = int(math.ceil(self.lengths[idx].max() / m) * m)
+        ids = np.zeros((len(idx), length), "int32")
+        for row, j in enumerate(idx):
+            ids[row, : len(self.ids[j])] = self.ids[j]
+        x = ids
+        if self.chars is not None:
+            chars = np.zeros((len(idx), length, self.max_chars), "int32")
+            for row, j in enumerate(idx):
+                chars[row, : len(self.chars[j])] = self.chars[j]
+            x = {"token_ids": ids, "char_ids": chars}
+        if not self.with_targets:
+            return (x,)
+        y = encode_batch([self.spans[j] for j in idx], self.num_types, length)
+        return x, y
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self._make_batches()

@@ -1,0 +1,142 @@
+"""From a trained span tagger to entities: token spans for a corpus, character offsets for raw text."""
+
+import pathlib
+import re
+
+import keras
+import numpy as np
+
+from keras_rdkl.ner.data import SpanBatches
+from keras_rdkl.ner.data import Vocabulary
+from keras_rdkl.ner.data import merge_windows
+from keras_rdkl.ner.data import split_windows
+from keras_rdkl.spans import decode_spans
+
+__all__ = ["load_tagger", "predict_entities", "predict_spans", "tokenize"]
+
+_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+
+
+def predict_spans(
+    model, examples, vocab, num_types, max_length=None, batch_size=64, threshold=0.0,
+    flat=False, max_chars=16,
+):
+    """Decoded spans `(type id, start, end, score)` for every sentence of `examples`.
+
+    Sentences longer than `max_length` are split into windows
+    (`split_windows`), predicted, and their spans mapped back, so spans are
+    always in the sentence's own token positions.
+
+    Args:
+        model: a span tagger (`build_span_tagger` output, or reloaded).
+        examples: list of `(tokens, spans)` (spans are ignored) or of token
+            lists.
+        vocab: the model's `Vocabulary`.
+        num_types: number of entity types.
+        max_length: longest window in tokens (None: no splitting).
+        batch_size: sentences per forward pass.
+        threshold: decision threshold of `decode_spans` (0 for ZLPR).
+        flat: keep only non-overlapping spans (greedy by score).
+        max_chars: characters per word for word + character models.
+
+    Returns:
+        A list (one per sentence) of `(type, start, end, score)` lists.
+    """
+    examples = [e if isinstance(e, tuple) else (list(e), []) for e in examples]
+    origins = [(i, 0) for i in range(len(examples))]
+    if max_length:
+        examples, origins, _ = split_windows(examples, max_length)
+    data = SpanBatches(
+        examples, vocab, num_types, batch_size, with_targets=False, max_chars=max_chars
+    )
+    window_spans = [None] * len(examples)
+    for i in range(len(data)):
+        (x,) = data[i]
+        ids = x["token_ids"] if isinstance(x, dict) else x
+        logits = model.predict_on_batch(x)
+        decoded = decode_spans(logits, threshold=threshold, flat=flat, mask=ids != 0)
+        for j, spans in zip(data.batches[i], decoded, strict=True):
+            window_spans[j] = spans
+    return merge_windows(window_spans, origins, max(o[0] for o in origins) + 1 if origins else 0)
+
+
+def tokenize(text, level="char"):
+    """Tokens of raw text and their character offsets `(start, end)` (end exclusive).
+
+    `"char"`: every non-space character is a token (Chinese). `"word"`: runs
+    of letters / digits (with inner `-`, `'`, `.`) and single punctuation
+    marks.
+
+    Example:
+
+    >>> tokenize("Hi, Bob!", level="word")
+    (['Hi', ',', 'Bob', '!'], [(0, 2), (2, 3), (4, 7), (7, 8)])
+    """
+    if level == "char":
+        pairs = [(c, (i, i + 1)) for i, c in enumerate(text) if not c.isspace()]
+    elif level == "word":
+        pairs = [(m.group(), m.span()) for m in _WORD.finditer(text)]
+    else:
+        raise ValueError(f"`level` must be 'char' or 'word'. Received: level={level!r}")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def load_tagger(directory, model_name="model.keras", vocab_name="vocab.json"):
+    """Loads a tagger saved by the NER example: `(model, vocab)`.
+
+    Args:
+        directory: folder holding `model.keras` and `vocab.json` (the
+            example's `--output-dir`).
+        model_name, vocab_name: file names inside it.
+    """
+    directory = pathlib.Path(directory)
+    for name in (model_name, vocab_name):
+        if not (directory / name).is_file():
+            raise ValueError(f"{directory / name} does not exist (train with the NER example first).")
+    model = keras.saving.load_model(directory / model_name, compile=False)
+    return model, Vocabulary.load(directory / vocab_name)
+
+
+def predict_entities(
+    model, vocab, texts, max_length=128, batch_size=32, threshold=0.0, flat=False, max_chars=16
+):
+    """Raw text -> entities with character offsets.
+
+    Args:
+        model: a span tagger (e.g. from `load_tagger`).
+        vocab: its `Vocabulary`, with `labels` (type names) and `level`.
+        texts: a string or a list of strings.
+        max_length, batch_size, threshold, flat, max_chars: as in
+            `predict_spans`.
+
+    Returns:
+        For each text, a list of dicts `{"type", "start", "end", "text",
+        "score"}` with `text[start:end]` the entity (end exclusive), sorted
+        by position; a single dict list when `texts` is a string.
+
+    Example:
+
+    >>> model, vocab = load_tagger("runs/demo")  # doctest: +SKIP
+    >>> predict_entities(model, vocab, "我在北京大学读书")  # doctest: +SKIP
+    [{'type': 'organization', 'start': 2, 'end': 6, 'text': '北京大学', 'score': 7.1}]
+    """
+    single = isinstance(texts, str)
+    texts = [texts] if single else list(texts)
+    labels = vocab.labels
+    if labels is None:
+        raise ValueError("`vocab.labels` is None: the vocabulary must carry the type names.")
+    tokenized = [tokenize(t, vocab.level) for t in texts]
+    spans = predict_spans(
+        model, [(toks, []) for toks, _ in tokenized], vocab, len(labels), max_length,
+        batch_size, threshold, flat, max_chars,
+    ) if tokenized else []
+    out = []
+    for text, (_, offsets), sent in zip(texts, tokenized, spans, strict=True):
+        ents = []
+        for t, s, e, score in sent:
+            a, b = offsets[s][0], offsets[e][1]
+            ents.append(
+                dict(type=labels[t], start=a, end=b, text=text[a:b], score=float(np.round(score, 4)))
+            )
+        out.append(ents)
+    return out[0] if single else out

@@ -1,0 +1,100 @@
+"""The NER pipeline: vocabulary, windows over long sentences, bucketed span batches."""
+
+import numpy as np
+import pytest
+
+from keras_rdkl import ner
+
+
+def _examples():
+    return [
+        (list("abcdefghij"), [(0, 0, 1), (1, 3, 5), (0, 8, 9)]),
+        (list("ab"), [(1, 0, 0)]),
+        (list("abcd"), []),
+        (list("abcdefg"), [(0, 2, 6), (1, 3, 3)]),
+    ]
+
+
+def test_vocabulary_ids_and_round_trip(tmp_path):
+    vocab = ner.Vocabulary.build([["b", "a", "a"], ["C"]], lowercase=True, chars=True,
+                                 labels=["X"], level="word")
+    assert vocab.tokens == ["[PAD]", "[UNK]", "a", "b", "c"]
+    assert vocab.encode(["A", "c", "zz"]) == [2, 4, 1]
+    np.testing.assert_array_equal(
+        vocab.encode_chars(["aC", "q"], 3), [[vocab.char_ids["a"], vocab.char_ids["C"], 0], [1, 0, 0]]
+    )
+    vocab.save(tmp_path / "v.json")
+    again = ner.Vocabulary.load(tmp_path / "v.json")
+    assert again.get_config() == vocab.get_config()
+    with pytest.raises(ValueError, match="tokens"):
+        ner.Vocabulary(["a", "b"])
+    with pytest.raises(ValueError, match="min_count"):
+        ner.Vocabulary.build([["a"]], min_count=0)
+
+
+def test_split_windows_keeps_every_span_and_counts():
+    examples = _examples()
+    windows, origins, stats = ner.split_windows(examples, max_length=4)
+    assert all(len(t) <= 4 for t, _ in windows)
+    assert stats["sentences"] == 4 and stats["windows"] == len(windows)
+    assert stats["split_sentences"] == 2  # the 10- and 7-token sentences
+    # (0, 2, 6) is 5 tokens long: the only span that must be cut.
+    assert stats["cut_spans"] == 1
+    back = ner.merge_windows([s for _, s in windows], origins, len(examples))
+    for (_, gold), got in zip(examples, back, strict=True):
+        uncut = [s for s in gold if s[2] - s[1] < 4]
+        assert set(uncut) <= set(got)
+    # Tokens are preserved in order.
+    for n, (tokens, _) in enumerate(examples):
+        joined = sum((w for (w, _), o in zip(windows, origins, strict=True) if o[0] == n), [])
+        assert joined == tokens
+
+
+def test_split_windows_moves_the_cut_before_a_crossing_span():
+    windows, origins, stats = ner.split_windows([(list("abcdef"), [(0, 2, 4)])], max_length=4)
+    assert [w for w, _ in windows] == [list("ab"), list("cdef")]
+    assert windows[1][1] == [(0, 0, 2)] and origins == [(0, 0), (0, 2)]
+    assert stats["cut_spans"] == 0
+
+
+def test_span_batches_bucket_pad_and_encode():
+    vocab = ner.Vocabulary.build([t for t, _ in _examples()])
+    data = ner.SpanBatches(_examples(), vocab, num_types=2, batch_size=2, shuffle=False,
+                           pad_to_multiple=4)
+    assert len(data) == 2
+    seen = []
+    for i in range(len(data)):
+        x, y = data[i]
+        idx = data.batches[i]
+        longest = max(len(_examples()[j][0]) for j in idx)
+        assert x.shape == (len(idx), -(-longest // 4) * 4)
+        assert y.shape == (len(idx), 2, x.shape[1], x.shape[1])
+        for row, j in enumerate(idx):
+            tokens, spans = _examples()[j]
+            assert list(x[row, : len(tokens)]) == vocab.encode(tokens)
+            assert np.all(x[row, len(tokens):] == 0)
+            assert {tuple(int(v) for v in p) for p in np.argwhere(y[row] == 1)} == set(spans)
+            seen.append(int(j))
+    assert sorted(seen) == [0, 1, 2, 3]
+    # Bucketing: the two short sentences (2 and 4 tokens) share a batch.
+    assert sorted(int(j) for j in data.batches[0]) == [1, 2]
+
+
+def test_span_batches_shuffle_each_epoch_and_chars():
+    ex = _examples() * 10
+    vocab = ner.Vocabulary.build([t for t, _ in ex], chars=True)
+    data = ner.SpanBatches(ex, vocab, 2, batch_size=4, shuffle=True, seed=3)
+    first = [list(b) for b in data.batches]
+    data.on_epoch_end()
+    assert [list(b) for b in data.batches] != first
+    x, y = data[0]
+    assert set(x) == {"token_ids", "char_ids"}
+    assert x["char_ids"].shape == x["token_ids"].shape + (16,)
+    (x_only,) = ner.SpanBatches(ex, vocab, 2, batch_size=4, with_targets=False)[0]
+    assert set(x_only) == {"token_ids", "char_ids"}
+
+
+def test_index_spans_unknown_type():
+    assert ner.index_spans([(["a"], [("B", 0, 0)])], ["A", "B"]) == [(["a"], [(1, 0, 0)])]
+    with pytest.raises(ValueError, match="'C'"):
+        ner.index_spans([(["a"], [("C", 0, 0)])], ["A", "B"])
