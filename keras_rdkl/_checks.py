@@ -26,12 +26,16 @@ def normalize_axes(axis, rank, arg_name="axis"):
         raise ValueError(f"`{arg_name}` must name at least one axis. Received: {axis}")
     out = []
     for a in axes:
-        if not isinstance(a, int) or not -rank <= a < rank:
+        if (
+            isinstance(a, bool)
+            or not isinstance(a, numbers.Integral)
+            or not -rank <= a < rank
+        ):
             raise ValueError(
                 f"`{arg_name}` must hold integers in [-{rank}, {rank}) for an input "
                 f"of rank {rank}. Received: {arg_name}={axis}"
             )
-        out.append(a % rank)
+        out.append(int(a) % rank)
     if len(set(out)) != len(out):
         raise ValueError(f"`{arg_name}` names an axis twice. Received: {arg_name}={axis}")
     return tuple(sorted(out))
@@ -49,17 +53,106 @@ def check_same_shape(y_true, y_pred, y_true_name="y_true", y_pred_name="y_pred")
 
 def check_unit_interval(value, name):
     """ValueError unless the Python number `value` lies in [0, 1]."""
-    if isinstance(value, (int, float)) and not (0.0 <= float(value) <= 1.0):
+    if isinstance(value, numbers.Real) and not (0.0 <= float(value) <= 1.0):
         raise ValueError(f"`{name}` must be in [0, 1]. Received: {name}={value}")
 
 def check_positive(value, name):
     """ValueError unless the Python number `value` is finite and > 0."""
-    if isinstance(value, (int, float)) and not (
+    if isinstance(value, numbers.Real) and not (
         float(value) > 0.0 and float(value) != float("inf")
     ):
         raise ValueError(
             f"`{name}` must be a finite number > 0. Received: {name}={value}"
         )
+
+
+
+def check_axis_arg(axis, name="axis", allow_tuple=True):
+    """Returns `axis` as an int (or a tuple of ints); ValueError otherwise.
+
+    For constructors, where the input rank is not known yet: NumPy integers
+    count as integers, bools do not; a tuple must be non-empty and name each
+    axis once (the range is checked against the input at call time).
+    """
+
+    def is_int(a):
+        return isinstance(a, numbers.Integral) and not isinstance(a, bool)
+
+    allowed = "an int or a non-empty tuple of distinct ints" if allow_tuple else "an int"
+    if is_int(axis):
+        return int(axis)
+    if (
+        allow_tuple
+        and isinstance(axis, (tuple, list))
+        and axis
+        and all(is_int(a) for a in axis)
+        and len({int(a) for a in axis}) == len(axis)
+    ):
+        return tuple(int(a) for a in axis)
+    raise ValueError(f"`{name}` must be {allowed}. Received: {name}={axis!r}")
+
+
+def check_bool(value, name):
+    """Returns `bool(value)`; ValueError unless `value` is a bool (or NumPy bool)."""
+    if isinstance(value, bool) or (
+        type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+    ):
+        return bool(value)
+    raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+
+
+def is_concrete(x):
+    """True when the values of `x` can be read now without tracing.
+
+    Python numbers and lists, NumPy arrays, and eager tensors are concrete
+    (TensorFlow outside `tf.function`, JAX arrays outside `jax.jit`, PyTorch
+    tensors outside `torch.compile`); symbolic and traced tensors, and
+    `keras.Variable`s, are not. Value checks run only on concrete inputs, so
+    compiled code gets no host synchronisation from them.
+    """
+    if isinstance(x, (numbers.Number, list, tuple)) or type(x).__module__ == "numpy":
+        return True
+    root = type(x).__module__.split(".")[0]
+    if root == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly() and not tf.is_symbolic_tensor(x) and hasattr(
+            x, "numpy"
+        ) and not isinstance(x, tf.Variable)
+    if root in ("jax", "jaxlib"):
+        import jax
+
+        return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+    if root == "torch":
+        import torch
+
+        compiling = getattr(torch.compiler, "is_compiling", lambda: False)
+        return isinstance(x, torch.Tensor) and not compiling()
+    return False
+
+
+def check_values(x, name, bad_fn, allowed):
+    """ValueError when a concrete `x` holds a value that `bad_fn` flags.
+
+    `bad_fn(t)` maps a tensor to a boolean tensor (True where the value is not
+    allowed), written with `keras.ops`. Only its `any()` crosses to the host;
+    the offending values are read only to build the message. Symbolic and
+    traced inputs are not checked (see `is_concrete`).
+    """
+    if not is_concrete(x):
+        return
+    from keras import ops
+
+    t = ops.stop_gradient(ops.convert_to_tensor(x))
+    bad = bad_fn(t)
+    if not bool(ops.convert_to_numpy(ops.any(bad))):
+        return
+    bad = ops.convert_to_numpy(bad)
+    values = ops.convert_to_numpy(t)[bad]
+    raise ValueError(
+        f"`{name}` must hold {allowed}. Received: {name} holds {values[0].item()!r} "
+        f"({values.size} value(s) outside that)"
+    )
 
 def check_threshold(value, name="threshold"):
     """Returns `float(value)`; ValueError unless a finite real > MASK_THRESHOLD.
@@ -112,3 +205,36 @@ def check_single_axis(axis, rank, arg_name="axis"):
             f"`{arg_name}` must be a single int here. Received: {arg_name}={axis!r}"
         )
     return normalize_axes(axis, rank, arg_name)[0]
+
+
+def check_even_positive_int(value, name):
+    """Returns `int(value)`; ValueError unless a positive even integer."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value <= 0
+        or value % 2
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive even integer (sine and cosine "
+            f"channels come in pairs). Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def check_int(value, name, minimum=None):
+    """Returns `int(value)`; ValueError unless an integer (>= `minimum` if given).
+
+    Python and NumPy integers count; bools and floats (even 2.0) do not, so a
+    float position is never silently truncated.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"`{name}` must be an integer. Received: {name}={value!r} "
+            f"({type(value).__name__})"
+        )
+    if minimum is not None and value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)

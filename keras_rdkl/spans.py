@@ -24,30 +24,50 @@ __all__ = [
 ]
 
 
-def _check_spans(spans, num_types, length):
+def _triple(span, name, what):
+    """`(a, b, c, rest)` of a span whose first three fields are integers."""
+    if isinstance(span, (str, bytes)) or not hasattr(span, "__len__") or len(span) < 3:
+        raise ValueError(
+            f"`{name}` must hold {what} triples of integers. Received: {span!r}"
+        )
+    values = []
+    for field, v in zip(what.strip("()").split(", "), span[:3], strict=True):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            raise ValueError(
+                f"`{name}` must hold {what} triples of integers; {field} "
+                f"{v!r} ({type(v).__name__}) in {tuple(span)!r} is not one. "
+                "Positions are token or character indices: round or cast them "
+                "explicitly."
+            )
+        values.append(int(v))
+    return (*values, tuple(span[3:]))
+
+
+def _check_spans(spans, num_types, length, name="spans"):
     """Validated list of (type, start, end) ints."""
+    if isinstance(spans, (str, bytes)):
+        raise ValueError(f"`{name}` must be an iterable of spans. Received: {spans!r}")
     out = []
     for span in spans:
-        try:
-            t, s, e = (int(v) for v in span)
-        except (TypeError, ValueError):
+        t, s, e, rest = _triple(span, name, "(type, start, end)")
+        if rest:
             raise ValueError(
-                "`spans` must hold (type, start, end) triples of integers. "
-                f"Received: {span!r}"
-            ) from None
+                f"`{name}` must hold (type, start, end) triples. Received: {span!r}"
+            )
         if not 0 <= t < num_types:
             raise ValueError(
-                f"Span {tuple(span)} has type {t}; types must be in [0, num_types={num_types})."
+                f"Span {tuple(span)} in `{name}` has type {t}; types must be in "
+                f"[0, num_types={num_types})."
             )
         if not (0 <= s < length and 0 <= e < length):
             raise ValueError(
-                f"Span {tuple(span)} lies outside [0, length={length}); start and end "
-                "must both be valid token positions."
+                f"Span {tuple(span)} in `{name}` lies outside [0, length={length}); "
+                "start and end must both be valid token positions."
             )
         if s > e:
             raise ValueError(
-                f"Span {tuple(span)} has start {s} > end {e}; end is inclusive and "
-                "must be >= start."
+                f"Span {tuple(span)} in `{name}` has start {s} > end {e}; end is "
+                "inclusive and must be >= start."
             )
         out.append((t, s, e))
     return out
@@ -79,8 +99,12 @@ def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans
         the sorted flat indices of that type followed by `pad_value`.
 
     Raises:
-        ValueError: for a type outside `[0, num_types)`, a start or end
-            outside `[0, length)`, start > end, or `K` too small.
+        ValueError: for a span that is not three integers (a float position
+            such as `2.0` is an error, never truncated), a type outside
+            `[0, num_types)`, a start or end outside `[0, length)`,
+            start > end, `K` too small, or a `pad_value` that would read as
+            a span: inside `[1, L * L)`, or 0 while the span `(type, 0, 0)`
+            is present.
 
     Example:
 
@@ -90,7 +114,10 @@ def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans
     """
     num_types = checks.check_positive_int(num_types, "num_types")
     length = checks.check_positive_int(length, "length")
+    sparse = checks.check_bool(sparse, "sparse")
     spans = _check_spans(spans, num_types, length)
+    if sparse:
+        pad_value = _check_pad_value(pad_value, length, spans)
     if not sparse:
         out = np.zeros((num_types, length, length), dtype="float32")
         for t, s, e in spans:
@@ -109,7 +136,7 @@ def encode_spans(spans, num_types, length, sparse=False, pad_value=-1, max_spans
                 f"Received: max_spans={max_spans}"
             )
         k = max_spans
-    out = np.full((num_types, k), int(pad_value), dtype="int32")
+    out = np.full((num_types, k), pad_value, dtype="int32")
     for h, idx in enumerate(per_type):
         out[h, : len(idx)] = idx
     return out
@@ -133,19 +160,49 @@ def encode_batch(batch_spans, num_types, length, sparse=False, pad_value=-1):
     >>> encode_batch([[(0, 0, 1)], []], num_types=1, length=3).shape
     (2, 1, 3, 3)
     """
+    num_types = checks.check_positive_int(num_types, "num_types")
+    length = checks.check_positive_int(length, "length")
+    sparse = checks.check_bool(sparse, "sparse")
+    if isinstance(batch_spans, (str, bytes)) or not hasattr(batch_spans, "__len__"):
+        raise ValueError(
+            "`batch_spans` must be a list with one list of spans per sample. "
+            f"Received: {type(batch_spans).__name__}"
+        )
+    encoded = []
+    for i, spans in enumerate(batch_spans):
+        try:
+            encoded.append(encode_spans(spans, num_types, length, sparse, pad_value))
+        except ValueError as error:
+            raise ValueError(f"`batch_spans[{i}]`: {error}") from None
     if not sparse:
-        num_types = checks.check_positive_int(num_types, "num_types")
-        length = checks.check_positive_int(length, "length")
-        out = np.zeros((len(batch_spans), num_types, length, length), dtype="float32")
-        for i, s in enumerate(batch_spans):
-            out[i] = encode_spans(s, num_types, length)
+        out = np.zeros((len(encoded), num_types, length, length), dtype="float32")
+        for i, e in enumerate(encoded):
+            out[i] = e
         return out
-    encoded = [encode_spans(s, num_types, length, True, pad_value) for s in batch_spans]
     k = max([1] + [e.shape[1] for e in encoded])
-    out = np.full((len(encoded), int(num_types), k), int(pad_value), dtype="int32")
+    pad_value = _check_pad_value(pad_value, length, [])
+    out = np.full((len(encoded), num_types, k), pad_value, dtype="int32")
     for i, e in enumerate(encoded):
         out[i, :, : e.shape[1]] = e
     return out
+
+
+def _check_pad_value(pad_value, length, spans):
+    pad_value = checks.check_int(pad_value, "pad_value")
+    if 0 < pad_value < length * length:
+        raise ValueError(
+            f"`pad_value` must lie outside [1, L * L) = [1, {length * length}) (it "
+            f"would read as the span start={pad_value // length}, "
+            f"end={pad_value % length}); use -1, or 0 with mask_zero=True. "
+            f"Received: pad_value={pad_value}"
+        )
+    if pad_value == 0 and any(s == 0 and e == 0 for _, s, e in spans):
+        raise ValueError(
+            "`pad_value=0` cannot encode the span (start=0, end=0) present in "
+            "`spans` (flat index 0 would be padding); use pad_value=-1. "
+            "Received: pad_value=0"
+        )
+    return pad_value
 
 
 def decode_spans(logits, threshold=0.0, flat=False, mask=None):
@@ -163,14 +220,22 @@ def decode_spans(logits, threshold=0.0, flat=False, mask=None):
     Args:
         logits: `[batch, heads, L, L]` or one sample `[heads, L, L]`; NumPy
             or backend tensor.
-        threshold: float, the decision threshold (0 for ZLPR-trained scores).
+        threshold: float, the decision threshold (0 for ZLPR-trained
+            scores); finite and above `keras_rdkl.MASK_THRESHOLD`.
         flat: bool, keep only non-overlapping spans.
-        mask: optional `[batch, L]` (or `[L]`) token mask, 1/True = token.
+        mask: optional `[batch, L]` token mask (`[L]` with one-sample
+            logits), 1/True = token.
 
     Returns:
         For a batch, a list (one per sample) of lists of
         `(type, start, end, score)` sorted by start, then end, then type;
         for one sample, that sample's list.
+
+    Raises:
+        ValueError: for logits not of rank 3 or 4 with a square `L x L`
+            grid, a threshold that is not a finite real above
+            `MASK_THRESHOLD`, a non-bool `flat`, or a mask of another shape
+            or with values other than 0/1.
 
     Example:
 
@@ -182,10 +247,8 @@ def decode_spans(logits, threshold=0.0, flat=False, mask=None):
     >>> [s[:3] for s in decode_spans(logits, flat=True)]
     [(0, 0, 2)]
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise ValueError(
-            f"`threshold` must be a real number. Received: threshold={threshold!r}"
-        )
+    threshold = checks.check_threshold(threshold)
+    flat = checks.check_bool(flat, "flat")
     x = np.asarray(ops.convert_to_numpy(logits)).astype("float64")
     single = x.ndim == 3
     if single:
@@ -199,14 +262,21 @@ def decode_spans(logits, threshold=0.0, flat=False, mask=None):
     keep = (x > threshold) & (x > MASK_THRESHOLD)
     keep &= np.triu(np.ones((length, length), dtype=bool))[None, None]
     if mask is not None:
-        m = np.asarray(ops.convert_to_numpy(mask)).astype(bool)
+        m = np.asarray(ops.convert_to_numpy(mask))
         if m.ndim == 1:
             m = m[None]
         if m.shape != (x.shape[0], length):
+            expected = (length,) if single else (x.shape[0], length)
             raise ValueError(
-                f"`mask` must have shape [batch, L] = {(x.shape[0], length)}. "
-                f"Received shape: {m.shape}"
+                f"`mask` must have shape {expected} ([batch, L], or [L] for one "
+                f"sample). Received: mask.shape={np.shape(mask)}"
             )
+        if not np.isin(m, (0, 1)).all():
+            raise ValueError(
+                "`mask` must hold 0/1 or True/False. Received: mask holds "
+                f"{m[~np.isin(m, (0, 1))].flat[0]!r}"
+            )
+        m = m.astype(bool)
         keep &= (m[:, :, None] & m[:, None, :])[:, None]
     results = []
     for b in range(x.shape[0]):
@@ -232,9 +302,16 @@ def _greedy_flat(spans):
 
 
 def _check_offsets(offsets):
+    if isinstance(offsets, (str, bytes)):
+        raise ValueError(f"`offsets` must be a list of pairs. Received: {offsets!r}")
     out = []
     for i, off in enumerate(offsets):
-        a, b = (int(v) for v in off)
+        if not hasattr(off, "__len__") or len(off) != 2:
+            raise ValueError(
+                "`offsets` must hold (char_start, char_end_exclusive) pairs. "
+                f"Received: offsets[{i}]={off!r}"
+            )
+        a, b = (checks.check_int(v, f"offsets[{i}]") for v in off)
         if a < 0 or b < a:
             raise ValueError(
                 f"`offsets` must hold (char_start, char_end_exclusive) pairs with "
@@ -267,6 +344,12 @@ def char_to_token_spans(spans, offsets, inclusive=True):
         List of `(type, token_start, token_end)`, `token_end` inclusive, in
         the input order (dropped spans left out).
 
+    Raises:
+        ValueError: for a span or offset whose fields are not integers (a
+            float position is an error, never truncated), a negative type
+            or position, an empty span, or offsets that are not
+            `(char_start, char_end)` pairs with `char_start <= char_end`.
+
     Example:
 
     >>> offsets = [(0, 0), (0, 3), (3, 7), (8, 13), (0, 0)]  # [CLS] New York? ...
@@ -274,9 +357,20 @@ def char_to_token_spans(spans, offsets, inclusive=True):
     [(0, 1, 2)]
     """
     offsets = _check_offsets(offsets)
+    inclusive = checks.check_bool(inclusive, "inclusive")
     out = []
     for span in spans:
-        t, a, b = (int(v) for v in span)
+        t, a, b, rest = _triple(span, "spans", "(type, char_start, char_end)")
+        if rest:
+            raise ValueError(
+                "`spans` must hold (type, char_start, char_end) triples. "
+                f"Received: {span!r}"
+            )
+        if t < 0 or a < 0:
+            raise ValueError(
+                f"Character span {tuple(span)} in `spans` must have type >= 0 and "
+                "char_start >= 0."
+            )
         stop = b + 1 if inclusive else b
         if stop <= a:
             raise ValueError(
@@ -309,7 +403,9 @@ def token_to_char_spans(spans, offsets, inclusive=True):
         List of `(type, char_start, char_end, ...)`.
 
     Raises:
-        ValueError: a token index outside `[0, len(offsets))` or start > end.
+        ValueError: a token index outside `[0, len(offsets))`, start > end,
+            a negative type, or a field that is not an integer (float
+            positions are errors, never truncated).
 
     Example:
 
@@ -318,14 +414,15 @@ def token_to_char_spans(spans, offsets, inclusive=True):
     [(0, 0, 7, 0.9)]
     """
     offsets = _check_offsets(offsets)
+    inclusive = checks.check_bool(inclusive, "inclusive")
     n = len(offsets)
     out = []
     for span in spans:
-        t, s, e = (int(v) for v in span[:3])
-        if not (0 <= s <= e < n):
+        t, s, e, _ = _triple(span, "spans", "(type, token_start, token_end)")
+        if not (0 <= s <= e < n) or t < 0:
             raise ValueError(
-                f"Token span {tuple(span)} must satisfy 0 <= start <= end < "
-                f"len(offsets)={n}."
+                f"Token span {tuple(span)} in `spans` must satisfy type >= 0 and "
+                f"0 <= start <= end < len(offsets)={n}."
             )
         real = [i for i in range(s, e + 1) if offsets[i][1] > offsets[i][0]]
         if not real:

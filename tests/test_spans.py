@@ -131,8 +131,9 @@ def test_decode_never_returns_masked_lower_triangle_or_padding():
     x[0, 0, 2] = mask_value("float32")
     x[0, 0, 3] = -np.inf
     x[0, 3, 3] = np.nan
-    # Even a threshold far below MASK_THRESHOLD never reaches masked values.
-    assert [d[:3] for d in sp.decode_spans(x, threshold=-1e30)] == [
+    # Even the lowest threshold allowed (just above MASK_THRESHOLD) never
+    # reaches masked values.
+    assert [d[:3] for d in sp.decode_spans(x, threshold=-1.99e4)] == [
         (0, 0, 0),
         (0, 0, 1),
         (0, 1, 1),
@@ -148,7 +149,7 @@ def test_decode_never_returns_masked_lower_triangle_or_padding():
 
 def test_decode_float16_mask_value():
     x = np.full((1, 3, 3), mask_value("float16"), dtype="float16")
-    assert sp.decode_spans(x, threshold=-2.5e4) == []
+    assert sp.decode_spans(x, threshold=-1.99e4) == []
 
 
 def test_flat_decode_greedy_hand_worked():
@@ -303,3 +304,150 @@ def test_docstring_examples_run():
     for module in (sp, span_f1, bert4keras):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# ----------------------------------------------------------------- argument audit
+
+
+@pytest.mark.parametrize(
+    "spans, fragment",
+    [
+        ([(0, 1.0, 2)], "start 1.0 (float)"),
+        ([(0, 1, np.float32(2))], "end np.float32(2.0) (float32)"),
+        ([(0.0, 1, 2)], "type 0.0"),
+        ([(0, True, 2)], "start True"),
+        ([(0, "1", 2)], "start '1'"),
+        ([(0, 1, 2, 3)], "triples"),
+        ("abc", "iterable"),
+        ([7], "triples"),
+    ],
+)
+def test_encode_rejects_float_and_non_integer_positions(spans, fragment):
+    with pytest.raises(ValueError, match="`spans`") as info:
+        sp.encode_spans(spans, num_types=2, length=5)
+    assert fragment in str(info.value)
+
+
+def test_encode_accepts_numpy_integers():
+    spans = [(np.int64(0), np.int32(1), np.int16(3))]
+    y = sp.encode_spans(spans, np.int64(2), np.int64(5), sparse=True)
+    np.testing.assert_array_equal(y, [[8], [-1]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, arg",
+    [
+        (dict(pad_value=3), "pad_value"),  # inside [1, L*L): reads as a span
+        (dict(pad_value=24), "pad_value"),
+        (dict(pad_value=-1.0), "pad_value"),
+        (dict(pad_value=None), "pad_value"),
+        (dict(sparse="yes"), "sparse"),
+        (dict(num_types=2.0), "num_types"),
+        (dict(length=np.float64(5)), "length"),
+        (dict(max_spans=0), "max_spans"),
+    ],
+)
+def test_encode_rejects_bad_arguments(kwargs, arg):
+    args = dict(spans=[(0, 1, 2)], num_types=2, length=5, sparse=True)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=f"`{arg}"):
+        sp.encode_spans(**args)
+
+
+def test_pad_value_conventions():
+    # -1 and values >= L*L never collide; 0 works unless the span (0, 0) is there.
+    assert sp.encode_spans([(0, 1, 2)], 1, 3, sparse=True, pad_value=9, max_spans=2)[
+        0
+    ].tolist() == [5, 9]
+    y = sp.encode_spans([(0, 1, 2)], 2, 3, sparse=True, pad_value=0)
+    np.testing.assert_array_equal(y, [[5], [0]])
+    with pytest.raises(ValueError, match="pad_value=0"):
+        sp.encode_spans([(1, 0, 0)], 2, 3, sparse=True, pad_value=0)
+    with pytest.raises(ValueError, match="pad_value=0"):
+        sp.encode_batch([[], [(1, 0, 0)]], 2, 3, sparse=True, pad_value=0)
+
+
+def test_encode_batch_names_the_sample_and_validates_up_front():
+    with pytest.raises(ValueError, match=r"`batch_spans\[1\]`.*outside"):
+        sp.encode_batch([[(0, 0, 1)], [(0, 2, 9)]], 1, 4)
+    with pytest.raises(ValueError, match=r"`batch_spans\[0\]`.*float"):
+        sp.encode_batch([[(0, 0.0, 1)]], 1, 4, sparse=True)
+    # Checked even for an empty batch.
+    with pytest.raises(ValueError, match="num_types"):
+        sp.encode_batch([], 0, 4, sparse=True)
+    with pytest.raises(ValueError, match="batch_spans"):
+        sp.encode_batch("spans", 1, 4)
+    assert sp.encode_batch([], 2, 3).shape == (0, 2, 3, 3)
+    assert sp.encode_batch([], 2, 3, sparse=True).shape == (0, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "threshold", [-1e30, -2.0e4, float("nan"), float("inf"), -float("inf"), "0", None, True]
+)
+def test_decode_rejects_bad_thresholds(threshold):
+    with pytest.raises(ValueError, match="`threshold`"):
+        sp.decode_spans(np.zeros((1, 2, 2)), threshold=threshold)
+
+
+def test_decode_accepts_numpy_threshold_and_rejects_bad_flat_and_mask():
+    x = _logits_from({(0, 0, 1): 0.5}, 1, 3)
+    assert [d[:3] for d in sp.decode_spans(x, threshold=np.float32(0.25))] == [(0, 0, 1)]
+    with pytest.raises(ValueError, match="`flat`"):
+        sp.decode_spans(x, flat="yes")
+    with pytest.raises(ValueError, match="`mask`"):
+        sp.decode_spans(x, mask=[1, 2, 1])
+    with pytest.raises(ValueError, match="`mask`"):
+        sp.decode_spans(x, mask=[1, 1])
+    with pytest.raises(ValueError, match="`logits`"):
+        sp.decode_spans(np.zeros((1, 1, 3, 4)))
+    with pytest.raises(ValueError, match="`logits`"):
+        sp.decode_spans(np.zeros((1, 1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_decode_of_layer_output_never_yields_masked_spans(flat):
+    from keras_rdkl.layers import GlobalPointer
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 6, 8)).astype("float32")
+    mask = np.arange(6)[None] < np.array([[6], [2], [0]])
+    logits = keras.ops.convert_to_numpy(GlobalPointer(2, 4)(x, mask=mask))
+    decoded = sp.decode_spans(logits, threshold=-1.99e4, flat=flat)
+    for b, spans in enumerate(decoded):
+        for _t, s, e, score in spans:
+            assert mask[b, s] and mask[b, e] and s <= e
+            assert score > -2.0e4
+    # Without flat, every unmasked upper-triangle cell decodes at this threshold.
+    if not flat:
+        assert [len(d) for d in decoded] == [2 * 21, 2 * 3, 0]
+
+
+@pytest.mark.parametrize(
+    "call, fragment",
+    [
+        (lambda: sp.char_to_token_spans([(0, 1.5, 3)], OFFSETS), "char_start 1.5"),
+        (lambda: sp.char_to_token_spans([(0, 1, 3.0)], OFFSETS), "char_end 3.0"),
+        (lambda: sp.char_to_token_spans([(-1, 1, 3)], OFFSETS), "type >= 0"),
+        (lambda: sp.char_to_token_spans([(0, -2, 3)], OFFSETS), "char_start >= 0"),
+        (lambda: sp.char_to_token_spans([(0, 1)], OFFSETS), "triples"),
+        (lambda: sp.char_to_token_spans([(0, 1, 3)], [(0, 1.0)]), "offsets[0]"),
+        (lambda: sp.char_to_token_spans([(0, 1, 3)], [(0, 1, 2)]), "pairs"),
+        (lambda: sp.char_to_token_spans([(0, 1, 3)], OFFSETS, inclusive=1), "inclusive"),
+        (lambda: sp.token_to_char_spans([(0, 1.0, 2)], OFFSETS), "token_start 1.0"),
+        (lambda: sp.token_to_char_spans([(-1, 1, 2)], OFFSETS), "type >= 0"),
+        (lambda: sp.token_to_char_spans([(0, 1, 2)], OFFSETS, inclusive="no"), "inclusive"),
+    ],
+)
+def test_offsets_reject_float_positions_and_bad_arguments(call, fragment):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+def test_offsets_accept_numpy_integers_and_carry_extra_fields():
+    offsets = np.array(OFFSETS)
+    spans = [(np.int64(0), np.int64(4), np.int64(11))]
+    assert sp.char_to_token_spans(spans, offsets) == [(0, 2, 3)]
+    assert sp.token_to_char_spans([(0, np.int32(2), 3, "x", 0.5)], offsets) == [
+        (0, 4, 11, "x", 0.5)
+    ]

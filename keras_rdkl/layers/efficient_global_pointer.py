@@ -55,7 +55,7 @@ class EfficientGlobalPointer(GlobalPointer):
 
     >>> import numpy as np
     >>> layer = EfficientGlobalPointer(heads=3, head_size=8)
-    >>> layer(np.random.rand(2, 5, 16).astype("float32")).shape
+    >>> tuple(layer(np.random.rand(2, 5, 16).astype("float32")).shape)
     (2, 3, 5, 5)
 
     Reference:
@@ -87,6 +87,10 @@ class EfficientGlobalPointer(GlobalPointer):
             )
 
     def call(self, inputs, mask=None):
+        inputs = ops.convert_to_tensor(inputs)
+        if mask is not None:
+            mask = ops.convert_to_tensor(mask)
+        self._check_call(inputs, mask, self.p_kernel.shape[0])
         length = ops.shape(inputs)[1]
         p = self._project(inputs, self.p_kernel, self.p_bias)
         q, k = self._rotate(p[..., 0::2], p[..., 1::2], length)

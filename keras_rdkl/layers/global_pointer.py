@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from keras_rdkl import _checks as checks
-from keras_rdkl.masking import mask_value
 from keras_rdkl.layers.rotary import apply_rotary
 from keras_rdkl.layers.rotary import sinusoidal_embeddings
+from keras_rdkl.masking import mask_value
 
 
 def rotary_table(length, dim):
@@ -85,12 +85,21 @@ class GlobalPointer(keras.layers.Layer):
         dtype. The layer produces no Keras mask (`compute_mask` is None): the
         masking is inside the logits.
 
+    Raises:
+        ValueError: at construction for `heads` or `head_size` that are not
+            positive integers (Python or NumPy), an odd `head_size` with
+            `rope=True`, or `rope` / `use_bias` / `tril_mask` that are not
+            bools; at build or call (before any backend op, the same on
+            every backend) for `inputs` not of rank 3 with a known hidden
+            size, a hidden size other than the one built for, or a `mask`
+            whose shape is not `inputs.shape[:2]`.
+
     Example:
 
     >>> import numpy as np
     >>> layer = GlobalPointer(heads=3, head_size=8)
     >>> x = np.random.rand(2, 5, 16).astype("float32")
-    >>> layer(x, mask=np.array([[1, 1, 1, 0, 0], [1] * 5])).shape
+    >>> tuple(layer(x, mask=np.array([[1, 1, 1, 0, 0], [1] * 5])).shape)
     (2, 3, 5, 5)
 
     Reference:
@@ -110,8 +119,9 @@ class GlobalPointer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        checks.check_positive_int(heads, "heads")
-        checks.check_positive_int(head_size, "head_size")
+        heads = checks.check_positive_int(heads, "heads")
+        head_size = checks.check_positive_int(head_size, "head_size")
+        rope = checks.check_bool(rope, "rope")
         if rope and head_size % 2:
             raise ValueError(
                 "`head_size` must be even when `rope=True` (rotary embeddings "
@@ -119,19 +129,41 @@ class GlobalPointer(keras.layers.Layer):
             )
         self.heads = heads
         self.head_size = head_size
-        self.rope = bool(rope)
-        self.use_bias = bool(use_bias)
-        self.tril_mask = bool(tril_mask)
+        self.rope = rope
+        self.use_bias = checks.check_bool(use_bias, "use_bias")
+        self.tril_mask = checks.check_bool(tril_mask, "tril_mask")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.supports_masking = True
 
     def _check_input_shape(self, input_shape):
+        input_shape = tuple(input_shape)
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
-                f"`{type(self).__name__}` expects inputs of shape [batch, length, "
-                f"hidden] with a known hidden size. Received shape: {tuple(input_shape)}"
+                f"`{type(self).__name__}` expects `inputs` of shape [batch, length, "
+                f"hidden] with a known hidden size. Received: "
+                f"inputs.shape={input_shape}"
             )
         return input_shape[-1]
+
+    def _check_call(self, inputs, mask, hidden):
+        """Static shape checks shared by both layers, before any backend op."""
+        shape = tuple(inputs.shape)
+        if self._check_input_shape(shape) != hidden:
+            raise ValueError(
+                f"`{type(self).__name__}` was built for hidden size {hidden}. "
+                f"Received: inputs.shape={shape}"
+            )
+        if mask is None:
+            return
+        mask_shape = tuple(mask.shape)
+        if len(mask_shape) != 2 or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(mask_shape, shape[:2], strict=True)
+        ):
+            raise ValueError(
+                "`mask` must have shape [batch, length] = inputs.shape[:2] = "
+                f"{shape[:2]}. Received: mask.shape={mask_shape}"
+            )
 
     def build(self, input_shape):
         hidden = self._check_input_shape(input_shape)
@@ -156,6 +188,10 @@ class GlobalPointer(keras.layers.Layer):
         return apply_rotary(q, table), apply_rotary(k, table)
 
     def call(self, inputs, mask=None):
+        inputs = ops.convert_to_tensor(inputs)
+        if mask is not None:
+            mask = ops.convert_to_tensor(mask)
+        self._check_call(inputs, mask, self.kernel.shape[0])
         shape = ops.shape(inputs)
         x = self._project(inputs, self.kernel, self.bias)
         x = ops.reshape(x, (shape[0], shape[1], self.heads, 2 * self.head_size))

@@ -2,6 +2,8 @@
 
 from keras import ops
 
+from keras_rdkl import _checks as checks
+
 
 def sinusoidal_embeddings(positions, dim, base=10000.0):
     """Sinusoidal table for `positions` in the interleaved bert4keras layout.
@@ -17,9 +19,20 @@ def sinusoidal_embeddings(positions, dim, base=10000.0):
 
     Returns:
         A float32 tensor of shape `[..., dim]`.
+
+    Raises:
+        ValueError: when `dim` is not a positive even integer (Python or
+            NumPy) or `base` is not a finite number > 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> table = sinusoidal_embeddings(np.array([[0.0, 1.0]]), 4)
+    >>> np.round(np.asarray(table, "float64"), 4).tolist()
+    [[[0.0, 1.0, 0.0, 1.0], [0.8415, 0.5403, 0.01, 1.0]]]
     """
-    if not isinstance(dim, int) or dim <= 0 or dim % 2:
-        raise ValueError(f"`dim` must be a positive even integer. Received: dim={dim}")
+    dim = checks.check_even_positive_int(dim, "dim")
+    base = checks.check_positive_number(base, "base")
     positions = ops.cast(positions, "float32")
     index = ops.arange(dim // 2, dtype="float32")
     theta = ops.power(ops.cast(base, "float32"), -2.0 * index / dim)
@@ -56,7 +69,7 @@ def apply_rotary(x, positions_embedding):
     >>> import numpy as np
     >>> x = np.random.rand(2, 5, 3, 8).astype("float32")
     >>> table = sinusoidal_embeddings(np.arange(5)[None], 8)
-    >>> apply_rotary(x, table).shape
+    >>> tuple(apply_rotary(x, table).shape)
     (2, 5, 3, 8)
 
     References:
@@ -64,22 +77,30 @@ def apply_rotary(x, positions_embedding):
           Embedding", 2021.
     """
     x = ops.convert_to_tensor(x)
-    table = ops.cast(positions_embedding, x.dtype)
-    rank = len(x.shape)
-    if len(table.shape) != 3:
-        raise ValueError(
-            "`positions_embedding` must have shape [batch, length, d]. "
-            f"Received shape: {tuple(table.shape)}"
-        )
+    table = ops.convert_to_tensor(positions_embedding)
+    x_shape, t_shape = tuple(x.shape), tuple(table.shape)
+    rank = len(x_shape)
     if rank < 3:
         raise ValueError(
-            f"`x` must have rank >= 3 ([batch, length, ..., d]). Received shape: {tuple(x.shape)}"
+            "`x` must have rank >= 3 ([batch, length, ..., d]). "
+            f"Received: x.shape={x_shape}"
         )
-    d = x.shape[-1]
+    d = x_shape[-1]
     if d is not None and d % 2:
         raise ValueError(
-            f"The last axis of `x` must be even. Received shape: {tuple(x.shape)}"
+            f"The last axis of `x` must be even. Received: x.shape={x_shape}"
         )
+    if len(t_shape) != 3 or not (
+        _fits(t_shape[0], x_shape[0], allow_one=True)
+        and _fits(t_shape[1], x_shape[1])
+        and _fits(t_shape[2], d)
+    ):
+        raise ValueError(
+            "`positions_embedding` must have shape [batch or 1, length, d] = "
+            f"[{x_shape[0]} or 1, {x_shape[1]}, {d}] for x.shape={x_shape}. "
+            f"Received: positions_embedding.shape={t_shape}"
+        )
+    table = ops.cast(table, x.dtype)
     # [b, n, d] -> [b, n, 1, ..., 1, d] to broadcast over middle axes.
     for _ in range(rank - 3):
         table = ops.expand_dims(table, -2)
@@ -89,3 +110,9 @@ def apply_rotary(x, positions_embedding):
     rotated = ops.stack([-x[..., 1::2], x[..., 0::2]], axis=-1)
     rotated = ops.reshape(rotated, ops.shape(x))
     return x * cos + rotated * sin
+
+
+def _fits(a, b, allow_one=False):
+    """Static sizes `a` (table) and `b` (input) can match; None matches all."""
+    return a is None or b is None or a == b or (allow_one and a == 1)
+

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl.layers.rotary import sinusoidal_embeddings
 
 _MERGE_MODES = ("add", "mul", "zero", "concat")
@@ -42,11 +43,19 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
         `d`), `[batch or 1, length, d]` for `"zero"`, and
         `[batch, length, channels + d]` for `"concat"`.
 
+    Raises:
+        ValueError: at construction for an `output_dim` that is not a
+            positive even integer (Python or NumPy), an unknown `merge_mode`
+            or a non-bool `custom_position_ids`; at call (before any backend
+            op, the same on every backend) for `inputs` not of rank 3,
+            channels other than `output_dim` with `"add"` / `"mul"`, or
+            `position_ids` not of shape `[batch or 1, length]`.
+
     Example:
 
     >>> import numpy as np
     >>> layer = SinusoidalPositionEmbedding(8, merge_mode="zero")
-    >>> layer(np.zeros((2, 5, 16), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 5, 16), "float32")).shape)
     (1, 5, 8)
 
     Reference:
@@ -58,22 +67,68 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
         self, output_dim, merge_mode="add", custom_position_ids=False, **kwargs
     ):
         super().__init__(**kwargs)
-        if not isinstance(output_dim, int) or output_dim <= 0 or output_dim % 2:
+        self.output_dim = checks.check_even_positive_int(output_dim, "output_dim")
+        if not isinstance(merge_mode, str) or merge_mode not in _MERGE_MODES:
             raise ValueError(
-                f"`output_dim` must be a positive even integer. Received: output_dim={output_dim}"
+                f"`merge_mode` must be one of {_MERGE_MODES}. "
+                f"Received: merge_mode={merge_mode!r}"
             )
-        if merge_mode not in _MERGE_MODES:
-            raise ValueError(
-                f"`merge_mode` must be one of {_MERGE_MODES}. Received: merge_mode={merge_mode!r}"
-            )
-        self.output_dim = output_dim
         self.merge_mode = merge_mode
-        self.custom_position_ids = bool(custom_position_ids)
+        self.custom_position_ids = checks.check_bool(
+            custom_position_ids, "custom_position_ids"
+        )
         self.supports_masking = True
 
-    def call(self, inputs):
+    def _check_inputs(self, inputs):
+        """Static shape checks, before any backend op (same on every backend)."""
         if self.custom_position_ids:
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise ValueError(
+                    "With `custom_position_ids=True` the layer is called on "
+                    "`[inputs, position_ids]`; `position_ids` is missing. Received: "
+                    f"{type(inputs).__name__} of length "
+                    f"{len(inputs) if isinstance(inputs, (list, tuple)) else 1}"
+                )
             inputs, position_ids = inputs
+        elif isinstance(inputs, (list, tuple)):
+            raise ValueError(
+                "`inputs` must be one tensor when `custom_position_ids` is False; "
+                "pass `[inputs, position_ids]` only with custom_position_ids=True."
+            )
+        inputs = ops.convert_to_tensor(inputs)
+        shape = tuple(inputs.shape)
+        if len(shape) != 3:
+            raise ValueError(
+                "`inputs` must have shape [batch, length, channels]. "
+                f"Received: inputs.shape={shape}"
+            )
+        if (
+            self.merge_mode in ("add", "mul")
+            and shape[-1] is not None
+            and shape[-1] != self.output_dim
+        ):
+            raise ValueError(
+                f"With `merge_mode={self.merge_mode!r}` the channels of `inputs` "
+                f"must equal `output_dim`={self.output_dim}. "
+                f"Received: inputs.shape={shape}"
+            )
+        if not self.custom_position_ids:
+            return inputs, None
+        position_ids = ops.convert_to_tensor(position_ids)
+        p_shape = tuple(position_ids.shape)
+        if len(p_shape) != 2 or not (
+            p_shape[0] in (None, 1) or shape[0] is None or p_shape[0] == shape[0]
+        ) or (None not in (p_shape[1], shape[1]) and p_shape[1] != shape[1]):
+            raise ValueError(
+                "`position_ids` must have shape [batch or 1, length] = "
+                f"[{shape[0]} or 1, {shape[1]}]. "
+                f"Received: position_ids.shape={p_shape}"
+            )
+        return inputs, position_ids
+
+    def call(self, inputs):
+        inputs, position_ids = self._check_inputs(inputs)
+        if self.custom_position_ids:
             positions = ops.cast(position_ids, "float32")
         else:
             length = ops.shape(inputs)[1]

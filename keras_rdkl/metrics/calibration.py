@@ -6,14 +6,46 @@ from keras import ops
 
 from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
+from keras_rdkl.masking import is_masked
 
 
 def _check_num_bins(num_bins):
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-        raise ValueError(
-            f"`num_bins` must be an int >= 1. Received: num_bins={num_bins}"
-        )
-    return num_bins
+    return checks.check_positive_int(num_bins, "num_bins")
+
+
+def _check_probabilities(x, name):
+    """ValueError when concrete `x` holds values outside [0, 1] (or NaN)."""
+    checks.check_values(
+        x,
+        name,
+        checks.outside_unit_interval,
+        "probabilities in [0, 1] (logits? pass from_logits=True, or apply "
+        "sigmoid / softmax first)",
+    )
+
+
+def _broadcastable(shape, target):
+    """Static NumPy broadcasting of `shape` to `target` (None matches all)."""
+    if len(shape) > len(target):
+        return False
+    return all(
+        a is None or b is None or a == 1 or a == b
+        for a, b in zip(shape[::-1], target[::-1], strict=False)
+    )
+
+
+def _masked_softmax(logits):
+    """Softmax over the last axis with masked logits (<= MASK_THRESHOLD) at 0.
+
+    Returns the probabilities and a `[...]` float mask: 0 for a row whose
+    logits are all masked (its probabilities are 0, never NaN).
+    """
+    masked = is_masked(logits)
+    row_ok = ops.logical_not(ops.all(masked, axis=-1))
+    z = ops.where(masked, -1e30, logits)
+    z = ops.where(row_ok[..., None], z, 0.0)
+    probs = ops.where(masked, 0.0, ops.softmax(z, axis=-1))
+    return probs, ops.cast(row_ok, logits.dtype)
 
 
 def _bin_index(confidence, num_bins):
@@ -102,6 +134,20 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     Returns:
         The ECE, a scalar in [0, 1].
 
+    Masking: with `from_logits=True`, masked logits (`<=
+    keras_rdkl.MASK_THRESHOLD`, `-inf` included) get probability 0, and a
+    row whose logits are all masked is left out (weight 0). Otherwise use a
+    `sample_weight` of 0.
+
+    Raises:
+        ValueError: (the same on every backend) for `num_bins` that is not a
+            positive integer (NumPy integers are), a non-bool `from_logits`,
+            `y_true` or `sample_weight` shapes that do not fit `y_pred`; and,
+            when the values are concrete (eager calls, not inside a compiled
+            `fit`), for probabilities outside [0, 1] with
+            `from_logits=False` (logits passed by mistake) and class ids
+            outside `[0, C)` or not integers.
+
     Example:
 
     >>> m = ExpectedCalibrationError(num_bins=10)
@@ -125,7 +171,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     ):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.num_bins = _check_num_bins(num_bins)
-        self.from_logits = bool(from_logits)
+        self.from_logits = checks.check_bool(from_logits, "from_logits")
         shape = (self.num_bins,)
         self.bin_counts = self.add_variable(
             shape, "zeros", dtype="float32", name="bin_counts"
@@ -140,32 +186,53 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = num.to_compute(y_pred)
         y_pred = ops.cast(y_pred, "float32")
-        if len(y_pred.shape) < 1 or y_pred.shape[-1] is None:
+        pred_shape = tuple(y_pred.shape)
+        if len(pred_shape) < 1 or pred_shape[-1] is None:
             raise ValueError(
                 "`y_pred` must have a known class axis (last). Received: "
-                f"y_pred.shape={tuple(y_pred.shape)}"
+                f"y_pred.shape={pred_shape}"
             )
-        n_classes = y_pred.shape[-1]
-        if self.from_logits:
-            y_pred = ops.softmax(y_pred, axis=-1)
+        n_classes = pred_shape[-1]
+        lead = pred_shape[:-1]
         y_true = ops.convert_to_tensor(y_true)
-        rank = len(y_pred.shape)
-        if (
-            len(y_true.shape) == rank
-            and y_true.shape[-1] == n_classes
-            and n_classes > 1
+        true_shape = tuple(y_true.shape)
+        rank = len(pred_shape)
+        if len(true_shape) == rank and _same(true_shape, pred_shape) and n_classes > 1:
+            kind = "one_hot"
+        elif len(true_shape) == rank and true_shape[-1] == 1 and _same(
+            true_shape[:-1], lead
         ):
-            labels = ops.argmax(y_true, axis=-1)  # one-hot
-        elif len(y_true.shape) == rank and y_true.shape[-1] == 1:
-            labels = ops.squeeze(y_true, axis=-1)
-        elif len(y_true.shape) == rank - 1:
-            labels = y_true
+            kind = "ids"
+            y_true = ops.squeeze(y_true, axis=-1)
+        elif len(true_shape) == rank - 1 and _same(true_shape, lead):
+            kind = "ids"
         else:
             raise ValueError(
                 "`y_true` must hold class ids of shape y_pred.shape[:-1] (optionally "
                 "with a trailing 1) or one-hot targets of y_pred's shape. Received: "
-                f"y_true.shape={tuple(y_true.shape)}, y_pred.shape={tuple(y_pred.shape)}"
+                f"y_true.shape={true_shape}, y_pred.shape={pred_shape}"
             )
+        if sample_weight is not None:
+            sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+            if not _broadcastable(tuple(sample_weight.shape), lead):
+                raise ValueError(
+                    "`sample_weight` must broadcast to y_pred.shape[:-1] = "
+                    f"{lead}. Received: sample_weight.shape="
+                    f"{tuple(sample_weight.shape)}"
+                )
+        if kind == "ids":
+            checks.check_values(
+                y_true,
+                "y_true",
+                lambda t: _bad_class_id(t, n_classes),
+                f"integer class ids in [0, {n_classes})",
+            )
+        if self.from_logits:
+            y_pred, row_ok = _masked_softmax(y_pred)
+        else:
+            _check_probabilities(y_pred, "y_pred")
+            row_ok = None
+        labels = ops.argmax(y_true, axis=-1) if kind == "one_hot" else y_true
         probs = ops.reshape(y_pred, (-1, n_classes))
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         confidence = ops.max(probs, axis=-1)
@@ -174,10 +241,11 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         if sample_weight is None:
             weight = ops.ones_like(confidence)
         else:
-            weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
             weight = ops.reshape(
-                ops.broadcast_to(weight, ops.shape(y_pred)[:-1]), (-1,)
+                ops.broadcast_to(sample_weight, ops.shape(y_pred)[:-1]), (-1,)
             )
+        if row_ok is not None:
+            weight = weight * ops.reshape(row_ok, (-1,))
         count, conf_sum, correct_sum = _binned_sums(
             confidence, correct, weight, self.num_bins
         )
@@ -281,12 +349,22 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
         y_prob: Probabilities `[N, L]` (e.g. `sigmoid(logits)` for binary
             cross-entropy or `keras_rdkl.losses.zlpr_probability(scores)`).
         num_bins: Number of equal-width probability bins.
-        sample_weight: Optional weights `[N]`.
+        sample_weight: Optional weights `[N]` per sample, or `[N, L]` per
+            (sample, label) entry: a weight of 0 masks an entry out of every
+            number (ECE, Brier score and the table).
 
     Returns:
         A dict: `ece`, `macro_ece`, `brier` (floats), `per_label_ece` (array
         `[L]`) and the pooled reliability table (`bin_lower`, `bin_upper`,
         `count`, `mean_confidence` = mean p, `accuracy` = positive frequency).
+
+    Raises:
+        ValueError: when `y_prob` is not `[N, L]`, `y_true` has another
+            shape, `y_prob` holds values outside [0, 1] (logits: apply
+            `sigmoid` or `zlpr_probability` first) or NaN, `y_true` holds
+            values outside [0, 1], `sample_weight` is neither `[N]` nor
+            `[N, L]` or is negative, or `num_bins` is not a positive
+            integer (NumPy integers are).
 
     Example:
 
@@ -294,28 +372,39 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
     >>> round(out["brier"], 4)
     0.025
     """
-    _check_num_bins(num_bins)
+    num_bins = _check_num_bins(num_bins)
     p = ops.cast(ops.convert_to_tensor(y_prob), "float32")
     y = ops.cast(ops.convert_to_tensor(y_true), "float32")
-    checks.check_same_shape(y, p, "y_true", "y_prob")
     if len(p.shape) != 2:
         raise ValueError(
             f"`y_prob` must have shape [N, L]. Received: y_prob.shape={tuple(p.shape)}"
         )
-    p_np = ops.convert_to_numpy(p)
-    if (
-        not np.all(np.isfinite(p_np))
-        or p_np.min(initial=0.0) < 0
-        or p_np.max(initial=0.0) > 1
-    ):
-        raise ValueError("`y_prob` must hold finite probabilities in [0, 1].")
+    checks.check_same_shape(y, p, "y_true", "y_prob")
+    _check_probabilities(p, "y_prob")
+    checks.check_values(
+        y, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
+    )
     if sample_weight is None:
-        w = ops.ones((ops.shape(p)[0],), dtype="float32")
+        w2 = ops.ones_like(p)
     else:
-        w = ops.reshape(
-            ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (-1,)
+        w = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+        w_shape, p_shape = tuple(w.shape), tuple(p.shape)
+        if w_shape == p_shape[:1]:
+            w2 = ops.broadcast_to(ops.expand_dims(w, -1), ops.shape(p))
+        elif w_shape == p_shape:
+            w2 = w
+        else:
+            raise ValueError(
+                "`sample_weight` must have shape [N] (per sample) or [N, L] (per "
+                f"label; 0 masks an entry) with [N, L] = {p_shape}. Received: "
+                f"sample_weight.shape={w_shape}"
+            )
+        checks.check_values(
+            w2,
+            "sample_weight",
+            lambda t: ops.logical_not(ops.greater_equal(t, 0.0)),
+            "finite weights >= 0",
         )
-    w2 = ops.broadcast_to(ops.expand_dims(w, -1), ops.shape(p))
     count, conf_sum, pos_sum = _binned_sums(p, y, w2, num_bins)  # [L, bins]
     per_label = _ece_from_sums(count, conf_sum, pos_sum)
     pooled = [ops.sum(x, axis=0) for x in (count, conf_sum, pos_sum)]
@@ -329,3 +418,18 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
         per_label_ece=ops.convert_to_numpy(per_label),
     )
     return out
+
+
+def _same(a, b):
+    """Static shapes `a` and `b` can be equal (None matches anything)."""
+    return len(a) == len(b) and all(
+        i is None or j is None or i == j for i, j in zip(a, b, strict=True)
+    )
+
+
+def _bad_class_id(t, n_classes):
+    t = ops.cast(t, "float32")
+    return ops.logical_or(
+        ops.logical_or(ops.less(t, 0.0), ops.greater_equal(t, float(n_classes))),
+        ops.not_equal(t, ops.round(t)),
+    )

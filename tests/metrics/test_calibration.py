@@ -253,3 +253,137 @@ def test_multilabel_calibration_edge_cases():
         multilabel_calibration(y, [[2.0, 0.0], [0.0, 0.0]])
     with pytest.raises(ValueError, match="y_prob"):
         multilabel_calibration(y, [0.5, 0.5])
+
+
+# --- argument and input checks: the same ValueError on every backend ----------
+def test_num_bins_numpy_integers_and_from_logits_type():
+    m = ExpectedCalibrationError(num_bins=np.int64(4))
+    assert m.num_bins == 4 and type(m.num_bins) is int
+    assert m.get_config()["num_bins"] == 4
+    for bad in (np.float64(4), "4", None):
+        with pytest.raises(ValueError, match="`num_bins`"):
+            ExpectedCalibrationError(num_bins=bad)
+        with pytest.raises(ValueError, match="`num_bins`"):
+            multilabel_calibration([[1.0]], [[0.5]], num_bins=bad)
+    with pytest.raises(ValueError, match="`from_logits`"):
+        ExpectedCalibrationError(from_logits="yes")
+    out = multilabel_calibration([[1.0]], [[0.5]], num_bins=np.int32(2))
+    assert out["count"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize("bad", [[[2.0, -1.0]], [[0.5, np.nan]], [[-0.1, 1.1]]])
+def test_logits_where_probabilities_are_required(bad):
+    bad = np.asarray(bad, "float32")
+    with pytest.raises(ValueError, match="`y_pred`.*from_logits=True"):
+        ExpectedCalibrationError().update_state([0], bad)
+    with pytest.raises(ValueError, match="`y_pred`"):
+        reliability_diagram_data([0], bad)
+    with pytest.raises(ValueError, match="`y_prob`"):
+        multilabel_calibration([[1.0, 0.0]], bad)
+    with pytest.raises(ValueError, match="`y_pred`"):
+        ExpectedCalibrationError().update_state([0], keras.ops.convert_to_tensor(bad))
+    # Nothing was accumulated by the failed calls.
+    m = ExpectedCalibrationError()
+    with pytest.raises(ValueError):
+        m.update_state([0], bad)
+    assert float(keras.ops.convert_to_numpy(keras.ops.sum(m.bin_counts))) == 0.0
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, weight, arg",
+    [
+        (np.zeros(3), np.full((2, 4), 0.25), None, "y_true"),  # batch differs
+        (np.zeros((2, 5)), np.full((2, 4), 0.25), None, "y_true"),
+        (np.zeros((2, 3, 1)), np.full((2, 4, 4), 0.25), None, "y_true"),
+        (np.zeros((3, 4)), np.full((2, 4), 0.25), None, "y_true"),  # one-hot
+        (np.zeros(2), np.full((2, 4), 0.25), np.ones(3), "sample_weight"),
+        (np.zeros(2), np.full((2, 4), 0.25), np.ones((2, 4)), "sample_weight"),
+        (np.array([0, 4]), np.full((2, 4), 0.25), None, "y_true"),  # id out of range
+        (np.array([0, -1]), np.full((2, 4), 0.25), None, "y_true"),
+        (np.array([0, 1.5]), np.full((2, 4), 0.25), None, "y_true"),
+    ],
+)
+def test_ece_shape_and_index_mistakes(y_true, y_pred, weight, arg):
+    with pytest.raises(ValueError, match=f"`{arg}`"):
+        ExpectedCalibrationError().update_state(
+            y_true, y_pred.astype("float32"), sample_weight=weight
+        )
+
+
+@pytest.mark.parametrize(
+    "y_true, y_prob, weight, arg",
+    [
+        (np.zeros((2, 3)), np.full((2, 4), 0.5), None, "y_true"),
+        (np.zeros((3, 4)), np.full((3, 4), 0.5), np.ones(4), "sample_weight"),
+        (np.zeros((3, 4)), np.full((3, 4), 0.5), np.ones((3, 1)), "sample_weight"),
+        (np.zeros((3, 4)), np.full((3, 4), 0.5), -np.ones(3), "sample_weight"),
+        (np.full((3, 4), 2.0), np.full((3, 4), 0.5), None, "y_true"),
+        (np.zeros((3, 4, 1)), np.full((3, 4, 1), 0.5), None, "y_prob"),
+    ],
+)
+def test_multilabel_shape_and_value_mistakes(y_true, y_prob, weight, arg):
+    with pytest.raises(ValueError, match=f"`{arg}`"):
+        multilabel_calibration(y_true, y_prob, sample_weight=weight)
+
+
+@pytest.mark.parametrize("fill", [-np.inf, -1e12, -3.0e4])
+def test_masked_logits_excluded(fill):
+    labels, probs, logits = _random(n=12, c=4, seed=9)
+    # Class 3 masked in every row: the reference is the softmax over classes 0-2.
+    masked = logits.copy()
+    masked[:, 3] = fill
+    sub = np.exp(logits[:, :3]) / np.exp(logits[:, :3]).sum(-1, keepdims=True)
+    sub = np.concatenate([sub, np.zeros((12, 1))], -1)
+    labels = labels % 3
+    # Two fully masked rows (padding): excluded, as with weight 0.
+    masked[[2, 7]] = fill
+    keep = np.ones(12, bool)
+    keep[[2, 7]] = False
+    m = ExpectedCalibrationError(num_bins=5, from_logits=True)
+    m.update_state(labels, masked)
+    value = _result(m)
+    assert np.isfinite(value)
+    assert value == pytest.approx(ref_ece(labels[keep], sub[keep], 5), abs=1e-5)
+    counts = keras.ops.convert_to_numpy(m.bin_counts)
+    assert counts.sum() == keep.sum()
+
+
+def test_multilabel_per_entry_weights_mask_entries():
+    rng = np.random.default_rng(10)
+    p = rng.uniform(size=(30, 4)).astype("float32")
+    y = (rng.uniform(size=(30, 4)) < p).astype("float32")
+    w = (rng.uniform(size=(30, 4)) < 0.7).astype("float32")
+    out = multilabel_calibration(y, p, num_bins=6, sample_weight=w)
+    keep = w > 0
+    pooled_ece = ref_multilabel(y[keep][:, None], p[keep][:, None], 6)[0]
+    assert out["ece"] == pytest.approx(pooled_ece, abs=1e-5)
+    assert out["brier"] == pytest.approx(((p - y)[keep] ** 2).mean(), abs=1e-6)
+    assert out["count"].sum() == keep.sum()
+    per = [ref_multilabel(y[keep[:, j], j][:, None], p[keep[:, j], j][:, None], 6)[0]
+           for j in range(4)]
+    np.testing.assert_allclose(out["per_label_ece"], per, atol=1e-5)
+    # Per-sample weights [N] mean the same as repeating them over labels.
+    ws = rng.uniform(size=30).astype("float32")
+    a = multilabel_calibration(y, p, num_bins=6, sample_weight=ws)
+    b = multilabel_calibration(y, p, num_bins=6, sample_weight=np.repeat(ws[:, None], 4, 1))
+    assert a["ece"] == pytest.approx(b["ece"], abs=1e-6)
+
+
+@pytest.mark.parametrize("jit_compile", [False, "auto"])
+def test_probability_check_in_compiled_evaluate(jit_compile):
+    # Inside a compiled step the values are traced and not checked (no host
+    # sync); eager torch checks them. Softmax outputs pass either way.
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(20, 6)).astype("float32")
+    y = rng.integers(0, 3, size=20)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile(
+        loss="sparse_categorical_crossentropy",
+        metrics=[ExpectedCalibrationError(num_bins=5, name="ece")],
+        jit_compile=jit_compile,
+    )
+    logs = model.evaluate(x, y, batch_size=8, return_dict=True, verbose=0)
+    p = model.predict(x, verbose=0)
+    assert logs["ece"] == pytest.approx(ref_ece(y, p, 5), abs=1e-4)
