@@ -125,15 +125,28 @@ def sparse_multilabel_categorical_crossentropy(
     removed (never as the difference `log(1 - exp(B - A))` of two log-sum-exps,
     which cancels catastrophically when positive scores are confident), so the
     loss is never negative and never NaN. A repeated index counts once.
-    Indices outside `[0, N)` are ignored (use them as padding, e.g. `-1`), and
-    with `mask_zero=True` index 0 is padding too, as in bert4keras. Positives
-    whose score is masked are ignored.
+    Indices outside `[0, N)` are ignored (use them as padding, e.g. `-1`).
+    Positives whose score is masked are ignored.
+
+    `mask_zero=True` follows bert4keras 0.11.5: class 0 is reserved for
+    padding and never counts at all. Index 0 in `y_true` is padding, **and**
+    class 0's score is left out of the negative sum, so the loss does not
+    depend on `y_pred[..., 0]`:
+
+    ```
+    loss = log(1 + sum_{j in pos, j != 0} exp(-s_j))
+         + log(1 + sum_{i not in pos, i != 0} exp(s_i))
+    ```
+
+    With a GlobalPointer grid and flat indices `start * L + end`, class 0 is
+    the span (0, 0), usually `[CLS]`.
 
     Args:
         y_true: Integer indices of the positive classes, `[..., K]`; with a
             tuple `axis`, flat (row-major) indices into the merged class axes.
         y_pred: Scores `[..., N]` (or `[..., L, L]` with `axis=(-2, -1)`).
-        mask_zero: If True, index 0 is padding and never a label.
+        mask_zero: If True, class 0 never counts (bert4keras' meaning): index
+            0 is padding and class 0's score is no negative either.
         axis: The class axis or a tuple of axes, as in the dense form.
 
     Returns:
@@ -144,8 +157,15 @@ def sparse_multilabel_categorical_crossentropy(
     >>> y_pred = [[-3.0, 2.0, 4.0], [5.0, -2.0, -1.0]]
     >>> y_true = [[1, 2], [0, 0]]  # the second row's repeated 0 counts once
     >>> loss = sparse_multilabel_categorical_crossentropy(y_true, y_pred)
-    >>> tuple(loss.shape)
-    (2,)
+    >>> [round(float(v), 4) for v in loss]
+    [0.1915, 0.4143]
+
+    With `mask_zero=True` the 0s are padding and class 0 (scores -3 and 5)
+    is no negative either:
+
+    >>> loss = sparse_multilabel_categorical_crossentropy(y_true, y_pred, mask_zero=True)
+    >>> [round(float(v), 4) for v in loss]
+    [0.1429, 0.4076]
 
     References:
         - Su Jianlin, "多标签'Softmax+交叉熵'的软标签版本" and
@@ -195,6 +215,11 @@ def sparse_multilabel_categorical_crossentropy(
         rows = rows * d
     s2 = ops.reshape(s, (rows, n))
     neg_inf = ops.cast(float("-inf"), s.dtype)
+    if mask_zero:
+        # bert4keras' mask_zero: class 0 is no negative either.
+        s2 = ops.concatenate(
+            [ops.full((rows, 1), neg_inf, dtype=s.dtype), s2[:, 1:]], axis=-1
+        )
     s_ext = ops.concatenate([s2, ops.full((rows, 1), neg_inf, dtype=s.dtype)], axis=-1)
     target = ops.reshape(ops.where(valid, idx, n), (rows, k))
     flat = ops.reshape(ops.arange(rows, dtype="int32")[:, None] * (n + 1) + target, (-1, 1))
@@ -251,7 +276,8 @@ class SparseMultilabelCategoricalCrossentropy(keras.losses.Loss):
     """ZLPR with index labels; see `sparse_multilabel_categorical_crossentropy`.
 
     Args:
-        mask_zero: If True, label index 0 is padding.
+        mask_zero: If True, class 0 never counts, as in bert4keras: label
+            index 0 is padding and class 0's score is no negative.
         axis: Class axis, or a tuple of axes merged into one class axis.
         reduction: As for every `keras.losses.Loss`.
         name: Optional name.
