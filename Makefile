@@ -15,7 +15,7 @@ HUB_DEPS ?= tokenizers regex rich kagglehub kagglesdk==0.1.28 sentencepiece absl
 # checkout; keras_rdkl.datasets finds them through this variable.
 export KERAS_RDKL_DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test venv lint bench clean
+.PHONY: demo test test-floor venv lint format-check bench clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	KERAS_BACKEND=$(DEMO_BACKEND) $(PY) examples/ner_global_pointer.py --dataset cluener --rdrop-alpha 1.0 --output-dir runs/demo
+	KERAS_BACKEND=$(DEMO_BACKEND) $(PY) examples/ner_global_pointer.py --dataset cluener --encoder bilstm --rdrop-alpha 1 --learning-rate 5e-3 --epochs 4 --time-budget 540 --output-dir runs/demo
 
 test: $(VENV)/.installed
 	@status=0; for b in $(BACKENDS); do \
@@ -35,8 +35,38 @@ test: $(VENV)/.installed
 	  KERAS_BACKEND=$$b $(PY) -m pytest $(PYTEST_ARGS) || status=1; \
 	done; exit $$status
 
+# The lowest Keras pyproject.toml allows, in a venv of its own, on one backend
+# (torch: the fastest suite). Keeps the declared floor honest.
+FLOOR_VENV ?= .venv-floor
+FLOOR_BACKEND ?= torch
+KERAS_FLOOR := $(shell sed -n 's/.*"keras>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+
+$(FLOOR_VENV)/.installed: pyproject.toml Makefile
+	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q "keras==$(KERAS_FLOOR)" torch==2.13.0 -e ".[test]"
+	touch $@
+
+test-floor: $(FLOOR_VENV)/.installed
+	@echo "=== Keras $(KERAS_FLOOR), KERAS_BACKEND=$(FLOOR_BACKEND)"
+	KERAS_BACKEND=$(FLOOR_BACKEND) $(FLOOR_VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+LINT_PATHS ?= keras_rdkl tests examples bench tools conftest.py
+
 lint: $(VENV)/.installed
-	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check keras_rdkl tests examples bench
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+
+format-check: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+# Quick (smoke) modes of the benchmarks; full runs and their results are in
+# BENCHMARKS.md. Tables go to runs/bench, not over the committed results.
+BENCH_OUT ?= runs/bench
+
+bench: $(VENV)/.installed
+	mkdir -p $(BENCH_OUT)
+	$(PY) bench/losses.py --quick --out $(BENCH_OUT)/losses.md
+	$(PY) bench/global_pointer.py --quick --output $(BENCH_OUT)/global_pointer.md
+	$(PY) bench/rdrop.py --quick
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(FLOOR_VENV) runs .pytest_cache

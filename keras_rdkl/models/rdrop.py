@@ -161,9 +161,12 @@ def _output_activation(model):
     if not layers:
         return None
     act = getattr(layers[-1], "activation", None)
-    name = getattr(act, "__name__", None) or (act if isinstance(act, str) else None)
-    if name in ("softmax", "sigmoid"):
-        return name
+    if isinstance(act, str):
+        act = keras.activations.get(act)
+    if act is keras.activations.softmax:
+        return "softmax"
+    if act is keras.activations.sigmoid:
+        return "sigmoid"
     return None
 
 

@@ -1,0 +1,24 @@
+"""Doctest setup: the names every docstring example may use without importing.
+
+`pytest` collects the docstring examples of every module under keras_rdkl/
+(`--doctest-modules` in pyproject.toml) and runs them on whichever backend
+`KERAS_BACKEND` selects, as the tests are.
+"""
+
+import keras
+import numpy as np
+import pytest
+from _pytest.doctest import DoctestItem
+
+
+@pytest.fixture(autouse=True)
+def _doctest_setup(request, doctest_namespace):
+    if not isinstance(request.node, DoctestItem):
+        yield
+        return
+    import keras_rdkl
+
+    doctest_namespace.update(keras=keras, np=np, ops=keras.ops, keras_rdkl=keras_rdkl)
+    keras.utils.set_random_seed(0)
+    with np.printoptions(precision=4, suppress=True):
+        yield
