@@ -255,3 +255,53 @@ def test_global_pointer_on_bert_trains_with_rdrop_and_reloads(checkpoint, tmp_pa
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(reloaded(INPUTS)), logits, atol=1e-4
     )
+
+
+def _docs_port_script():
+    text = (ROOT / "docs" / "bert.md").read_text(encoding="utf-8")
+    marker = "<!-- tests/compat/test_bert_port.py runs this block -->"
+    block = text.split(marker, 1)[1].split("```python\n", 1)[1].split("\n```", 1)[0]
+    return block
+
+
+def test_docs_port_script_runs(tmp_path, monkeypatch):
+    # The ported CLUENER script of docs/bert.md, on a tiny random BERT and a
+    # few sentences in CLUENER's format, one epoch.
+    sentences = [
+        ("叶老桂认为浙商银行很好", {"name": {"叶老桂": [[0, 2]]}, "company": {"浙商银行": [[5, 8]]}}),
+        ("浙商银行在北京", {"company": {"浙商银行": [[0, 3]]}, "address": {"北京": [[5, 6]]}}),
+        ("叶老桂去北京", {"name": {"叶老桂": [[0, 2]]}, "address": {"北京": [[4, 5]]}}),
+        ("Hello 北京", {"address": {"北京": [[6, 7]]}}),
+    ]
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = "\n".join(
+        json.dumps({"text": t, "label": label}, ensure_ascii=False) for t, label in sentences
+    )
+    for name in ("train.json", "dev.json"):
+        (data / name).write_text(lines + "\n", encoding="utf-8")
+    chars = sorted({c.lower() for t, _ in sentences for c in t if not c.isspace()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"] + chars
+    tool = _tool()
+    config = tool.bert_config(len(vocab))
+    config["max_position_embeddings"] = 512
+    bert_dir = tmp_path / "bert"
+    _write(bert_dir, tool.random_bert_weights(config), config)
+    (bert_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    script = _docs_port_script()
+    for old, new in [
+        ("maxlen = 128", "maxlen = 16"),
+        ("epochs = 10", "epochs = 1"),
+        ("batch_size = 16", "batch_size = 2"),
+        ('bert_dir = "chinese_L-12_H-768_A-12"', f"bert_dir = {str(bert_dir)!r}"),
+        ('data_dir = "cluener2020"', f"data_dir = {str(data)!r}"),
+    ]:
+        assert old in script
+        script = script.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "docs_bert_port"}
+    exec(compile(script, "docs/bert.md:port", "exec"), namespace)
+    assert namespace["categories"] == ["address", "company", "name"]
+    assert (tmp_path / "best_model.weights.h5").exists()
+    found = namespace["NER"].recognize("浙商银行在北京")
+    assert all(isinstance(s, tuple) and len(s) == 3 for s in found)
