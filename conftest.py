@@ -5,10 +5,22 @@
 `KERAS_BACKEND` selects, as the tests are.
 """
 
+import importlib.util
+
 import keras
 import numpy as np
 import pytest
 from _pytest.doctest import DoctestItem
+
+# Modules of optional extras (`hub`): their examples run where it is installed.
+collect_ignore = [
+    path
+    for path, needs in [
+        ("keras_rdkl/compat/_bert.py", "keras_hub"),
+        ("keras_rdkl/compat/_tokenizer.py", "tokenizers"),
+    ]
+    if importlib.util.find_spec(needs) is None
+]
 
 
 @pytest.fixture(autouse=True)
