@@ -382,6 +382,10 @@ def test_subclassed_inner_model():
 
 
 @pytest.mark.skipif(BACKEND == "torch", reason="jit_compile=True is not supported on the torch backend")
+@pytest.mark.skipif(
+    BACKEND == "jax",
+    reason="every JAX fit is jit-compiled already (jit_compile='auto' is True): the other tests cover it",
+)
 def test_jit_compile():
     x, y = _data(16)
     model = RDropModel(_mlp())
