@@ -449,3 +449,67 @@ def convert_checkpoint(config_path, checkpoint_path, output_path, keep_tokens=No
     )
     bert.save_weights(output_path)
     return output_path
+
+
+def _find_one(folder, patterns, what):
+    for pattern in patterns:
+        found = sorted(folder.glob(pattern))
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ValueError(
+                f"`bert_dir` holds several {what} files ({', '.join(f.name for f in found)}); "
+                f"pass the paths to build_transformer_model and Tokenizer instead. "
+                f"Received: bert_dir={str(folder)!r}"
+            )
+    return None
+
+
+def load_bert_dir(bert_dir, model="bert", do_lower_case=True, **kwargs):
+    """Tokenizer and model from an unpacked Google-format BERT folder.
+
+    The folder is what Google and most Chinese BERT releases unpack to:
+    `bert_config.json` (or one `*config*.json`), `vocab.txt` and a
+    TensorFlow checkpoint `*.ckpt.index` / `*.ckpt.data-*`, or, in its place,
+    a `*.weights.h5` from `convert_checkpoint` (used when TensorFlow cannot
+    be imported, or when there is no TensorFlow checkpoint).
+
+    Args:
+        bert_dir: the folder.
+        model: "bert" or "roberta".
+        do_lower_case: passed to `Tokenizer` (True for Chinese and uncased
+            models, False for cased ones).
+        **kwargs: passed to `build_transformer_model` (`keep_tokens`,
+            `dropout_rate`, `gelu`, `name`).
+
+    Returns:
+        `(tokenizer, bert)`: a `Tokenizer` and the model of
+        `build_transformer_model`.
+    """
+    import importlib.util
+    import pathlib
+
+    from keras_rdkl.compat._tokenizer import Tokenizer
+
+    folder = pathlib.Path(bert_dir)
+    if not folder.is_dir():
+        raise ValueError(f"`bert_dir` must be a folder. Received: bert_dir={bert_dir!r}")
+    config = _find_one(folder, ["bert_config.json", "*config*.json"], "config")
+    vocab = _find_one(folder, ["vocab.txt"], "vocab")
+    index = _find_one(folder, ["*.ckpt.index", "*.index"], "checkpoint")
+    weights = _find_one(folder, ["*" + _WEIGHTS_SUFFIX], "weights")
+    if config is None or vocab is None or (index is None and weights is None):
+        raise ValueError(
+            "`bert_dir` must hold bert_config.json, vocab.txt and a TensorFlow "
+            "checkpoint (*.ckpt.index + data) or a .weights.h5 from "
+            f"convert_checkpoint. Received: bert_dir={bert_dir!r} with "
+            f"{sorted(p.name for p in folder.iterdir())}"
+        )
+    has_tf = importlib.util.find_spec("tensorflow") is not None
+    if index is not None and (has_tf or weights is None):
+        checkpoint = str(index)[: -len(".index")]
+    else:
+        checkpoint = str(weights)
+    tokenizer = Tokenizer(str(vocab), do_lower_case=do_lower_case)
+    bert = build_transformer_model(str(config), checkpoint, model=model, **kwargs)
+    return tokenizer, bert

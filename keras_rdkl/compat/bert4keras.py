@@ -15,6 +15,7 @@ from keras_rdkl import layers as _layers
 from keras_rdkl import losses as _losses
 from keras_rdkl.compat._bert import build_transformer_model
 from keras_rdkl.compat._bert import convert_checkpoint
+from keras_rdkl.compat._bert import load_bert_dir
 from keras_rdkl.compat._tokenizer import Tokenizer
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Tokenizer",
     "build_transformer_model",
     "convert_checkpoint",
+    "load_bert_dir",
     "global_pointer_crossentropy",
     "global_pointer_f1_score",
     "multilabel_categorical_crossentropy",

@@ -26,6 +26,7 @@ pytest.importorskip("keras_hub", reason="build_transformer_model needs keras-hub
 
 from keras_rdkl.compat.bert4keras import build_transformer_model  # noqa: E402
 from keras_rdkl.compat.bert4keras import convert_checkpoint  # noqa: E402
+from keras_rdkl.compat.bert4keras import load_bert_dir  # noqa: E402
 
 ROOT = pathlib.Path(__file__).parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "b4k_bert_model.npz"
@@ -305,3 +306,24 @@ def test_docs_port_script_runs(tmp_path, monkeypatch):
     assert (tmp_path / "best_model.weights.h5").exists()
     found = namespace["NER"].recognize("浙商银行在北京")
     assert all(isinstance(s, tuple) and len(s) == 3 for s in found)
+
+
+def test_load_bert_dir(checkpoint, tmp_path, monkeypatch):
+    folder = pathlib.Path(checkpoint[0]).parent
+    vocab = [str(t) for t in DATA["vocab"]]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer, bert = load_bert_dir(folder)
+    assert tokenizer.vocab_size == CONFIG["vocab_size"]
+    np.testing.assert_allclose(_predict(bert), DATA["hidden_bert"], atol=ATOL, rtol=0)
+    # A converted folder: config, vocab and a .weights.h5 only.
+    converted = tmp_path / "converted"
+    converted.mkdir()
+    for name in ("bert_config.json", "vocab.txt"):
+        (converted / name).write_bytes((folder / name).read_bytes())
+    convert_checkpoint(*checkpoint, str(converted / "bert.weights.h5"))
+    _, bert = load_bert_dir(converted)
+    np.testing.assert_allclose(_predict(bert), DATA["hidden_bert"], atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="vocab.txt"):
+        load_bert_dir(tmp_path)
+    with pytest.raises(ValueError, match="must be a folder"):
+        load_bert_dir(tmp_path / "nope")
