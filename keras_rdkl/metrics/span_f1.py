@@ -129,6 +129,12 @@ class SpanF1(keras.metrics.Metric):
         repeated index counts once: the valid indices of a row are sorted
         and only the first of each run of equal values is kept.
         """
+        checks.check_values(
+            y_true,
+            "y_true",
+            lambda t: ops.not_equal(t, ops.round(t)),
+            "integer flat indices start * L + end (sparse labels)",
+        )
         length = ops.shape(y_pred)[-1]
         n = length * length
         shape = ops.shape(y_pred)

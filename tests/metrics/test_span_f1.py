@@ -387,3 +387,10 @@ def test_compile_fit_evaluate_with_sparse_labels(jit):
     assert result["span_f1"] == pytest.approx(
         _np_f1(*_np_sparse_counts(sparse, pred))[0], abs=1e-5
     )
+
+
+def test_sparse_non_integer_indices_raise():
+    m = SpanF1()
+    with pytest.raises(ValueError, match="`y_true`.*integer flat indices"):
+        m.update_state(np.array([[[1.5, -1.0]]]), np.zeros((1, 1, 3, 3), "float32"))
+    assert _value(m.actual) == 0.0
