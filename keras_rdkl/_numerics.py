@@ -73,7 +73,8 @@ def log1p_sum_exp(x, weights, axis=-1):
     `softplus(logsumexp(x + log w))` best; eager PyTorch runs fewer kernels
     with one explicit max-shifted sum of `w * exp(x - m)`.
     """
-    active = ops.greater(weights, 0)
+    # NaN weights count as active, so both forms give NaN for them.
+    active = ops.logical_not(ops.less_equal(weights, 0))
     if fused_log_space():
         log_w = ops.log(ops.where(active, weights, 1.0))
         return log1p_sum_exp_log_space(x + log_w, active, axis=axis)

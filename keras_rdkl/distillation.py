@@ -15,12 +15,7 @@ _GP_DIVERGENCES = ("sigmoid", "zlpr")
 
 
 def _check_temperature(temperature):
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise ValueError(
-            f"`temperature` must be a finite number > 0. Received: temperature={temperature}"
-        )
-    checks.check_positive(temperature, "temperature")
-    return float(temperature)
+    return checks.check_positive_number(temperature, "temperature")
 
 
 def _sum_over_outputs(fn, teacher_outputs, student_outputs):
@@ -40,6 +35,7 @@ def _check_shapes(teacher_outputs, student_outputs):
         checks.check_same_shape(t, s, "teacher_outputs", "student_outputs")
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl")
 def softmax_kl_teacher_student(
     teacher_logits, student_logits, temperature=1.0, axis=-1
 ):
@@ -58,8 +54,17 @@ def softmax_kl_teacher_student(
 
     Returns:
         Per-sample KL: the shape without `axis`.
+
+    Example:
+
+    >>> kl = softmax_kl_teacher_student([[2.0, 0.0, -1.0]], [[0.0, 1.0, 0.0]])
+    >>> [round(float(v), 4) for v in kl]
+    [0.913]
     """
-    s, t, valid = _pair(teacher_logits, student_logits, temperature)
+    s, t, valid = _pair(
+        teacher_logits, student_logits, temperature, ("teacher_logits", "student_logits")
+    )
+    axis = checks.check_single_axis(axis, len(s.shape))
     low = ops.cast(-1e30, s.dtype)
     log_p = ops.log_softmax(ops.where(valid, s, low), axis=axis)
     log_q = ops.log_softmax(ops.where(valid, t, low), axis=axis)
@@ -67,6 +72,7 @@ def softmax_kl_teacher_student(
     return ops.sum(per_class, axis=axis)
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl")
 def zlpr_teacher_student(teacher_logits, student_logits, temperature=1.0, axis=(-2, -1)):
     """Soft-label ZLPR of the student against the teacher's `sigmoid(2 t)`, as a divergence.
 
@@ -101,8 +107,14 @@ def zlpr_teacher_student(teacher_logits, student_logits, temperature=1.0, axis=(
 
     Returns:
         Per-sample divergence: the shape without `axis`.
+
+    Example:
+
+    >>> d = zlpr_teacher_student([[2.0, -1.0, -3.0]], [[0.5, 0.5, -3.0]], axis=-1)
+    >>> [round(float(v), 4) for v in d]
+    [0.65]
     """
-    checks.check_positive(temperature, "temperature")
+    checks.check_positive_number(temperature, "temperature")
     s = num.to_compute(student_logits)
     t = ops.cast(ops.convert_to_tensor(teacher_logits), s.dtype)
     checks.check_same_shape(t, s, "teacher_logits", "student_logits")
@@ -185,16 +197,7 @@ class GlobalPointerDistillation(keras.distillation.DistillationLoss):
 
     def __init__(self, temperature=1.0, axis=(-2, -1), divergence="sigmoid"):
         self.temperature = _check_temperature(temperature)
-        if isinstance(axis, (list, tuple)):
-            if not axis or not all(isinstance(a, int) for a in axis):
-                raise ValueError(
-                    f"`axis` must be an int or a non-empty tuple of ints. Received: axis={axis}"
-                )
-            axis = tuple(axis)
-        elif not isinstance(axis, int) or isinstance(axis, bool):
-            raise ValueError(
-                f"`axis` must be an int or a non-empty tuple of ints. Received: axis={axis}"
-            )
+        axis = checks.check_axis_arg(axis)
         if divergence not in _GP_DIVERGENCES:
             raise ValueError(
                 f"`divergence` must be one of {_GP_DIVERGENCES}. "
@@ -208,6 +211,8 @@ class GlobalPointerDistillation(keras.distillation.DistillationLoss):
         _check_shapes(teacher_outputs, student_outputs)
 
     def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+        _check_shapes(teacher_outputs, student_outputs)
+
         def one(t, s):
             t = ops.stop_gradient(ops.convert_to_tensor(t))
             if self.divergence == "zlpr":
@@ -286,8 +291,7 @@ class SoftmaxDistillation(keras.distillation.DistillationLoss):
             raise ValueError(
                 f"`divergence` must be one of {_DIVERGENCES}. Received: divergence={divergence!r}"
             )
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise ValueError(f"`axis` must be an int. Received: axis={axis}")
+        axis = checks.check_axis_arg(axis, allow_tuple=False)
         self.divergence = divergence
         self.axis = axis
 
@@ -296,6 +300,8 @@ class SoftmaxDistillation(keras.distillation.DistillationLoss):
         _check_shapes(teacher_outputs, student_outputs)
 
     def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+        _check_shapes(teacher_outputs, student_outputs)
+
         def one(t, s):
             t = ops.stop_gradient(ops.convert_to_tensor(t))
             if self.divergence == "kl":

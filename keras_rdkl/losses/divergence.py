@@ -6,13 +6,14 @@ from keras import ops
 from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
 from keras_rdkl import masking
+from keras_rdkl.losses._base import PerSampleLoss
 
 
-def _pair(y_true, y_pred, temperature):
-    checks.check_positive(temperature, "temperature")
+def _pair(y_true, y_pred, temperature, names=("y_true", "y_pred")):
+    checks.check_positive_number(temperature, "temperature")
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    checks.check_same_shape(y_true, y_pred)
+    checks.check_same_shape(y_true, y_pred, *names)
     # Masks are read before the temperature rescales the scores.
     valid = ops.logical_not(ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred)))
     s = ops.where(valid, y_pred, 0.0) / temperature
@@ -20,6 +21,7 @@ def _pair(y_true, y_pred, temperature):
     return s, t, valid
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl")
 def sigmoid_kl_divergence(y_true, y_pred, temperature=1.0, axis=-1):
     """Symmetric sigmoid KL divergence between two logits tensors.
 
@@ -52,8 +54,8 @@ def sigmoid_kl_divergence(y_true, y_pred, temperature=1.0, axis=-1):
     Example:
 
     >>> d = sigmoid_kl_divergence([[0.0, 2.0]], [[1.0, -1.0]])
-    >>> tuple(d.shape)
-    (1,)
+    >>> [round(float(v), 4) for v in d]
+    [2.0666]
 
     References:
         - Su Jianlin, "GlobalPointer下的'KL散度'应该是怎样的？" (2022).
@@ -67,6 +69,7 @@ def sigmoid_kl_divergence(y_true, y_pred, temperature=1.0, axis=-1):
     return ops.sum(num.flatten_class_axes(per_logit, axis), axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl")
 def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axis=-1):
     """Symmetric softmax KL divergence KL(p || q) + KL(q || p).
 
@@ -78,8 +81,9 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
 
     with `p = softmax(y_pred / T)` and `q = softmax(y_true / T)` for logits,
     or the given probabilities (clipped to [epsilon, 1], as Keras'
-    `KLDivergence` does) when `from_logits=False`. Masked logits are left out
-    of both distributions; a fully masked row gives 0.
+    `KLDivergence` does) when `from_logits=False`; those must lie in [0, 1]
+    (`ValueError` otherwise, when their values are known). Masked logits are
+    left out of both distributions; a fully masked row gives 0.
 
     Args:
         y_true: The other logits or probabilities.
@@ -94,21 +98,27 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
     Example:
 
     >>> d = softmax_kl_divergence([[0.0, 2.0, 1.0]], [[1.0, -1.0, 0.0]])
-    >>> tuple(d.shape)
-    (1,)
+    >>> [round(float(v), 4) for v in d]
+    [2.3008]
 
     References:
         - Liang et al., "R-Drop: Regularized Dropout for Neural Networks",
           NeurIPS 2021.
     """
+    from_logits = checks.check_bool(from_logits, "from_logits")
     if not from_logits:
-        checks.check_positive(temperature, "temperature")
+        checks.check_positive_number(temperature, "temperature")
+        allowed = "probabilities in [0, 1] with `from_logits=False`"
+        checks.check_values(y_true, "y_true", checks.outside_unit_interval, allowed)
+        checks.check_values(y_pred, "y_pred", checks.outside_unit_interval, allowed)
         eps = keras.config.epsilon()
         p = ops.clip(num.to_compute(y_pred), eps, 1.0)
         q = ops.clip(ops.cast(ops.convert_to_tensor(y_true), p.dtype), eps, 1.0)
         checks.check_same_shape(q, p)
+        axis = checks.check_single_axis(axis, len(p.shape))
         return ops.sum((p - q) * (ops.log(p) - ops.log(q)), axis=axis)
     s, t, valid = _pair(y_true, y_pred, temperature)
+    axis = checks.check_single_axis(axis, len(s.shape))
     # Excluded classes get a logit low enough that exp() is exactly 0 but the
     # arithmetic stays finite (a fully masked row becomes uniform vs uniform).
     low = ops.cast(-1e30, s.dtype)
@@ -118,12 +128,13 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
     return ops.sum(per_class, axis=axis)
 
 
-class _Divergence(keras.losses.Loss):
-    def __init__(self, temperature, axis, reduction, name, dtype):
-        checks.check_positive(temperature, "temperature")
+class _Divergence(PerSampleLoss):
+    def __init__(self, temperature, axis, reduction, name, dtype, allow_tuple=True):
+        temperature = checks.check_positive_number(temperature, "temperature")
+        axis = checks.check_axis_arg(axis, allow_tuple=allow_tuple)
         super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.temperature = float(temperature)
-        self.axis = tuple(axis) if isinstance(axis, (list, tuple)) else axis
+        self.temperature = temperature
+        self.axis = axis
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature, "axis": self.axis}
@@ -190,8 +201,9 @@ class SoftmaxKLDivergence(_Divergence):
         name="softmax_kl_divergence",
         dtype=None,
     ):
-        super().__init__(temperature, axis, reduction, name, dtype)
-        self.from_logits = bool(from_logits)
+        from_logits = checks.check_bool(from_logits, "from_logits")
+        super().__init__(temperature, axis, reduction, name, dtype, allow_tuple=False)
+        self.from_logits = from_logits
 
     def call(self, y_true, y_pred):
         return softmax_kl_divergence(

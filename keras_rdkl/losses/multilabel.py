@@ -6,8 +6,10 @@ from keras import ops
 from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
 from keras_rdkl import masking
+from keras_rdkl.losses._base import PerSampleLoss
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl")
 def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
     """Multi-label categorical cross-entropy (ZLPR) on scores.
 
@@ -22,8 +24,12 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
     ```
 
     which for t in {0, 1} is `log(1 + sum_neg exp(s)) + log(1 + sum_pos exp(-s))`.
-    Targets below `keras.config.epsilon()` count as exactly 0 and above
-    `1 - epsilon` as exactly 1. Masked scores (`-inf`, or anything at or below
+    Targets must lie in [0, 1]; below `keras.config.epsilon()` they count as
+    exactly 0 and above `1 - epsilon` as exactly 1. Targets outside [0, 1] or
+    NaN raise `ValueError` when their values are known (NumPy or eager
+    tensors); inside compiled code (`jax.jit`, `tf.function`) they cannot be
+    read, and there they are clipped to [0, 1] (NaN gives a NaN loss), the
+    same on every backend. Masked scores (`-inf`, or anything at or below
     `keras_rdkl.MASK_THRESHOLD`, such as the value GlobalPointer writes at padded
     spans) drop out of both sums.
 
@@ -42,32 +48,35 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
     >>> y_true = [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
     >>> y_pred = [[-3.0, 2.0, 4.0], [5.0, -2.0, -1.0]]
     >>> loss = multilabel_categorical_crossentropy(y_true, y_pred)
-    >>> tuple(loss.shape)
-    (2,)
+    >>> [round(float(v), 4) for v in loss]
+    [0.1915, 0.4143]
 
     References:
         - Su Jianlin, "将'softmax+交叉熵'推广到多标签分类问题" (2020).
         - "ZLPR: A Novel Loss for Multi-label Classification" (2022).
     """
+    checks.check_values(y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]")
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
     checks.check_same_shape(y_true, y_pred)
     s = num.flatten_class_axes(y_pred, axis)
     t = num.flatten_class_axes(y_true, axis)
     eps = keras.config.epsilon()
+    # Both forms read t < eps as 0 and t > 1 - eps as 1 (so a traced target
+    # outside [0, 1] is clipped), and let a NaN target give a NaN loss.
+    is_zero, is_one = ops.less(t, eps), ops.greater(t, 1.0 - eps)
     if num.fused_log_space():
         # Same sums in log space, with the target clipping folded into the
         # masks: fewer passes where XLA / tf.function fuse them.
         valid = ops.logical_not(masking.is_masked(s))  # NaN scores stay NaN
-        pos = ops.logical_and(valid, ops.greater_equal(t, eps))
-        neg = ops.logical_and(valid, ops.less_equal(t, 1.0 - eps))
-        hard = ops.greater(t, 1.0 - eps)
-        log_t = ops.log(ops.where(ops.logical_and(pos, ops.logical_not(hard)), t, 1.0))
-        log_1mt = ops.log1p(-ops.where(neg, t, 0.0))
+        pos = ops.logical_and(valid, ops.logical_not(is_zero))
+        neg = ops.logical_and(valid, ops.logical_not(is_one))
+        soft = ops.logical_not(ops.logical_or(is_zero, is_one))
+        log_t = ops.log(ops.where(soft, t, 1.0))
+        log_1mt = ops.log1p(-ops.where(soft, t, 0.0))
         return num.log1p_sum_exp_log_space(
             log_t - s, pos, axis=-1
         ) + num.log1p_sum_exp_log_space(log_1mt + s, neg, axis=-1)
-    is_zero, is_one = ops.less(t, eps), ops.greater(t, 1.0 - eps)
     if bool(ops.all(ops.logical_or(is_zero, is_one))):
         # Eager torch, hard labels: one exp per score instead of two.
         return _hard_label_zlpr(s, is_one)
@@ -105,6 +114,7 @@ def _hard_label_zlpr(s, is_one):
     return ops.maximum(ops.squeeze(loss, axis=-1), 0.0)
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl")
 def sparse_multilabel_categorical_crossentropy(
     y_true, y_pred, mask_zero=False, axis=-1
 ):
@@ -235,12 +245,17 @@ def sparse_multilabel_categorical_crossentropy(
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
-class MultilabelCategoricalCrossentropy(keras.losses.Loss):
+class MultilabelCategoricalCrossentropy(PerSampleLoss):
     """Multi-label categorical cross-entropy (ZLPR) on scores.
 
     See `keras_rdkl.losses.multilabel_categorical_crossentropy` for the formula.
     With GlobalPointer logits `[B, heads, L, L]` and `axis=(-2, -1)` the default
     reduction averages over batch x heads, as the reference NER scripts do.
+
+    `sample_weight` weights samples: a `[B]` (or `[B, 1]`) weight multiplies
+    every head of its sample, a `[B, heads]` weight applies as it is, and any
+    other shape raises `ValueError` (Keras alone would line a `[B]` weight up
+    with the heads axis).
 
     Args:
         axis: Class axis, or a tuple of axes merged into one class axis.
@@ -272,7 +287,7 @@ class MultilabelCategoricalCrossentropy(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
-class SparseMultilabelCategoricalCrossentropy(keras.losses.Loss):
+class SparseMultilabelCategoricalCrossentropy(PerSampleLoss):
     """ZLPR with index labels; see `sparse_multilabel_categorical_crossentropy`.
 
     Args:
@@ -312,11 +327,7 @@ class SparseMultilabelCategoricalCrossentropy(keras.losses.Loss):
 
 
 def _config_axis(axis):
-    if isinstance(axis, (list, tuple)):
-        return tuple(int(a) for a in axis)
-    if not isinstance(axis, int):
-        raise ValueError(f"`axis` must be an int or a tuple of ints. Received: axis={axis}")
-    return axis
+    return checks.check_axis_arg(axis)
 
 
 def zlpr_probability(scores):

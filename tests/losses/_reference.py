@@ -146,3 +146,24 @@ def finite_difference(f, x, h=1e-6):
         xm[i] -= h
         g[i] = (np.sum(f(xp)) - np.sum(f(xm))) / (2 * h)
     return g
+
+
+def masked_gamma_ce(y, logits, gamma, threshold=0.0, label_smoothing=0.0):
+    """gamma-CE over the unmasked classes only (logits <= MASK_THRESHOLD dropped).
+
+    Per row, with V the unmasked classes: p = softmax over V;
+    loss = (1 - eps) * sum_{i in V} -y_i w_i log p_i + eps / |V| * sum_{i in V} -log p_i;
+    0 when V is empty. Written row by row from the formula.
+    """
+    y = np.asarray(y, np.float64)
+    s = np.asarray(logits, np.float64)
+    out = np.zeros(s.shape[:-1])
+    for idx in np.ndindex(*s.shape[:-1]):
+        v = s[idx] > MASK_THRESHOLD
+        if not v.any():
+            continue
+        lp = log_softmax(s[idx][v])
+        w = tailr_weight(np.exp(lp), gamma, threshold)
+        nll = -(y[idx][v] * w * lp).sum()
+        out[idx] = (1 - label_smoothing) * nll + label_smoothing * (-lp.sum()) / v.sum()
+    return out

@@ -235,3 +235,120 @@ def test_bad_shapes_raise():
         gamma_crossentropy(np.zeros((2, 3)), np.zeros((2, 4)), 0.1)
     with pytest.raises(ValueError, match="y_true"):
         sparse_gamma_crossentropy(np.zeros((3,), "int32"), np.zeros((2, 4)), 0.1)
+
+
+# ------------------------------------------------------------------ masking
+
+
+def _masked_case(seed=12):
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((6, 5)) * 2).astype("float32")
+    logits[0, 1] = -np.inf
+    logits[1, [0, 3]] = -1e12  # the layers' float32 mask value
+    logits[2, 4] = -3e4  # the float16 mask value
+    logits[3, 2] = -2e4  # exactly MASK_THRESHOLD: masked
+    logits[4, :] = -np.inf  # fully masked row
+    logits[5, 0] = -1.9e4  # an ordinary (very negative) logit: not masked
+    labels = np.array([0, 1, 2, 4, 3, 1])
+    labels[1] = 3  # a target on a masked class contributes 0
+    return logits, labels
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("gamma,threshold", [(0.0, 0.0), (0.5, 0.2), (1.0, 0.0)])
+def test_masked_classes_drop_out_of_softmax_and_smoothing(gamma, threshold, label_smoothing):
+    logits, labels = _masked_case()
+    onehot = np.eye(5, dtype="float32")[labels]
+    out = _np(
+        gamma_crossentropy(
+            onehot, logits, gamma, threshold, from_logits=True, label_smoothing=label_smoothing
+        )
+    )
+    expected = ref.masked_gamma_ce(onehot, logits, gamma, threshold, label_smoothing)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, expected, rtol=RTOL, atol=ATOL)
+    assert out[4] == 0.0 and not np.signbit(out[4])
+    g = grad(
+        lambda v: gamma_crossentropy(
+            onehot, v, gamma, threshold, from_logits=True, label_smoothing=label_smoothing
+        ),
+        logits,
+    )
+    assert np.all(np.isfinite(g))
+    assert np.all(g[logits <= -2e4] == 0.0) and np.all(g[4] == 0.0)
+    if label_smoothing == 0.0:
+        sparse = _np(sparse_gamma_crossentropy(labels, logits, gamma, threshold, True))
+        np.testing.assert_allclose(sparse, expected, rtol=RTOL, atol=ATOL)
+        assert sparse[1] == 0.0 and sparse[4] == 0.0
+        gs = grad(lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True), logits)
+        np.testing.assert_allclose(gs, g, rtol=1e-4, atol=1e-6)
+
+
+def test_masked_gradient_matches_finite_differences():
+    logits, labels = _masked_case(seed=13)
+    logits = np.where(logits > -1.5e4, logits / 2, logits).astype("float32")
+    onehot = np.eye(5)[labels]
+    gamma, threshold, eps = 0.4, 0.1, 0.1
+    lp = {}  # the TaiLr weights are constants: frozen at the point
+    for i in range(6):
+        v = logits[i] > -2e4
+        if v.any():
+            p = np.exp(ref.log_softmax(logits[i][v].astype("float64")))
+            lp[i] = (v, ref.tailr_weight(p, gamma, threshold))
+
+    def frozen(x):
+        out = np.zeros(6)
+        for i, (v, w) in lp.items():
+            lpi = ref.log_softmax(x[i][v])
+            out[i] = (1 - eps) * -(onehot[i][v] * w * lpi).sum() + eps * -lpi.sum() / v.sum()
+        return out
+
+    fd = ref.finite_difference(frozen, logits.astype("float64"))
+    g = grad(
+        lambda v: gamma_crossentropy(
+            onehot.astype("float32"), v, gamma, threshold, True, label_smoothing=eps
+        ),
+        logits,
+    )
+    finite = logits > -2e4
+    np.testing.assert_allclose(g[finite], fd[finite], rtol=1e-4, atol=1e-5)
+    assert np.all(g[~finite] == 0.0)
+
+
+def test_masked_call_equals_call_on_unmasked_subset():
+    rng = np.random.default_rng(14)
+    logits = rng.standard_normal((1, 6)).astype("float32")
+    y = np.eye(6, dtype="float32")[[2]]
+    masked = logits.copy()
+    masked[0, [0, 5]] = -1e12
+    keep = [1, 2, 3, 4]
+    a = _np(gamma_crossentropy(y, masked, 0.3, 0.1, True, label_smoothing=0.2))
+    b = _np(gamma_crossentropy(y[:, keep], logits[:, keep], 0.3, 0.1, True, label_smoothing=0.2))
+    np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_masked_inputs_are_finite(dtype):
+    logits, labels = _masked_case(seed=15)
+    logits = np.where(logits <= -2e4, -3e4, logits)  # what a float16 layer writes
+    x = ops.cast(logits, dtype)
+    onehot = np.eye(5, dtype="float32")[labels]
+    out = _np(gamma_crossentropy(onehot, x, 0.5, 0.2, True, label_smoothing=0.1))
+    assert out.dtype == np.float32 and np.all(np.isfinite(out))
+    rounded = _np(ops.cast(x, "float32"))
+    np.testing.assert_allclose(
+        out, ref.masked_gamma_ce(onehot, rounded, 0.5, 0.2, 0.1), rtol=1e-5, atol=1e-5
+    )
+    out = _np(SparseGammaCrossentropy(0.5, from_logits=True)(labels, x))
+    assert np.isfinite(out)
+
+
+def test_fully_masked_row_in_loss_class_is_zero_with_zero_gradient():
+    logits = np.full((2, 4), -np.inf, "float32")
+    logits[1] = [0.5, -1.0, 2.0, -1e12]
+    y = np.eye(4, dtype="float32")[[1, 2]]
+    loss = GammaCrossentropy(0.2, from_logits=True, label_smoothing=0.1, reduction="none")
+    out = _np(loss(y, logits))
+    assert out[0] == 0.0 and np.isfinite(out[1])
+    g = grad(lambda v: loss(y, v), logits)
+    assert np.all(g[0] == 0.0) and np.all(np.isfinite(g))
