@@ -19,7 +19,7 @@ from keras_rdkl.layers import SinusoidalPositionEmbedding
 from keras_rdkl.layers import apply_rotary
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-CASES = sorted(p.name for p in FIXTURES.glob("b4k_*gp_*.npz"))
+CASES = sorted(p.name for p in FIXTURES.glob("b4k_*gp_rope*.npz"))
 LAYERS = {"gp": GlobalPointer, "egp": EfficientGlobalPointer}
 
 
