@@ -17,12 +17,15 @@ from keras_rdkl.compat._bert import build_transformer_model
 from keras_rdkl.compat._bert import convert_checkpoint
 from keras_rdkl.compat._bert import load_bert_dir
 from keras_rdkl.compat._tokenizer import Tokenizer
+from keras_rdkl.viterbi import viterbi_decode_numpy
 
 __all__ = [
+    "ConditionalRandomField",
     "EfficientGlobalPointer",
     "GlobalPointer",
     "SinusoidalPositionEmbedding",
     "Tokenizer",
+    "ViterbiDecoder",
     "build_transformer_model",
     "convert_checkpoint",
     "load_bert_dir",
@@ -226,3 +229,101 @@ class SinusoidalPositionEmbedding(_layers.SinusoidalPositionEmbedding):
     >>> SinusoidalPositionEmbedding(output_dim=8, merge_mode="zero").output_dim
     8
     """
+
+
+@keras.saving.register_keras_serializable(package="keras_rdkl.compat")
+class ConditionalRandomField(_layers.ConditionalRandomField):
+    """bert4keras `ConditionalRandomField(lr_multiplier=1)` with its loss and metric methods.
+
+    `keras_rdkl.layers.ConditionalRandomField` (same weight `trans`, same
+    `lr_multiplier`, `trans` property = `lr_multiplier * W`) plus the
+    methods bert4keras scripts compile with:
+
+    ```python
+    model.compile(optimizer, loss=crf.sparse_loss, metrics=[crf.sparse_accuracy])
+    ```
+
+    Padded steps hold a finite `mask_value` instead of bert4keras' `-inf`;
+    the losses and accuracies find them there, as bert4keras does. Unlike
+    bert4keras, a sequence with no unmasked step has loss 0 (bert4keras:
+    `log(num_tags)`), and masked steps inside a sequence are skipped (the
+    path joins the unmasked steps on either side) where bert4keras' loss is
+    only right for right-padded masks.
+
+    Example:
+
+    >>> import numpy as np
+    >>> crf = ConditionalRandomField(lr_multiplier=10)
+    >>> e = crf(np.zeros((1, 3, 2), "float32"), mask=np.array([[1, 1, 0]]))
+    >>> crf.set_weights([np.zeros((2, 2), "float32")])
+    >>> round(float(crf.sparse_loss(np.array([[0, 1, 0]]), e)[0]), 4)  # log 4
+    1.3863
+    """
+
+    def __init__(self, lr_multiplier=1, **kwargs):
+        super().__init__(lr_multiplier=lr_multiplier, **kwargs)
+
+    def _tags(self, y_true, y_pred):
+        y_true = ops.convert_to_tensor(y_true)
+        shape = ops.shape(ops.convert_to_tensor(y_pred))[:-1]
+        return ops.cast(ops.reshape(y_true, shape), "int32")
+
+    def sparse_loss(self, y_true, y_pred):
+        """Per-sequence NLL `[batch]` for integer tags `[batch, length]` (or `[..., 1]`)."""
+        return self.negative_log_likelihood(self._tags(y_true, y_pred), y_pred)
+
+    def dense_loss(self, y_true, y_pred):
+        """Per-sequence NLL `[batch]` for one-hot tags `[batch, length, num_tags]`."""
+        return self.negative_log_likelihood(y_true, y_pred)
+
+    def sparse_accuracy(self, y_true, y_pred):
+        """Per-batch token accuracy of the argmax of the emissions, padding excluded."""
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+        valid = ops.cast(
+            ops.logical_not(ops.all(ops.less_equal(y_pred, -1e6), axis=-1)), "float32"
+        )
+        pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        hits = ops.cast(ops.equal(self._tags(y_true, y_pred), pred), "float32")
+        return ops.sum(hits * valid) / ops.maximum(ops.sum(valid), 1.0)
+
+    def dense_accuracy(self, y_true, y_pred):
+        """`sparse_accuracy` for one-hot tags."""
+        return self.sparse_accuracy(ops.argmax(y_true, axis=-1), y_pred)
+
+
+class ViterbiDecoder:
+    """bert4keras `snippets.ViterbiDecoder(trans, starts=None, ends=None)`.
+
+    `decode(nodes)` takes the emissions `[length, num_tags]` of one
+    unpadded sequence (NumPy) and returns the best path under `self.trans`
+    (read at every call, so scripts that set `decoder.trans =
+    keras.ops.convert_to_numpy(crf.trans)` after training work), with tags
+    outside `starts` forbidden first and outside `ends` last. Same paths as
+    bert4keras 0.11.5; unlike it, `nodes` is not changed in place. For
+    batches inside a graph use `keras_rdkl.viterbi.viterbi_decode`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> decoder = ViterbiDecoder(np.zeros((2, 2)), starts=[0])
+    >>> decoder.decode(np.array([[0.0, 1.0], [0.0, 1.0]])).tolist()
+    [0, 1]
+    """
+
+    def __init__(self, trans, starts=None, ends=None):
+        self.trans = trans
+        self.num_labels = len(trans)
+        self.starts = None if starts is None else list(starts)
+        self.ends = None if ends is None else list(ends)
+        self.non_starts = [] if starts is None else [
+            i for i in range(self.num_labels) if i not in self.starts
+        ]
+        self.non_ends = [] if ends is None else [
+            i for i in range(self.num_labels) if i not in self.ends
+        ]
+
+    def decode(self, nodes):
+        """Best path `[length]` of one sequence's emissions `[length, num_tags]`."""
+        return viterbi_decode_numpy(
+            nodes, keras.ops.convert_to_numpy(self.trans), self.starts, self.ends
+        )

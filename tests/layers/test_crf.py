@@ -466,3 +466,42 @@ def test_mixed_precision_stays_finite(policy):
     model.compile("adam", loss=CRFLoss(crf))
     history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_docs_keras_example_runs(capsys):
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "crf.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    namespace = {}
+    exec(compile(block, "docs/crf.md", "exec"), namespace)
+    paths = keras.ops.convert_to_numpy(namespace["paths"])
+    starts = namespace["starts"]
+    allowed = namespace["allowed"]
+    valid = namespace["token_ids"] > 0
+    for row, keep in zip(paths, valid, strict=True):
+        path = row[keep]
+        assert path[0] in starts
+        assert all(allowed[i, j] for i, j in itertools.pairwise(path))
+    assert "[" in capsys.readouterr().out
+
+
+def test_rdrop_around_a_crf_tagger_trains():
+    # R-Drop's softmax divergence over the tag axis of the emissions; padded
+    # steps (mask_value in every tag) add nothing to it.
+    from keras_rdkl.losses import SoftmaxKLDivergence
+    from keras_rdkl.models import RDropModel
+
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(20, 16, mask_zero=True)(inputs)
+    x = keras.layers.Dropout(0.3)(keras.layers.Dense(16, activation="relu")(x))
+    crf = ConditionalRandomField()
+    base = keras.Model(inputs, crf(keras.layers.Dense(4)(x)))
+    model = RDropModel(base, alpha=1.0, kl=SoftmaxKLDivergence())
+    model.compile(keras.optimizers.Adam(0.05), loss=CRFLoss(crf))
+    x, y = _toy_data()
+    history = model.fit(x, y, epochs=10, batch_size=16, verbose=0).history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["kl"]).all()
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert history["kl"][-1] > 0.0
