@@ -103,6 +103,25 @@ def _backbone_class():
     return Bert4KerasBackbone
 
 
+class _LazyBackbone:
+    """Stands in for `Bert4KerasBackbone` until keras-hub is imported.
+
+    The real class subclasses keras-hub's `BertBackbone`, so it can only be
+    defined after importing keras-hub (seconds). Registered under its name,
+    this lets `keras.saving.load_model` rebuild a saved model in a fresh
+    process: Keras calls `from_config`, which defines the real class.
+    """
+
+    @classmethod
+    def from_config(cls, config):
+        return _backbone_class().from_config(config)
+
+
+keras.saving.get_custom_objects().setdefault(
+    "keras_rdkl>Bert4KerasBackbone", _LazyBackbone
+)
+
+
 def _gelu_erf(x):
     return keras.activations.gelu(x, approximate=False)
 

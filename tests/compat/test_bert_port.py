@@ -128,9 +128,11 @@ def test_convert_then_load_without_checkpoint_reader(checkpoint, tmp_path):
     keras.backend.backend() == "tensorflow",
     reason="the TensorFlow backend cannot run without TensorFlow",
 )
-def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, tmp_path):
+def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, loaded, tmp_path):
     path = convert_checkpoint(*checkpoint, str(tmp_path / "bert.weights.h5"))
     np.save(tmp_path / "ids.npy", np.stack(INPUTS))
+    # A whole saved model also reloads in a fresh process.
+    loaded.save(tmp_path / "bert.keras")
     script = textwrap.dedent(
         f"""
         import sys
@@ -141,6 +143,9 @@ def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, tmp_path
         bert = build_transformer_model({checkpoint[0]!r}, weights_path={path!r})
         out = keras.ops.convert_to_numpy(bert([ids, segments]))
         np.save({str(tmp_path / "out.npy")!r}, out)
+        saved = keras.saving.load_model({str(tmp_path / "bert.keras")!r})
+        out = keras.ops.convert_to_numpy(saved([ids, segments]))
+        np.save({str(tmp_path / "saved.npy")!r}, out)
         try:
             build_transformer_model({checkpoint[0]!r}, {checkpoint[1]!r})
         except ImportError as error:
@@ -152,8 +157,9 @@ def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, tmp_path
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    out = np.load(tmp_path / "out.npy")
-    np.testing.assert_allclose(out, DATA["hidden_bert"], atol=ATOL, rtol=0)
+    for name in ("out.npy", "saved.npy"):
+        out = np.load(tmp_path / name)
+        np.testing.assert_allclose(out, DATA["hidden_bert"], atol=ATOL, rtol=0)
     assert "IMPORT-ERROR:" in result.stdout and "convert_checkpoint" in result.stdout
 
 
