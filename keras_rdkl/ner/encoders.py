@@ -89,7 +89,8 @@ class CharCNN(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> CharCNN(10, 8, 16)(np.ones((2, 5, 7), "int32")).shape
+    >>> out = CharCNN(10, 8, 16)(np.ones((2, 5, 7), "int32"))
+    >>> keras.ops.convert_to_numpy(out).shape
     (2, 5, 16)
     """
 

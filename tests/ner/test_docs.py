@@ -1,0 +1,18 @@
+"""The keras_rdkl.ner example in docs/ner.md runs as written."""
+
+import re
+
+from tests.conftest import ROOT
+
+
+def test_docs_ner_example_runs(capsys):
+    text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "docs/ner.md has no python block"
+    namespace = {}
+    exec(compile(blocks[0], "docs/ner.md", "exec"), namespace)
+    assert "['f1', 'gold', 'per_type', 'precision', 'predicted', 'recall', 'tp']" in (
+        capsys.readouterr().out
+    )
+    for ent in namespace["ents"]:
+        assert "张三在北京"[ent["start"]:ent["end"]] == ent["text"]
