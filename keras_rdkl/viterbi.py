@@ -18,9 +18,46 @@ from keras_rdkl.losses.crf import split_step
 from keras_rdkl.losses.crf import time_major_steps
 from keras_rdkl.masking import mask_value
 
-__all__ = ["tag_scheme_constraints", "viterbi_decode", "viterbi_decode_numpy"]
+__all__ = [
+    "tag_names",
+    "tag_scheme_constraints",
+    "viterbi_decode",
+    "viterbi_decode_numpy",
+]
 
 SCHEMES = ("BIO", "BIOES", "BMES")
+# The spellings of keras_rdkl.datasets (lower case, IOB2 / IOBES aliases).
+_ALIASES = {"IOB2": "BIO", "IOBES": "BIOES"}
+
+
+def _scheme(scheme):
+    name = str(scheme).upper()
+    name = _ALIASES.get(name, name)
+    if name not in SCHEMES:
+        raise ValueError(
+            f"`scheme` must be one of {SCHEMES} (any case; 'iob2' and 'iobes' are "
+            f"aliases). Received: scheme={scheme!r}"
+        )
+    return name
+
+
+def tag_names(types, scheme="BIO"):
+    """Tag list of a scheme for entity types: `"O"` first, then each type's tags.
+
+    Args:
+        types: entity type names, in order.
+        scheme: `"BIO"`, `"BIOES"` or `"BMES"` (any case; `"iob2"`, `"iobes"`).
+
+    Returns:
+        List of tag strings; a tag's position is its index in the CRF.
+
+    Example:
+
+    >>> tag_names(["PER", "LOC"])
+    ['O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC']
+    """
+    prefixes = {"BIO": "BI", "BIOES": "BIES", "BMES": "BMES"}[_scheme(scheme)]
+    return ["O"] + [f"{p}-{t}" for t in types for p in prefixes]
 
 
 def _tag_vector(tags, num_tags, name):
@@ -214,7 +251,8 @@ def tag_scheme_constraints(tags, scheme="BIO"):
 
     Args:
         tags: list of tag names, in tag-index order.
-        scheme: `"BIO"`, `"BIOES"` or `"BMES"`.
+        scheme: `"BIO"`, `"BIOES"` or `"BMES"` (any case; `"iob2"` and
+            `"iobes"` are aliases, as in `keras_rdkl.datasets`).
 
     Returns:
         `(start_tags, end_tags, allowed_transitions)`: two lists of tag
@@ -227,8 +265,7 @@ def tag_scheme_constraints(tags, scheme="BIO"):
     >>> starts, ends, allowed.astype(int).tolist()
     ([0, 1], [0, 1, 2], [[1, 1, 0], [1, 1, 1], [1, 1, 1]])
     """
-    if scheme not in SCHEMES:
-        raise ValueError(f"`scheme` must be one of {SCHEMES}. Received: scheme={scheme!r}")
+    scheme = _scheme(scheme)
     inside = "M" if scheme == "BMES" else "I"
     prefixes = set({"BIO": "BIO", "BIOES": "BIOES", "BMES": "BMESO"}[scheme])
     parsed = []

@@ -311,6 +311,17 @@ def test_tag_scheme_constraints(scheme, names, bad_pairs, good_pairs, starts, en
     assert sorted(got_ends) == sorted(index[n] for n in ends)
 
 
+def test_tag_names_and_dataset_scheme_spellings():
+    from keras_rdkl.viterbi import tag_names
+
+    assert tag_names(["PER"], "bioes") == ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    for scheme in ("bio", "iob2", "BIO"):
+        starts, _, allowed = tag_scheme_constraints(tag_names(["A", "B"], scheme), scheme)
+        assert starts == [0, 1, 3] and not allowed[0, 2]
+    names = tag_names(["A"], "iobes")
+    assert tag_scheme_constraints(names, "iobes")[1] == [0, 3, 4]
+
+
 def test_bad_arguments_raise():
     e, trans, y = _data(10)
     with pytest.raises(ValueError, match="scheme"):
