@@ -132,3 +132,15 @@ def test_bad_arguments_raise(tokenizers, tmp_path):
     path.write_text("[PAD]\n[CLS]\n[SEP]\nhello\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"\[UNK\]"):
         Tokenizer(str(path))
+
+
+def test_pickles_for_data_workers(tokenizers):
+    # keras.utils.PyDataset workers and multiprocessing pickle the tokenizer.
+    import pickle
+
+    tok = tokenizers[True]
+    copy = pickle.loads(pickle.dumps(tok))
+    for case in SINGLE[:6]:
+        assert copy.encode(case["text"]) == tok.encode(case["text"])
+        tokens = copy.tokenize(case["text"])
+        assert copy.rematch(case["text"], tokens) == tok.rematch(case["text"], tokens)
