@@ -10,6 +10,13 @@ from keras_rdkl.losses.divergence import _pair
 from keras_rdkl.losses.divergence import sigmoid_kl_divergence
 from keras_rdkl.losses.divergence import softmax_kl_divergence
 
+__all__ = [
+    "GlobalPointerDistillation",
+    "SoftmaxDistillation",
+    "softmax_kl_teacher_student",
+    "zlpr_teacher_student",
+]
+
 _DIVERGENCES = ("kl", "symmetric")
 _GP_DIVERGENCES = ("sigmoid", "zlpr")
 
