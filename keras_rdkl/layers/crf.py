@@ -1,5 +1,7 @@
 """ConditionalRandomField: a linear-chain CRF head (bert4keras-compatible weights)."""
 
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -86,12 +88,12 @@ class ConditionalRandomField(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        checks.check_positive(lr_multiplier, "lr_multiplier")
-        if isinstance(lr_multiplier, bool) or not isinstance(lr_multiplier, (int, float)):
+        if isinstance(lr_multiplier, bool) or not isinstance(lr_multiplier, numbers.Real):
             raise ValueError(
                 "`lr_multiplier` must be a finite number > 0. "
                 f"Received: lr_multiplier={lr_multiplier!r}"
             )
+        checks.check_positive(float(lr_multiplier), "lr_multiplier")
         self.lr_multiplier = float(lr_multiplier)
         self.transitions_initializer = keras.initializers.get(transitions_initializer)
         self.start_tags = _to_list(start_tags)

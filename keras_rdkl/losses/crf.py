@@ -215,6 +215,8 @@ def crf_log_norm(emissions, transitions, mask=None, method="auto"):
 
 def _tags_one_hot(tags, num_tags, dtype):
     tags = ops.convert_to_tensor(tags)
+    if len(tags.shape) == 3 and tags.shape[-1] == 1 and num_tags != 1:
+        tags = ops.squeeze(tags, axis=-1)  # integer tags [batch, length, 1]
     if len(tags.shape) == 3:
         return ops.cast(tags, dtype)
     if len(tags.shape) != 2:
@@ -340,6 +342,3 @@ class CRFLoss(keras.losses.Loss):
                 "Received: crf=None"
             )
         return crf_negative_log_likelihood(y_true, y_pred, self.crf.transitions)
-
-    def get_config(self):
-        return super().get_config()

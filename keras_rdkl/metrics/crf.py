@@ -20,7 +20,8 @@ class CRFTokenAccuracy(keras.metrics.Metric):
         crf: optional `keras_rdkl.layers.ConditionalRandomField`. With it the
             prediction is the Viterbi path (`crf.decode`, the tags the tagger
             outputs); without it, the per-token argmax of the emissions
-            (cheaper; what bert4keras' `sparse_accuracy` shows).
+            (cheaper; what bert4keras' `sparse_accuracy` shows). The layer is
+            not saved with the metric: a loaded one uses the argmax.
         name: metric name.
         dtype: metric dtype.
 

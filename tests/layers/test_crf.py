@@ -151,11 +151,12 @@ def test_one_hot_tags_equal_integer_tags():
     e, trans, y = _data(1)
     mask = np.array(MASKS["right_padded"])
     one_hot = np.eye(3, dtype="float32")[y]
-    np.testing.assert_allclose(
-        np_(crf_negative_log_likelihood(one_hot, e, trans, mask)),
-        np_(crf_negative_log_likelihood(y, e, trans, mask)),
-        rtol=1e-6,
-    )
+    expected = np_(crf_negative_log_likelihood(y, e, trans, mask))
+    for tags in (one_hot, y[..., None].astype("float32")):
+        np.testing.assert_allclose(
+            np_(crf_negative_log_likelihood(tags, e, trans, mask)), expected, rtol=1e-6
+        )
+    assert ConditionalRandomField(lr_multiplier=np.int64(3)).lr_multiplier == 3.0
 
 
 def test_mask_from_emissions_equals_explicit_mask():
@@ -516,3 +517,23 @@ def test_rdrop_around_a_crf_tagger_trains():
     assert np.isfinite(history["loss"]).all() and np.isfinite(history["kl"]).all()
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert history["kl"][-1] > 0.0
+
+
+def test_token_accuracy_metric_counts_unpadded_tokens_over_batches():
+    from keras_rdkl.metrics import CRFTokenAccuracy
+
+    crf = ConditionalRandomField()
+    e, _, y = _data(13, batch=3, length=5, tags=3)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0]])
+    out = crf(e, mask=mask)
+    plain, viterbi = CRFTokenAccuracy(), CRFTokenAccuracy(crf)
+    for metric, pred in ((plain, e.argmax(-1)), (viterbi, np_(crf.decode(out)[0]))):
+        metric.update_state(y[:2], out[:2])
+        metric.update_state(y[2:], out[2:])  # a fully padded batch adds nothing
+        keep = mask > 0
+        want = (pred[keep] == y[keep]).mean()
+        assert float(metric.result()) == pytest.approx(want)
+        metric.update_state(np.eye(3, dtype="float32")[y], out)  # one-hot tags
+        assert float(metric.result()) == pytest.approx(want)
+        metric.reset_state()
+        assert float(metric.result()) == 0.0
