@@ -49,14 +49,14 @@ class SpanF1(keras.metrics.Metric):
         y_true: dense 0/1 targets `[B, heads, L, L]`, or sparse flat indices
             `start * L + end` of shape `[B, heads, K]`.
         y_pred: logits `[B, heads, L, L]`.
-        sample_weight: optional `[B]` per-sample or `[B, heads]`
-            per-(sample, type) weights applied to the counts (0 drops them).
+        sample_weight: optional `[B]` (or `[B, 1]`) per-sample or
+            `[B, heads]` per-(sample, type) weights applied to the counts (0 drops them).
 
     Raises:
         ValueError: (on every backend, before any backend op) when `y_pred`
             is not `[B, heads, L, L]`, dense `y_true` does not have its
             shape, sparse `y_true` is not `[B, heads, K]` for the same `B`
-            and `heads`, or `sample_weight` is neither `[B]` nor
+            and `heads`, or `sample_weight` is not `[B]`, `[B, 1]` or
             `[B, heads]`.
 
     Returns:
@@ -113,11 +113,14 @@ class SpanF1(keras.metrics.Metric):
             )
         if sample_weight is not None:
             w_shape = tuple(sample_weight.shape)
+            if len(w_shape) == 2 and w_shape[1] == 1:
+                w_shape = w_shape[:1]  # [B, 1]: per sample
             if len(w_shape) not in (1, 2) or not _compatible(
                 w_shape, pred_shape[: len(w_shape)]
             ):
                 raise ValueError(
-                    "`sample_weight` must have shape [B] or [B, heads]. Received: "
+                    "`sample_weight` must have shape [B], [B, 1] or [B, heads]. "
+                    "Received: "
                     f"sample_weight.shape={w_shape}, y_pred.shape={pred_shape}"
                 )
 

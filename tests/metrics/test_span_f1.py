@@ -163,6 +163,9 @@ def test_sample_weight_drops_samples():
     m = SpanF1()
     m.update_state(y_true, y_pred, sample_weight=np.array([1.0, 0.0, 1.0]))
     _check(m, *_np_counts(y_true[[0, 2]], y_pred[[0, 2]]))
+    m = SpanF1()
+    m.update_state(y_true, y_pred, sample_weight=np.array([[1.0], [0.0], [1.0]]))
+    _check(m, *_np_counts(y_true[[0, 2]], y_pred[[0, 2]]))
 
 
 def test_validation_and_config():
