@@ -255,3 +255,11 @@ def test_numpy_scalars_are_numbers():
 
 def ops_np(x):
     return keras.ops.convert_to_numpy(x)
+
+
+def test_nan_teacher_logit_gives_nan_on_every_backend():
+    """The eager-PyTorch and fused forms of the ZLPR divergence agree on NaN."""
+    t = np.array([[2.0, np.nan, -1.0], [2.0, 0.5, -1.0]], "float32")
+    s = np.array([[0.5, 0.5, -3.0], [0.5, 0.5, -3.0]], "float32")
+    out = ops_np(D.zlpr_teacher_student(t, s, axis=-1))
+    assert np.isnan(out[0]) and np.isfinite(out[1])
