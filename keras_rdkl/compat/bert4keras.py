@@ -6,24 +6,36 @@ bert4keras is fragile: masked logits are a finite large negative instead
 of `-inf`, the sparse loss counts a repeated index once (bert4keras' goes
 negative or NaN), and the F1 score is 0 instead of NaN on batches with
 neither gold nor predicted spans. See docs/porting.md.
+
+The loss functions and `global_pointer_f1_score` are registered for saving
+(package `"keras_rdkl.compat"`), so a model compiled with them survives
+`model.save` / `keras.saving.load_model`. The two GlobalPointer losses are
+`keras.losses.Loss` instances: called as bert4keras calls them they return
+the same scalar, and in `fit` they weight samples correctly (a `[B]`
+`sample_weight` weights every head of its sample, a `[B, heads]` one each
+head; any other shape raises `ValueError`).
 """
 
 import keras
 from keras import ops
 
+from keras_rdkl import _checks as checks
 from keras_rdkl import layers as _layers
 from keras_rdkl import losses as _losses
 from keras_rdkl.compat._bert import build_transformer_model
 from keras_rdkl.compat._bert import convert_checkpoint
 from keras_rdkl.compat._bert import load_bert_dir
 from keras_rdkl.compat._tokenizer import Tokenizer
+from keras_rdkl.losses._base import align_sample_weight
 from keras_rdkl.viterbi import viterbi_decode_numpy
 
 __all__ = [
     "ConditionalRandomField",
     "EfficientGlobalPointer",
     "GlobalPointer",
+    "GlobalPointerCrossentropy",
     "SinusoidalPositionEmbedding",
+    "SparseGlobalPointerCrossentropy",
     "Tokenizer",
     "ViterbiDecoder",
     "build_transformer_model",
@@ -37,100 +49,273 @@ __all__ = [
 ]
 
 
+_register = keras.saving.register_keras_serializable(package="keras_rdkl.compat")
+
+
+def _static_dim(x, axis):
+    dim = x.shape[axis]
+    return None if dim is None else int(dim)
+
+
+def _check_indices(y_true, num_classes, allowed_what):
+    """ValueError when concrete `y_true` holds a non-integer or one outside [0, N)."""
+    if num_classes is None:
+        return
+
+    def bad(t):
+        t = ops.cast(t, "float32")  # exact for indices below 2**24
+        return ops.logical_or(
+            ops.logical_or(ops.less(t, 0.0), ops.greater_equal(t, float(num_classes))),
+            ops.not_equal(t, ops.floor(t)),  # fractions and NaN
+        )
+
+    checks.check_values(
+        y_true, "y_true", bad, f"integer {allowed_what} in [0, {num_classes})"
+    )
+
+
+def _check_grid(y_pred):
+    """ValueError unless `y_pred` is GlobalPointer logits [B, heads, L, L]."""
+    shape = tuple(y_pred.shape)
+    if len(shape) != 4 or (
+        shape[-1] is not None and shape[-2] is not None and shape[-1] != shape[-2]
+    ):
+        raise ValueError(
+            "`y_pred` must be GlobalPointer logits of shape [batch, heads, L, L]. "
+            f"Received: y_pred.shape={shape}"
+        )
+
+
+@_register
 def multilabel_categorical_crossentropy(y_true, y_pred):
     """bert4keras `multilabel_categorical_crossentropy`: ZLPR over the last axis.
 
     Same as `keras_rdkl.losses.multilabel_categorical_crossentropy(y_true,
     y_pred, axis=-1)`; returns the per-row loss `[...]`.
 
+    Args:
+        y_true: 0/1 (or soft, in [0, 1]) targets, same shape as `y_pred`.
+        y_pred: Scores `[..., N]`.
+
+    Returns:
+        The loss of each row, `y_pred`'s shape without its last axis.
+
     Example:
 
-    >>> tuple(multilabel_categorical_crossentropy([[0.0, 1.0]], [[-2.0, 3.0]]).shape)
-    (1,)
+    >>> loss = multilabel_categorical_crossentropy([[0.0, 1.0]], [[-2.0, 3.0]])
+    >>> [round(float(v), 4) for v in loss]
+    [0.1755]
     """
     return _losses.multilabel_categorical_crossentropy(y_true, y_pred, axis=-1)
 
 
+@_register
 def sparse_multilabel_categorical_crossentropy(y_true, y_pred, mask_zero=False):
     """bert4keras `sparse_multilabel_categorical_crossentropy`.
 
-    `y_pred` `[..., N]` scores, `y_true` `[..., K]` positive class indices.
-    Same as `keras_rdkl.losses.sparse_multilabel_categorical_crossentropy`;
-    unlike bert4keras, a repeated index counts once, so the loss never goes
-    negative or NaN.
+    Same as `keras_rdkl.losses.sparse_multilabel_categorical_crossentropy`
+    over the last axis. `mask_zero=True` means what it means in bert4keras
+    0.11.5: class 0 never counts, neither as a positive (index 0 in `y_true`
+    is padding) nor as a negative (its score is left out). Unlike bert4keras,
+    a repeated index counts once (bert4keras' loss goes negative or NaN) and
+    confident positives stay exact (bert4keras clips `1 - exp(B - A)` at
+    `epsilon`). Without repeats the values match bert4keras.
+
+    Args:
+        y_true: Indices of the positive classes `[..., K]`, integers in
+            `[0, N)`; float dtypes holding integers are accepted (Keras hands
+            labels over as floats).
+        y_pred: Scores `[..., N]`.
+        mask_zero: bool; if True, index 0 is padding and class 0 never counts.
+
+    Returns:
+        The loss of each row, `y_pred`'s shape without its last axis.
+
+    Raises:
+        ValueError: for a non-bool `mask_zero`, mismatched leading shapes, or
+            (when the values are known, i.e. outside compiled code) an index
+            that is not an integer in `[0, N)`: pad with 0 and
+            `mask_zero=True` as bert4keras does.
 
     Example:
 
-    >>> y_pred = [[-2.0, 3.0]]
-    >>> tuple(sparse_multilabel_categorical_crossentropy([[1, 0]], y_pred, True).shape)
-    (1,)
+    >>> y_pred = [[5.0, -2.0, 3.0]]
+    >>> loss = sparse_multilabel_categorical_crossentropy([[2, 0]], y_pred, True)
+    >>> [round(float(v), 4) for v in loss]
+    [0.1755]
     """
+    mask_zero = checks.check_bool(mask_zero, "mask_zero")
+    y_pred = ops.convert_to_tensor(y_pred)
+    if len(y_pred.shape) == 0:
+        raise ValueError(
+            "`y_pred` must hold scores of shape [..., num_classes]. "
+            f"Received: y_pred.shape={tuple(y_pred.shape)}"
+        )
+    _check_indices(y_true, _static_dim(y_pred, -1), "class indices")
     return _losses.sparse_multilabel_categorical_crossentropy(
         y_true, y_pred, mask_zero=mask_zero, axis=-1
     )
 
 
-def global_pointer_crossentropy(y_true, y_pred):
+@_register
+class GlobalPointerCrossentropy(keras.losses.Loss):
     """The bert4keras NER scripts' GlobalPointer loss: ZLPR, mean over batch x heads.
 
-    Args:
-        y_true: dense 0/1 targets `[B, heads, L, L]`.
-        y_pred: GlobalPointer logits `[B, heads, L, L]`.
+    `global_pointer_crossentropy` is an instance of this class. Each head's
+    L x L grid is one ZLPR row (as `keras_rdkl.losses.
+    MultilabelCategoricalCrossentropy(axis=(-2, -1))`); the per-sample loss
+    is `[B, heads]` and the default reduction averages it over batch x heads,
+    as the scripts' `K.mean` does.
 
-    Returns:
-        Scalar: the mean over `B * heads` of the ZLPR loss of each head's
-        flattened `L * L` grid.
+    `sample_weight` weights samples: a `[B]` (or `[B, 1]`) weight multiplies
+    every head of its sample, a `[B, heads]` weight applies as it is, and any
+    other shape raises `ValueError` (a plain function loss would let Keras
+    line a `[B]` weight up with the heads axis).
+
+    Args:
+        reduction: As for every `keras.losses.Loss`.
+        name: Optional name.
+        dtype: Computation dtype.
+
+    Call arguments:
+        y_true: Dense 0/1 targets `[B, heads, L, L]`.
+        y_pred: GlobalPointer logits `[B, heads, L, L]`.
+        sample_weight: Optional `[B]`, `[B, 1]` or `[B, heads]` weights.
 
     Example:
 
     >>> import numpy as np
     >>> y = np.zeros((2, 1, 3, 3), "float32"); y[0, 0, 0, 1] = 1
-    >>> tuple(global_pointer_crossentropy(y, np.zeros_like(y)).shape)
-    ()
+    >>> round(float(global_pointer_crossentropy(y, np.zeros_like(y))), 4)
+    2.5965
+    >>> w = np.array([1.0, 0.0])  # weighted sum / (batch * heads), as in Keras
+    >>> round(float(global_pointer_crossentropy(y, np.zeros_like(y), w)), 4)
+    1.4452
     """
-    loss = _losses.multilabel_categorical_crossentropy(y_true, y_pred, axis=(-2, -1))
-    return ops.mean(loss)
+
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="global_pointer_crossentropy",
+        dtype=None,
+    ):
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.convert_to_tensor(y_pred)
+        _check_grid(y_pred)
+        if sample_weight is not None:
+            sample_weight = align_sample_weight(sample_weight, tuple(y_pred.shape)[:2])
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
+    def call(self, y_true, y_pred):
+        _check_grid(y_pred)
+        return _losses.multilabel_categorical_crossentropy(
+            y_true, y_pred, axis=(-2, -1)
+        )
 
 
-def sparse_global_pointer_crossentropy(y_true, y_pred):
-    """The bert4keras GPLinker (relation extraction) sparse GlobalPointer loss.
+global_pointer_crossentropy = GlobalPointerCrossentropy()
 
-    Each gold span is a `(start, end)` pair; its flat index is
-    `start * L + end`. Pairs are padded with `(0, 0)`, which `mask_zero=True`
-    drops (so a span (0, 0) is never a label, as in bert4keras, where token
-    0 is `[CLS]`). The loss is summed over heads and averaged over the batch.
+_SPARSE_GP_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", None, "none")
+
+
+@_register
+class SparseGlobalPointerCrossentropy(keras.losses.Loss):
+    """The bert4keras relation-extraction (GPLinker) sparse GlobalPointer loss.
+
+    `sparse_global_pointer_crossentropy` is an instance of this class. Each
+    gold span is a `(start, end)` pair with flat index `start * L + end`;
+    pairs are padded with `(0, 0)`, which `mask_zero=True` drops (so the
+    span (0, 0), usually `[CLS]`, never counts, as a positive or a negative,
+    as in bert4keras). The loss is the sparse ZLPR of each head's grid,
+    summed over heads: a `[B]` per-sample loss, averaged over the batch by
+    default. Without repeated pairs the value matches bert4keras.
+
+    `sample_weight` weights samples: a `[B]` (or `[B, 1]`) weight multiplies
+    the sample's loss, a `[B, heads]` weight each head's loss before the sum
+    over heads; any other shape raises `ValueError`.
 
     Args:
-        y_true: int `[B, heads, K, 2]` `(start, end)` pairs.
-        y_pred: logits `[B, heads, L, L]`.
+        reduction: `"sum_over_batch_size"` (or `"mean"`: the mean over the
+            batch), `"sum"`, or `None` (the `[B]` per-sample loss).
+        name: Optional name.
+        dtype: Computation dtype.
 
-    Returns:
-        Scalar loss.
+    Call arguments:
+        y_true: `[B, heads, K, 2]` `(start, end)` pairs, integers in
+            `[0, L)`, padded with `(0, 0)`.
+        y_pred: GlobalPointer logits `[B, heads, L, L]`.
+        sample_weight: Optional `[B]`, `[B, 1]` or `[B, heads]` weights.
 
     Example:
 
     >>> import numpy as np
     >>> y_true = np.array([[[[0, 1], [0, 0]]]])  # one span (0, 1), one pad
     >>> y_pred = np.zeros((1, 1, 3, 3))
-    >>> tuple(sparse_global_pointer_crossentropy(y_true, y_pred).shape)
-    ()
+    >>> round(float(sparse_global_pointer_crossentropy(y_true, y_pred)), 4)
+    2.7726
     """
-    y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) < 2 or y_true.shape[-1] != 2:
-        raise ValueError(
-            "`y_true` must hold (start, end) pairs of shape [B, heads, K, 2]. "
-            f"Received: y_true.shape={tuple(y_true.shape)}"
+
+    def __init__(
+        self,
+        reduction="sum_over_batch_size",
+        name="sparse_global_pointer_crossentropy",
+        dtype=None,
+    ):
+        if reduction not in _SPARSE_GP_REDUCTIONS:
+            raise ValueError(
+                f"`reduction` must be one of {_SPARSE_GP_REDUCTIONS}. "
+                f"Received: reduction={reduction!r}"
+            )
+        super().__init__(reduction=reduction, name=name, dtype=dtype)
+
+    def _per_head(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        _check_grid(y_pred)
+        y_true = ops.convert_to_tensor(y_true)
+        shape, grid = tuple(y_true.shape), tuple(y_pred.shape)
+        if (
+            len(shape) != 4
+            or shape[-1] != 2
+            or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(shape[:2], grid[:2], strict=True)
+            )
+        ):
+            raise ValueError(
+                "`y_true` must hold (start, end) pairs of shape [B, heads, K, 2] "
+                "with the batch and heads of `y_pred`. Received: "
+                f"y_true.shape={shape}, y_pred.shape={grid}"
+            )
+        _check_indices(y_true, _static_dim(y_pred, -1), "span positions")
+        length = ops.shape(y_pred)[-1]
+        pairs = ops.cast(y_true, "int32")
+        flat = pairs[..., 0] * length + pairs[..., 1]
+        return _losses.sparse_multilabel_categorical_crossentropy(
+            flat, y_pred, mask_zero=True, axis=(-2, -1)
         )
-    y_pred = ops.convert_to_tensor(y_pred)
-    length = ops.shape(y_pred)[-1]
-    pairs = ops.cast(y_true, "int32")
-    flat = pairs[..., 0] * length + pairs[..., 1]
-    loss = _losses.sparse_multilabel_categorical_crossentropy(
-        flat, y_pred, mask_zero=True, axis=(-2, -1)
-    )
-    return ops.mean(ops.sum(loss, axis=1))
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        per_head = self._per_head(y_true, y_pred)
+        if sample_weight is not None:
+            weight = align_sample_weight(sample_weight, tuple(per_head.shape))
+            per_head = per_head * ops.cast(weight, per_head.dtype)
+        per_sample = ops.sum(per_head, axis=1)
+        if self.reduction in (None, "none"):
+            return per_sample
+        if self.reduction == "sum":
+            return ops.sum(per_sample)
+        return ops.mean(per_sample)
+
+    def call(self, y_true, y_pred):
+        return ops.sum(self._per_head(y_true, y_pred), axis=1)
 
 
+sparse_global_pointer_crossentropy = SparseGlobalPointerCrossentropy()
+
+
+@_register
 def global_pointer_f1_score(y_true, y_pred):
     """bert4keras `global_pointer_f1_score`: `2 * TP / (predicted + gold)`.
 
@@ -139,6 +324,13 @@ def global_pointer_f1_score(y_true, y_pred):
     nor predicted spans. This is a per-batch number: for corpus F1 use
     `keras_rdkl.metrics.SpanF1`.
 
+    Args:
+        y_true: Dense 0/1 targets, same shape as `y_pred`.
+        y_pred: Logits.
+
+    Returns:
+        Scalar F1 of the batch.
+
     Example:
 
     >>> float(global_pointer_f1_score([[0.0, 1.0]], [[-1.0, 2.0]]))
@@ -146,6 +338,7 @@ def global_pointer_f1_score(y_true, y_pred):
     """
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
+    checks.check_same_shape(y_true, y_pred)
     pred = ops.cast(ops.greater(y_pred, 0.0), "float32")
     tp = ops.sum(y_true * pred)
     denom = ops.sum(y_true + pred)
@@ -165,34 +358,53 @@ def _b4k_layer_doc(native):
         "    Args:\n"
         "        heads: int, number of entity types.\n"
         "        head_size: int, size of q and k per type.\n"
-        "        RoPE: bool, rotary position embeddings (bert4keras spelling).\n"
+        "        RoPE: bool (default True), rotary position embeddings, in\n"
+        "            bert4keras' spelling. The native `rope=` works too; both with\n"
+        "            different values raise `ValueError`.\n"
         "        use_bias: bool.\n"
         "        tril_mask: bool, mask spans with start > end.\n"
         "        kernel_initializer: projection kernel initializer.\n"
         "        **kwargs: base layer keyword arguments.\n\n"
         "    Example:\n\n"
-        f"    >>> layer = {native.__name__}(heads=2, head_size=8, RoPE=True)\n"
-        "    >>> layer.rope\n"
-        "    True\n"
+        f"    >>> layer = {native.__name__}(heads=2, head_size=8, RoPE=False)\n"
+        "    >>> layer.rope, layer.get_config()['RoPE']\n"
+        "    (False, False)\n"
     )
 
 
 class _RoPESpelling:
+    """bert4keras' `RoPE=` spelling; the native `rope=` works too.
+
+    Every other keyword goes to the native layer, and from there to
+    `keras.layers.Layer`, which raises `ValueError` naming any keyword it
+    does not know (such as Keras 2's `weights=`): none is silently dropped.
+    """
+
     def __init__(
         self,
         heads,
         head_size,
-        RoPE=True,
+        RoPE=None,
         use_bias=True,
         tril_mask=True,
         kernel_initializer="lecun_normal",
         **kwargs,
     ):
-        kwargs.pop("rope", None)
+        rope = kwargs.pop("rope", None)
+        if RoPE is not None:
+            RoPE = checks.check_bool(RoPE, "RoPE")
+        if rope is not None:
+            rope = checks.check_bool(rope, "rope")
+        if RoPE is not None and rope is not None and RoPE != rope:
+            raise ValueError(
+                "`RoPE` (the bert4keras spelling) and `rope` name the same "
+                f"argument; pass one. Received: RoPE={RoPE}, rope={rope}"
+            )
+        rope = RoPE if RoPE is not None else (True if rope is None else rope)
         super().__init__(
             heads,
             head_size,
-            rope=RoPE,
+            rope=rope,
             use_bias=use_bias,
             tril_mask=tril_mask,
             kernel_initializer=kernel_initializer,

@@ -181,6 +181,7 @@ def sparse_multilabel_categorical_crossentropy(
         - Su Jianlin, "多标签'Softmax+交叉熵'的软标签版本" and
           "GlobalPointer" articles (2021-2022), sparse version.
     """
+    mask_zero = checks.check_bool(mask_zero, "mask_zero")
     y_pred = num.to_compute(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     s = num.flatten_class_axes(y_pred, axis)
@@ -194,6 +195,12 @@ def sparse_multilabel_categorical_crossentropy(
             f"y_true.shape={tuple(y_true.shape)}, y_pred.shape="
             f"{tuple(y_pred.shape)}, axis={axis}"
         )
+    checks.check_values(
+        y_true,
+        "y_true",
+        _not_integer,
+        "integer class indices (indices outside [0, N) are padding)",
+    )
     idx = ops.cast(y_true, "int32")
     n = ops.shape(s)[-1]
     valid = ops.logical_and(ops.greater_equal(idx, 0), ops.less(idx, n))
@@ -313,7 +320,7 @@ class SparseMultilabelCategoricalCrossentropy(PerSampleLoss):
         dtype=None,
     ):
         super().__init__(reduction=reduction, name=name, dtype=dtype)
-        self.mask_zero = bool(mask_zero)
+        self.mask_zero = checks.check_bool(mask_zero, "mask_zero")
         self.axis = _config_axis(axis)
 
     def call(self, y_true, y_pred):
@@ -324,6 +331,11 @@ class SparseMultilabelCategoricalCrossentropy(PerSampleLoss):
 
     def get_config(self):
         return {**super().get_config(), "mask_zero": self.mask_zero, "axis": self.axis}
+
+
+def _not_integer(t):
+    t = ops.cast(t, "float32")  # exact for indices below 2**24
+    return ops.not_equal(t, ops.floor(t))  # fractions and NaN
 
 
 def _config_axis(axis):

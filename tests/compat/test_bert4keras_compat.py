@@ -253,3 +253,224 @@ def test_porting_guide_port_runs(capsys):
     assert all(len(s) == 4 and s[1] <= s[2] for s in namespace["pred"][0])
     imports = next(b for b in blocks if "from keras_rdkl.compat.bert4keras" in b)
     exec(compile(imports, "docs/porting.md", "exec"), {})
+
+
+# ------------------------------------------------------- keyword spellings
+
+
+@pytest.mark.parametrize("name", ["GlobalPointer", "EfficientGlobalPointer"])
+def test_rope_spellings_are_never_dropped(name):
+    compat_cls, native_cls = getattr(b4k, name), getattr(layers, name)
+    x = np.random.default_rng(11).normal(size=(2, 5, 8)).astype("float32")
+    for kwargs, expected in [
+        ({}, True),
+        ({"RoPE": False}, False),
+        ({"rope": False}, False),  # the native spelling works too
+        ({"RoPE": True, "rope": True}, True),
+        ({"RoPE": False, "rope": False}, False),
+    ]:
+        layer = compat_cls(2, 4, **kwargs)
+        assert layer.rope is expected and layer.RoPE is expected, kwargs
+        assert layer.get_config()["RoPE"] is expected
+        native = native_cls(2, 4, rope=expected)
+        layer.build(x.shape)
+        native.build(x.shape)
+        native.set_weights(layer.get_weights())
+        np.testing.assert_allclose(_np(layer(x)), _np(native(x)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"RoPE=True, rope=False"):
+        compat_cls(2, 4, RoPE=True, rope=False)
+    with pytest.raises(ValueError, match=r"RoPE.*'yes'"):
+        compat_cls(2, 4, RoPE="yes")
+
+
+@pytest.mark.parametrize("name", ["GlobalPointer", "EfficientGlobalPointer"])
+@pytest.mark.parametrize("keyword", ["weights", "batch_input_shape", "dynamic", "Rope"])
+def test_unknown_keywords_raise_naming_them(name, keyword):
+    with pytest.raises(ValueError, match=keyword):
+        getattr(b4k, name)(2, 4, **{keyword: True})
+
+
+# ------------------------------------------------------------ save / load
+
+
+def _dense_model(n_out=5):
+    inputs = keras.Input((6,))
+    return keras.Model(inputs, keras.layers.Dense(n_out)(inputs))
+
+
+def _gp_model(length=5, heads=2):
+    inputs = keras.Input((length, 8))
+    return keras.Model(inputs, b4k.GlobalPointer(heads, 4)(inputs))
+
+
+def _save_load_case(case):
+    rng = np.random.default_rng(12)
+    if case in ("multilabel", "sparse_multilabel"):
+        x = rng.normal(size=(4, 6)).astype("float32")
+        if case == "multilabel":
+            y = (rng.random((4, 5)) < 0.4).astype("float32")
+            loss = b4k.multilabel_categorical_crossentropy
+        else:
+            y = np.array([[1, 3], [0, 4], [2, 2], [4, 0]], "int32")
+            loss = b4k.sparse_multilabel_categorical_crossentropy
+        return _dense_model(), x, y, loss
+    x = rng.normal(size=(4, 5, 8)).astype("float32")
+    if case == "global_pointer":
+        y = np.zeros((4, 2, 5, 5), "float32")
+        y[:, 0, 1, 2] = 1
+        return _gp_model(), x, y, b4k.global_pointer_crossentropy
+    pairs, _ = _pairs_and_dense(5, 2, 4, seed=13)
+    return _gp_model(), x, pairs, b4k.sparse_global_pointer_crossentropy
+
+
+@pytest.mark.parametrize(
+    "case", ["multilabel", "sparse_multilabel", "global_pointer", "sparse_global_pointer"]
+)
+def test_compiled_compat_losses_survive_save_and_load(case, tmp_path):
+    model, x, y, loss = _save_load_case(case)
+    metrics = [b4k.global_pointer_f1_score] if case == "global_pointer" else []
+    model.compile(optimizer="adam", loss=loss, metrics=metrics)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    before = model.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    after = loaded.evaluate(x, y, batch_size=2, verbose=0, return_dict=True)
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-5, err_msg=key)
+    if isinstance(loss, keras.losses.Loss):
+        assert type(loaded.loss) is type(loss)
+    else:
+        assert loaded.loss is loss
+
+
+def test_compat_names_are_registered():
+    for obj in (
+        b4k.multilabel_categorical_crossentropy,
+        b4k.sparse_multilabel_categorical_crossentropy,
+        b4k.global_pointer_f1_score,
+        b4k.GlobalPointerCrossentropy,
+        b4k.SparseGlobalPointerCrossentropy,
+    ):
+        name = keras.saving.get_registered_name(obj)
+        assert name.startswith("keras_rdkl.compat>"), name
+        assert keras.saving.get_registered_object(name) is obj
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(b4k.sparse_global_pointer_crossentropy)
+    )
+    assert type(restored) is b4k.SparseGlobalPointerCrossentropy
+
+
+# ---------------------------------------------------------- sample_weight
+
+
+def _per_head_dense(y_true, y_pred):
+    b, h = y_pred.shape[:2]
+    return np_zlpr(y_true.reshape(b, h, -1), y_pred.reshape(b, h, -1))
+
+
+def test_global_pointer_crossentropy_sample_weight():
+    y_true, y_pred = _gp_inputs(seed=14, batch=3, heads=2, length=4)
+    per = _per_head_dense(y_true, y_pred)  # [B, heads]
+    loss = b4k.global_pointer_crossentropy
+    np.testing.assert_allclose(_np(loss(y_true, y_pred)), per.mean(), rtol=1e-5)
+    w = np.array([2.0, 0.0, 0.5], "float32")
+    expected = (per * w[:, None]).sum() / per.size  # each sample's heads
+    for weight in (w, w[:, None]):
+        np.testing.assert_allclose(_np(loss(y_true, y_pred, weight)), expected, rtol=1e-5)
+    wh = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, 3.0]], "float32")
+    np.testing.assert_allclose(
+        _np(loss(y_true, y_pred, wh)), (per * wh).sum() / per.size, rtol=1e-5
+    )
+    for bad in (np.ones(2), np.ones((3, 3)), np.ones((3, 2, 1, 2))):
+        with pytest.raises(ValueError, match="sample_weight"):
+            loss(y_true, y_pred, bad)
+
+
+def test_sparse_global_pointer_crossentropy_sample_weight_and_reductions():
+    length, heads, batch = 5, 2, 3
+    pairs, dense = _pairs_and_dense(length, heads, batch, seed=15)
+    _, y_pred = _gp_inputs(seed=16, batch=batch, heads=heads, length=length)
+    y_ref = y_pred.copy()
+    y_ref[:, :, 0, 0] = -np.inf  # class 0 never counts
+    per = _per_head_dense(dense, y_ref)  # [B, heads]
+    loss = b4k.sparse_global_pointer_crossentropy
+    w = np.array([2.0, 0.0, 0.5], "float32")
+    for weight in (w, w[:, None]):
+        np.testing.assert_allclose(
+            _np(loss(pairs, y_pred, weight)), (per.sum(1) * w).mean(), rtol=1e-5
+        )
+    wh = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, 3.0]], "float32")
+    np.testing.assert_allclose(
+        _np(loss(pairs, y_pred, wh)), (per * wh).sum(1).mean(), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="sample_weight"):
+        loss(pairs, y_pred, np.ones(2))
+    none = b4k.SparseGlobalPointerCrossentropy(reduction=None)
+    np.testing.assert_allclose(_np(none(pairs, y_pred)), per.sum(1), rtol=1e-5)
+    total = b4k.SparseGlobalPointerCrossentropy(reduction="sum")
+    np.testing.assert_allclose(_np(total(pairs, y_pred, w)), (per.sum(1) * w).sum(), rtol=1e-5)
+    with pytest.raises(ValueError, match="reduction.*mean_with_sample_weight"):
+        b4k.SparseGlobalPointerCrossentropy(reduction="mean_with_sample_weight")
+
+
+@pytest.mark.parametrize("case", ["global_pointer", "sparse_global_pointer"])
+def test_fit_weights_samples_not_heads(case):
+    # Batch 2 == heads 2: a [B] weight lined up with the heads axis would
+    # give a different number without any error.
+    model, x, y, loss = _save_load_case(case)
+    model.compile(optimizer="adam", loss=loss)
+    x, y = x[:2], y[:2]
+    w = np.array([1.0, 0.0], "float32")
+    got = model.evaluate(x, y, sample_weight=w, batch_size=2, verbose=0)
+    expected = _np(loss(y, model.predict(x, verbose=0), w))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    if case == "global_pointer":
+        per = _per_head_dense(y, model.predict(x, verbose=0))
+        np.testing.assert_allclose(got, per[0].sum() / per.size, rtol=1e-5)
+
+
+# ------------------------------------------------------------- bad inputs
+
+
+def test_sparse_multilabel_bad_inputs():
+    s = np.zeros((2, 6), "float32")
+    f = b4k.sparse_multilabel_categorical_crossentropy
+    for idx, value in (([[1, 6], [0, 2]], "6"), ([[1, -1], [0, 2]], "-1"), ([[1.5, 2], [0, 2]], "1.5")):
+        with pytest.raises(ValueError, match=r"`y_true` must hold integer class indices in \[0, 6\)\. Received: y_true holds " + value):
+            f(np.array(idx), s)
+    with pytest.raises(ValueError, match="mask_zero"):
+        f(np.array([[1, 2], [0, 2]]), s, mask_zero="yes")
+    with pytest.raises(ValueError, match="y_true"):
+        f(np.zeros((3, 2), "int32"), s)
+    # Integral floats are indices (Keras hands labels over as floats).
+    np.testing.assert_allclose(
+        _np(f(np.array([[1.0, 2.0], [0.0, 5.0]]), s, True)),
+        _np(f(np.array([[1, 2], [0, 5]]), s, True)),
+    )
+
+
+def test_global_pointer_loss_bad_inputs():
+    pairs = np.zeros((2, 3, 2, 2), "int32")
+    grid = np.zeros((2, 3, 4, 4), "float32")
+    sgp = b4k.sparse_global_pointer_crossentropy
+    bad_pairs = pairs.copy()
+    bad_pairs[1, 2, 0] = (1, 4)
+    with pytest.raises(ValueError, match=r"integer span positions in \[0, 4\).*holds 4"):
+        sgp(bad_pairs, grid)
+    with pytest.raises(ValueError, match=r"y_true.*\(2, 3, 2, 3\)"):
+        sgp(np.zeros((2, 3, 2, 3), "int32"), grid)
+    with pytest.raises(ValueError, match=r"y_true.*\(2, 2, 2, 2\)"):
+        sgp(np.zeros((2, 2, 2, 2), "int32"), grid)
+    for loss, y_true in ((sgp, pairs), (b4k.global_pointer_crossentropy, grid)):
+        with pytest.raises(ValueError, match=r"y_pred.*\(2, 3, 16\)"):
+            loss(y_true, grid.reshape(2, 3, 16))
+        with pytest.raises(ValueError, match=r"y_pred.*\(2, 3, 4, 2\)"):
+            loss(y_true, grid[..., :2])
+    with pytest.raises(ValueError, match="y_true"):
+        b4k.global_pointer_crossentropy(grid[:, :2], grid)
+    with pytest.raises(ValueError, match="y_true"):
+        b4k.global_pointer_f1_score(grid[:, :2], grid)
+    with pytest.raises(ValueError, match="y_true"):
+        b4k.multilabel_categorical_crossentropy(np.zeros((2, 3)), np.zeros((2, 4)))

@@ -160,3 +160,24 @@ def test_loss_class_mask_zero():
         float(loss(idx, s)), np_sparse(idx, s, True).mean(), rtol=RTOL
     )
     assert loss.get_config()["mask_zero"] is True
+
+
+@pytest.mark.parametrize("mask_zero", [True, False])
+def test_non_integer_indices_and_bad_mask_zero_raise(mask_zero):
+    s = np.zeros((2, 5), "float32")
+    for bad in (1.5, np.nan):
+        idx = np.array([[1.0, bad], [0.0, 2.0]], "float32")
+        with pytest.raises(ValueError, match=r"`y_true` must hold integer class indices"):
+            sparse_mcce(idx, s, mask_zero=mask_zero)
+    # Integral floats (as Loss.__call__ hands them over) and padding are fine.
+    idx = np.array([[1.0, -1.0], [7.0, 2.0]], "float32")
+    np.testing.assert_allclose(
+        _np(sparse_mcce(idx, s, mask_zero=mask_zero)),
+        np_sparse(idx.astype(int), s, mask_zero),
+        rtol=RTOL,
+        atol=ATOL,
+    )
+    with pytest.raises(ValueError, match="mask_zero"):
+        sparse_mcce(idx, s, mask_zero=1)
+    with pytest.raises(ValueError, match="mask_zero"):
+        SparseMultilabelCategoricalCrossentropy(mask_zero="yes")
