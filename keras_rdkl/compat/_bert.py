@@ -140,6 +140,11 @@ def _read_config(config_path):
         raise ValueError(
             f"The BERT config {config_path!r} lacks {', '.join(missing)}."
         )
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise ValueError(
+            f"hidden_size={config['hidden_size']} in {config_path!r} is not a "
+            f"multiple of num_attention_heads={config['num_attention_heads']}."
+        )
     act = config.get("hidden_act", "gelu")
     if act not in ("gelu", "gelu_erf", "gelu_tanh", "gelu_new"):
         raise ValueError(
@@ -290,7 +295,7 @@ def build_transformer_model(
     model="bert",
     weights_path=None,
     keep_tokens=None,
-    gelu="erf",
+    gelu=None,
     dropout_rate=None,
     return_keras_model=True,
     name=None,
@@ -327,8 +332,10 @@ def build_transformer_model(
         keep_tokens: ids of the checkpoint's vocabulary to keep, in order
             (bert4keras' simplified vocabularies); the embedding keeps those
             rows.
-        gelu: "erf" (bert4keras, Hugging Face) or "tanh" (keras-hub,
-            Google's original code) GELU in the feedforward layers.
+        gelu: "erf" or "tanh" GELU in the feedforward layers; default from
+            the config's `hidden_act` as bert4keras reads it: "gelu" and
+            "gelu_erf" are erf (bert4keras, Hugging Face), "gelu_tanh" and
+            "gelu_new" tanh (keras-hub's own BertBackbone, Google's code).
         dropout_rate: dropout of the backbone; default the config's
             `hidden_dropout_prob`.
         return_keras_model: must be True (bert4keras' `False` returns its
@@ -356,7 +363,7 @@ def build_transformer_model(
             f"`model` must be one of {_MODELS} (Google-format BERT checkpoints). "
             f"Received: model={model!r}"
         )
-    if gelu not in _GELU:
+    if gelu is not None and gelu not in _GELU:
         raise ValueError(f"`gelu` must be one of {_GELU}. Received: gelu={gelu!r}")
     if return_keras_model is not True:
         raise ValueError(
@@ -390,6 +397,9 @@ def build_transformer_model(
             f"`dropout_rate` must be in [0, 1). Received: dropout_rate={dropout_rate!r}"
         )
     config = _read_config(config_path)
+    if gelu is None:
+        tanh = config.get("hidden_act", "gelu") in ("gelu_tanh", "gelu_new")
+        gelu = "tanh" if tanh else "erf"
     keep = _check_keep_tokens(keep_tokens, config)
     arrays = None
     if checkpoint_path is not None:

@@ -86,11 +86,17 @@ def test_hidden_states_match_bert4keras(checkpoint, model):
     np.testing.assert_allclose(_predict(bert), DATA[f"hidden_{model}"], atol=ATOL, rtol=0)
 
 
-def test_tanh_gelu_differs_from_bert4keras(checkpoint):
+def test_tanh_gelu_differs_from_bert4keras(checkpoint, tmp_path):
     # bert4keras' "gelu" is erf; keras-hub's BertBackbone uses tanh. The
     # difference is above the tolerance, so the erf switch is what matches.
     bert = build_transformer_model(*checkpoint, gelu="tanh")
-    assert np.abs(_predict(bert) - DATA["hidden_bert"]).max() > 10 * ATOL
+    tanh = _predict(bert)
+    assert np.abs(tanh - DATA["hidden_bert"]).max() > 10 * ATOL
+    # A config saying "gelu_new" selects tanh by default.
+    config_path = tmp_path / "bert_config.json"
+    config_path.write_text(json.dumps({**CONFIG, "hidden_act": "gelu_new"}))
+    bert = build_transformer_model(str(config_path), checkpoint[1])
+    np.testing.assert_allclose(_predict(bert), tanh, atol=ATOL, rtol=0)
 
 
 def test_padding_is_masked_and_output_carries_the_mask(loaded):
@@ -221,6 +227,12 @@ def test_bad_arguments_raise(checkpoint, tmp_path):
     bad = tmp_path / "bad_config.json"
     bad.write_text(json.dumps({"vocab_size": 10}))
     with pytest.raises(ValueError, match="lacks hidden_size"):
+        build_transformer_model(str(bad))
+    bad.write_text(json.dumps({**CONFIG, "num_attention_heads": 5}))
+    with pytest.raises(ValueError, match="not a multiple of num_attention_heads=5"):
+        build_transformer_model(str(bad))
+    bad.write_text(json.dumps({**CONFIG, "hidden_act": "relu"}))
+    with pytest.raises(ValueError, match="hidden_act='relu'"):
         build_transformer_model(str(bad))
     with pytest.raises(ValueError, match="checkpoint_path"):
         build_transformer_model(config_path, str(tmp_path / "nope.ckpt"))
