@@ -51,7 +51,11 @@ class ZeroPadding(keras.layers.Layer):
 
     Call arguments:
         inputs: `[batch, length, dim]`.
-        mask: `[batch, length]` boolean or 0/1 (required).
+        mask: `[batch, length]` boolean or 0/1; without it the inputs pass
+            unchanged.
+
+    The output carries no Keras mask: the builder passes the padding mask
+    explicitly to every layer that reads it.
     """
 
     def __init__(self, **kwargs):
@@ -62,6 +66,11 @@ class ZeroPadding(keras.layers.Layer):
         if mask is None:
             return inputs
         return inputs * ops.cast(mask, inputs.dtype)[..., None]
+
+    def compute_mask(self, inputs, mask=None):
+        # The mask is passed explicitly to the layers that read it; not
+        # attaching it keeps layers without masking support (Conv1D) quiet.
+        return None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
