@@ -169,10 +169,11 @@ def _pick_method(method, e):
         )
     if method != "auto":
         return method
-    # Measured in bench/crf.py (CPU): eager PyTorch pays per step, so the
-    # log2(L)-level parallel form wins there for longer sequences; XLA/
-    # tf.function run the sequential loop faster.
-    if static and keras.backend.backend() == "torch" and e.shape[1] >= 16:
+    # Measured in bench/crf.py (CPU, BENCHMARKS.md): eager PyTorch pays per
+    # step, so the log2(L)-level parallel form wins there from L = 64 on
+    # (1.7x to 9x) and loses at L = 16; compiled XLA (JAX, TensorFlow) runs
+    # the sequential loop 2x to 8x faster than the parallel form at every L.
+    if static and keras.backend.backend() == "torch" and e.shape[1] >= 32:
         return "parallel"
     return "sequential"
 
