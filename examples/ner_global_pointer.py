@@ -156,11 +156,36 @@ def _repair_count(stats):
 # ----------------------------------------------------------------------------- model
 
 
+def grid_softmax_kl():
+    """Symmetric softmax KL over each head's whole L x L span grid.
+
+    `SoftmaxKLDivergence` takes one class axis, so the grid is flattened to
+    one axis of L * L first; masked spans (padding, lower triangle) drop out
+    of both softmaxes as in `softmax_kl_divergence`.
+    """
+    from keras import ops
+
+    from keras_rdkl.losses import SoftmaxKLDivergence
+    from keras_rdkl.losses import softmax_kl_divergence
+
+    class GridSoftmaxKLDivergence(SoftmaxKLDivergence):
+        def call(self, y_true, y_pred):
+            def flat(t):
+                shape = ops.shape(t)
+                return ops.reshape(t, (shape[0], shape[1], -1))
+
+            return softmax_kl_divergence(
+                flat(y_true), flat(y_pred), from_logits=True,
+                temperature=self.temperature, axis=-1,
+            )
+
+    return GridSoftmaxKLDivergence(name="grid_softmax_kl_divergence")
+
+
 def build_and_compile(args, vocab, num_types, steps_per_epoch):
     import keras
 
     from keras_rdkl.losses import MultilabelCategoricalCrossentropy
-    from keras_rdkl.losses import SoftmaxKLDivergence
     from keras_rdkl.models import RDropModel
     from keras_rdkl.ner import build_span_tagger
 
@@ -171,7 +196,7 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch):
     )
     model = tagger
     if args.rdrop_alpha > 0:
-        kl = "sigmoid" if args.rdrop_kl == "sigmoid" else SoftmaxKLDivergence(axis=(-2, -1))
+        kl = "sigmoid" if args.rdrop_kl == "sigmoid" else grid_softmax_kl()
         model = RDropModel(tagger, alpha=args.rdrop_alpha, kl=kl)
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup * total)

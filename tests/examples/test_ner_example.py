@@ -4,6 +4,7 @@ import importlib.util
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from keras_rdkl import ner
@@ -96,3 +97,26 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
         "within 2 sd |"
     )
     assert "`KERAS_BACKEND=jax python examples/ner_global_pointer.py --v a`" in table
+
+
+def test_grid_softmax_kl_matches_numpy():
+    # (c) of the R-Drop experiment: symmetric KL of softmax over each head's L x L grid.
+    example = _load("ner_global_pointer")
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(2, 3, 4, 4)).astype("float32")
+    t = rng.normal(size=(2, 3, 4, 4)).astype("float32")
+    s[..., 3, 0] = t[..., 3, 0] = -1e30  # a masked span drops out of both softmaxes
+
+    def log_softmax(x):
+        x = x.reshape(2, 3, 16)
+        keep = x > -1e20
+        z = np.where(keep, x, -np.inf)
+        z = z - z.max(-1, keepdims=True)
+        return np.where(keep, z - np.log(np.exp(z).sum(-1, keepdims=True)), -np.inf), keep
+
+    lp, keep = log_softmax(s)
+    lq, _ = log_softmax(t)
+    per = np.where(keep, (np.exp(lp) - np.exp(lq)) * (np.where(keep, lp, 0) - np.where(keep, lq, 0)), 0)
+    expected = per.sum(-1).mean()
+    got = float(example.grid_softmax_kl()(t, s))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
