@@ -232,8 +232,10 @@ class RDropModel(keras.Model):
       inference it returns the wrapped model's output for B rows.
     - Layers that look across the batch (BatchNormalization statistics,
       in-batch negatives) see 2B rows in training.
-    - Activity regularizers are normalized by the batch size in Keras, so the
-      doubled pass counts them once; weight regularizers are counted once.
+    - Weight regularizers are counted once. Keras 3.14 and later normalize
+      activity regularizers by the batch size, so the doubled pass counts
+      them once; before 3.14 they are sums over the 2B rows, twice a plain
+      model's value.
       Losses added with `add_loss` in a `call` are computed on the 2B rows.
     - Positions whose logits are masked (`<= keras_rdkl.MASK_THRESHOLD`,
       such as a GlobalPointer's padding and lower triangle), positions under
