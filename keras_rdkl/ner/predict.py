@@ -43,7 +43,8 @@ def predict_spans(
         A list (one per sentence) of `(type, start, end, score)` lists.
     """
     examples = [e if isinstance(e, tuple) else (list(e), []) for e in examples]
-    origins = [(i, 0) for i in range(len(examples))]
+    num_sentences = len(examples)
+    origins = [(i, 0) for i in range(num_sentences)]
     if max_length:
         examples, origins, _ = split_windows(examples, max_length)
     data = SpanBatches(
@@ -57,7 +58,7 @@ def predict_spans(
         decoded = decode_spans(logits, threshold=threshold, flat=flat, mask=ids != 0)
         for j, spans in zip(data.batches[i], decoded, strict=True):
             window_spans[j] = spans
-    return merge_windows(window_spans, origins, max(o[0] for o in origins) + 1 if origins else 0)
+    return merge_windows(window_spans, origins, num_sentences)
 
 
 def tokenize(text, level="char"):
