@@ -93,3 +93,21 @@ def test_callback_model_property_syncs_training_state():
     assert not np.array_equal(seen[1], start), (
         "Callback.model no longer syncs the trainer's state mid-epoch"
     )
+
+
+def test_set_feedforward_activation_changes_keras_hub_encoder_output():
+    """keras-hub's private `_feedforward_intermediate_dense` is where BERT's GELU lives."""
+    import pytest
+
+    keras_hub = pytest.importorskip("keras_hub", reason="keras-hub (hub extra) not installed")
+    encoder = keras_hub.layers.TransformerEncoder(
+        intermediate_dim=8, num_heads=2, activation="relu", dropout=0.0
+    )
+    x = np.random.default_rng(0).normal(size=(1, 3, 4)).astype("float32")
+    before = ops.convert_to_numpy(encoder(x))
+    internals.set_feedforward_activation(encoder, keras.activations.linear)
+    after = ops.convert_to_numpy(encoder(x))
+    assert not np.allclose(before, after), (
+        "setting keras-hub TransformerEncoder._feedforward_intermediate_dense.activation "
+        "no longer changes its output"
+    )

@@ -47,6 +47,9 @@ def _loss_families():
         keras.losses.BinaryFocalCrossentropy,
         rdkl_losses.MultilabelCategoricalCrossentropy,
         rdkl_losses.SparseMultilabelCategoricalCrossentropy,
+        # compat.bert4keras' GlobalPointer losses, also after a save/load round trip.
+        bert4keras.GlobalPointerCrossentropy,
+        bert4keras.SparseGlobalPointerCrossentropy,
     )
     sigmoid_functions = (
         keras.losses.binary_crossentropy,

@@ -173,9 +173,11 @@ def test_gamma_zero_is_sparse_categorical_crossentropy(from_logits, ignore_class
     np.testing.assert_allclose(float(ours(labels, y_pred)), float(theirs(labels, y_pred)), rtol=RTOL)
     g1 = grad(lambda v: ours(labels, v), y_pred)
     g2 = grad(lambda v: theirs(labels, v), y_pred)
-    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
+    keep = labels != ignore_class if ignore_class is not None else np.ones(labels.shape, bool)
+    # Compared where a token counts: Keras < 3.14's own loss gives NaN gradients
+    # at ignored tokens; ours are asserted to be exactly 0 there below.
+    np.testing.assert_allclose(g1[keep], g2[keep], rtol=1e-4, atol=1e-6)
     if ignore_class is not None:
-        keep = labels != ignore_class
         full = ref.sparse_gamma_ce(np.where(keep, labels, 0), y_pred, 0.0, 0.0, from_logits)
         np.testing.assert_allclose(
             float(ours(labels, y_pred)), full[keep].sum() / keep.sum(), rtol=RTOL

@@ -318,6 +318,9 @@ def test_auto_kl_choice():
         (keras_rdkl.compat.bert4keras.sparse_multilabel_categorical_crossentropy, ("sigmoid", True, None)),
         (keras_rdkl.compat.bert4keras.global_pointer_crossentropy, ("sigmoid", True, None)),
         (keras_rdkl.compat.bert4keras.sparse_global_pointer_crossentropy, ("sigmoid", True, None)),
+        # New instances, as `load_model` rebuilds them: recognised by type.
+        (keras_rdkl.compat.bert4keras.GlobalPointerCrossentropy(), ("sigmoid", True, None)),
+        (keras_rdkl.compat.bert4keras.SparseGlobalPointerCrossentropy(), ("sigmoid", True, None)),
         (keras.losses.CategoricalCrossentropy(from_logits=True, axis=1), ("softmax", True, 1)),
     ],
 )
