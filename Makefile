@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	KERAS_BACKEND=$(DEMO_BACKEND) $(PY) examples/ner_global_pointer.py --dataset cluener --encoder bilstm --rdrop-alpha 0.5 --learning-rate 5e-3 --epochs 4 --time-budget 540 --output-dir runs/demo
+	KERAS_BACKEND=$(DEMO_BACKEND) $(PY) examples/ner_global_pointer.py --dataset cluener --encoder bilstm --rdrop-alpha 0.5 --learning-rate 5e-3 --epochs 5 --time-budget 540 --output-dir runs/demo
 
 test: $(VENV)/.installed
 	@status=0; for b in $(BACKENDS); do \
