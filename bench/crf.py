@@ -123,7 +123,9 @@ def main():
     args = parser.parse_args()
     sizes = (16, 64) if args.quick else (16, 64, 128, 256, 512)
     if args.child:
-        rows = run_backend(sizes, args.batch, args.tags, 3 if args.quick else args.repeats)
+        rows = run_backend(
+            sizes, args.batch, args.tags, 3 if args.quick else args.repeats
+        )
         print("RESULT " + json.dumps(rows))
         return
     lines = [
@@ -135,8 +137,18 @@ def main():
     ]
     for backend in args.backends.split(","):
         env = dict(os.environ, KERAS_BACKEND=backend)
-        cmd = [sys.executable, __file__, "--child", backend, "--batch", str(args.batch),
-               "--tags", str(args.tags), "--repeats", str(args.repeats)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            backend,
+            "--batch",
+            str(args.batch),
+            "--tags",
+            str(args.tags),
+            "--repeats",
+            str(args.repeats),
+        ]
         if args.quick:
             cmd.append("--quick")
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
@@ -146,7 +158,8 @@ def main():
             continue
         for row in json.loads(result[0][7:]):
             cells = [
-                f"{row[m]:.2f}" if isinstance(row[m], float) else row[m] for m in METHODS
+                f"{row[m]:.2f}" if isinstance(row[m], float) else row[m]
+                for m in METHODS
             ]
             lines.append(f"| {backend} | {row['L']} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
@@ -154,7 +167,12 @@ def main():
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     suffix = "_quick" if args.quick else ""
     with open(os.path.join(ROOT, "bench", "results", f"crf{suffix}.md"), "w") as fh:
-        fh.write(text + "\n\nCommand: `" + " ".join(["python", "bench/crf.py"] + sys.argv[1:]) + "`\n")
+        fh.write(
+            text
+            + "\n\nCommand: `"
+            + " ".join(["python", "bench/crf.py"] + sys.argv[1:])
+            + "`\n"
+        )
 
 
 if __name__ == "__main__":

@@ -99,21 +99,34 @@ def run_case(case, contender, shape, k, repeats):
 
 def _child(backend, case, contender, shape, k, repeats):
     env = dict(os.environ, KERAS_BACKEND=backend)
-    args = [sys.executable, __file__, "--child", json.dumps([case, contender, shape, k, repeats])]
-    out = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    args = [
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps([case, contender, shape, k, repeats]),
+    ]
+    out = subprocess.run(
+        args, env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode or not lines:
-        raise RuntimeError(f"{backend}/{case}/{contender} failed:\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+        raise RuntimeError(
+            f"{backend}/{case}/{contender} failed:\n{out.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small shapes, few repeats")
+    parser.add_argument(
+        "--quick", action="store_true", help="small shapes, few repeats"
+    )
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "losses.md"))
+    parser.add_argument(
+        "--out", default=os.path.join(ROOT, "bench", "results", "losses.md")
+    )
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, ROOT)

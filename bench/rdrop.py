@@ -52,7 +52,12 @@ def build_models(keras, quick):
 
     return {
         "MLP 256-512-512-10": (mlp, 64, "sparse", None),
-        f"GlobalPointer NER ({layers}x{hidden}, L={length})": (ner, 8, "gp", (heads, length)),
+        f"GlobalPointer NER ({layers}x{hidden}, L={length})": (
+            ner,
+            8,
+            "gp",
+            (heads, length),
+        ),
     }
 
 
@@ -167,22 +172,38 @@ def to_markdown(rows, command, quick):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small models, few repeats")
+    parser.add_argument(
+        "--quick", action="store_true", help="small models, few repeats"
+    )
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--all-backends", action="store_true",
-                        help="run every backend in its own process and write the results file")
+    parser.add_argument(
+        "--all-backends",
+        action="store_true",
+        help="run every backend in its own process and write the results file",
+    )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "rdrop.md"))
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "results", "rdrop.md")
+    )
     args = parser.parse_args()
     if args.repeats is None:
         args.repeats = 5 if args.quick else 20
-    command = "python bench/rdrop.py " + " ".join(a for a in sys.argv[1:] if a != "--json")
+    command = "python bench/rdrop.py " + " ".join(
+        a for a in sys.argv[1:] if a != "--json"
+    )
     if args.all_backends:
         rows = []
         for backend in BACKENDS:
-            cmd = [sys.executable, __file__, "--json", "--repeats", str(args.repeats),
-                   "--warmup", str(args.warmup)] + (["--quick"] if args.quick else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--json",
+                "--repeats",
+                str(args.repeats),
+                "--warmup",
+                str(args.warmup),
+            ] + (["--quick"] if args.quick else [])
             env = dict(os.environ, KERAS_BACKEND=backend)
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0:

@@ -75,11 +75,17 @@ def build_transformer_encoder(
         Keras mask `[B, L]`.
     """
     if hidden % heads:
-        raise ValueError(f"`hidden` must be divisible by `heads`. Received: hidden={hidden}, heads={heads}")
+        raise ValueError(
+            f"`hidden` must be divisible by `heads`. Received: hidden={hidden}, heads={heads}"
+        )
     ffn = ffn or 4 * hidden
     ids = keras.Input((max_length,), dtype="int32", name="token_ids")
-    x = keras.layers.Embedding(vocab_size, hidden, mask_zero=True, name="token_embedding")(ids)
-    x = SinusoidalPositionEmbedding(hidden, merge_mode="add", name="position_embedding")(x)
+    x = keras.layers.Embedding(
+        vocab_size, hidden, mask_zero=True, name="token_embedding"
+    )(ids)
+    x = SinusoidalPositionEmbedding(
+        hidden, merge_mode="add", name="position_embedding"
+    )(x)
     x = keras.layers.LayerNormalization(name="embedding_norm")(x)
     x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for i in range(layers):
@@ -129,7 +135,9 @@ def run_info(script, argv=None):
 def write_report(out_dir, stem, title, info, body, results):
     """Writes `<stem>.json` (results plus `info`) and `<stem>.md` (title, command, body)."""
     out_dir = pathlib.Path(out_dir)
-    (out_dir / f"{stem}.json").write_text(json.dumps({**info, **results}, indent=2, default=str))
+    (out_dir / f"{stem}.json").write_text(
+        json.dumps({**info, **results}, indent=2, default=str)
+    )
     (out_dir / f"{stem}.md").write_text(
         f"# {title}\n\nCommand: `{info['command']}`\n\nMachine: {info['machine']}; "
         f"keras {info['versions']['keras']}.\n\n{body}\n"

@@ -54,7 +54,9 @@ def word_ids(train_texts, text_lists, vocab_size, max_len):
     list of `text_lists`.
     """
     words = [[_WORD.findall(t.lower()) for t in texts] for texts in text_lists]
-    counts = collections.Counter(w for t in train_texts for w in _WORD.findall(t.lower()))
+    counts = collections.Counter(
+        w for t in train_texts for w in _WORD.findall(t.lower())
+    )
     vocab = {w: i + 2 for i, (w, _) in enumerate(counts.most_common(vocab_size - 2))}
     arrays = []
     for doc_words in words:
@@ -82,7 +84,9 @@ def build_classifier(vocab_size, num_classes, embed_dim, hidden, seed, dropout=0
         top = keras.ops.where(count > 0, top, 0.0)  # a text with no words
         return keras.ops.concatenate([mean, top], axis=-1)
 
-    h = keras.layers.Lambda(pool, output_shape=(2 * embed_dim,), name="pool")([emb, ids])
+    h = keras.layers.Lambda(pool, output_shape=(2 * embed_dim,), name="pool")(
+        [emb, ids]
+    )
     h = keras.layers.Dropout(dropout, seed=seed)(h)
     h = keras.layers.Dense(hidden, activation="gelu", kernel_initializer=init)(h)
     h = keras.layers.Dropout(dropout, seed=seed + 1)(h)
@@ -359,8 +363,12 @@ def main(argv=None):
     plot(rows, args.seeds[0], out / "calibration_reliability.png")
     results = {"args": vars(args), "summary": summary, "runs": rows}
     _text.write_report(
-        out, "calibration", "Calibration: cross-entropy vs gamma-cross-entropy (TaiLr)", info,
-        table + "\n\n![reliability](calibration_reliability.png)", results,
+        out,
+        "calibration",
+        "Calibration: cross-entropy vs gamma-cross-entropy (TaiLr)",
+        info,
+        table + "\n\n![reliability](calibration_reliability.png)",
+        results,
     )
     print(f"\nwrote {out}/calibration.json, .md and calibration_reliability.png")
     return results

@@ -91,16 +91,23 @@ def parse_args(argv=None):
     p.add_argument("--student-layers", type=int, default=1)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument(
-        "--divergences", nargs="+", default=["zlpr", "sigmoid"], choices=["zlpr", "sigmoid"],
+        "--divergences",
+        nargs="+",
+        default=["zlpr", "sigmoid"],
+        choices=["zlpr", "sigmoid"],
         help="one distilled student per divergence",
     )
     p.add_argument("--student-loss-weight", type=float, default=0.5)
     p.add_argument(
-        "--seeds", type=int, nargs="+", default=[0, 1, 2],
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
         help="student seeds (initial weights, batch order); the teacher uses the first",
     )
     p.add_argument(
-        "--teacher-path", default=None,
+        "--teacher-path",
+        default=None,
         help="a .keras teacher to load if the file exists, else where to save the trained one",
     )
     p.add_argument("--verbose", type=int, default=2)
@@ -154,7 +161,9 @@ def main(argv=None):
             hidden=args.teacher_hidden, layers=args.teacher_layers, heads=4, head_size=64,
             name="teacher", **size,
         )  # fmt: skip
-        teacher.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
+        teacher.compile(
+            optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr()
+        )
         times["teacher"] = [fit(teacher, args.teacher_epochs, "teacher")]
         if args.teacher_path:
             teacher.save(args.teacher_path)
@@ -177,7 +186,11 @@ def main(argv=None):
         alone = student()
         init = alone.get_weights()
         alone.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr())
-        record("student alone", alone, fit(alone, args.student_epochs, f"student alone, seed {seed}"))
+        record(
+            "student alone",
+            alone,
+            fit(alone, args.student_epochs, f"student alone, seed {seed}"),
+        )
         for divergence in args.divergences:
             name = f"student distilled ({divergence})"
             keras.utils.set_random_seed(seed)  # same batch order as the student alone
@@ -195,7 +208,9 @@ def main(argv=None):
                 optimizer=keras.optimizers.Adam(args.learning_rate), loss=zlpr()
             )
             seconds = fit(
-                distiller, args.student_epochs, f"{name}, T={args.temperature:g}, seed {seed}"
+                distiller,
+                args.student_epochs,
+                f"{name}, T={args.temperature:g}, seed {seed}",
             )
             record(name, distilled, seconds)
 
@@ -230,8 +245,12 @@ def main(argv=None):
     print("\n" + table)
     results = {"args": vars(args), "rows": rows}
     _text.write_report(
-        out, "distill_global_pointer", "GlobalPointer distillation on CLUENER",
-        _text.run_info(__file__, argv), table, results,
+        out,
+        "distill_global_pointer",
+        "GlobalPointer distillation on CLUENER",
+        _text.run_info(__file__, argv),
+        table,
+        results,
     )
     print(f"\nwrote {out}/distill_global_pointer.json and .md")
     return results

@@ -366,8 +366,12 @@ def main(argv=None):
         "calibration": cal_rows,
     }
     _text.write_report(
-        out, "multilabel_goemotions", "Multi-label GoEmotions: ZLPR vs BCE", info,
-        table + "\n\n![reliability](multilabel_goemotions_reliability.png)", results,
+        out,
+        "multilabel_goemotions",
+        "Multi-label GoEmotions: ZLPR vs BCE",
+        info,
+        table + "\n\n![reliability](multilabel_goemotions_reliability.png)",
+        results,
     )
     print(f"\nwrote {out}/multilabel_goemotions.json, .md and _reliability.png")
     return results

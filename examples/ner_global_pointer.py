@@ -34,44 +34,98 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--dataset", default="cluener", help=CORPORA)
-    p.add_argument("--scheme", default="bio", help="tag scheme of conll: files (bio, bioes, bmes)")
     p.add_argument(
-        "--head", default="global_pointer",
+        "--scheme", default="bio", help="tag scheme of conll: files (bio, bioes, bmes)"
+    )
+    p.add_argument(
+        "--head",
+        default="global_pointer",
         choices=["global_pointer", "efficient_global_pointer"],
     )
-    p.add_argument("--encoder", default="bilstm", choices=["bilstm", "idcnn", "transformer"])
-    p.add_argument("--rdrop-alpha", type=float, default=0.0, help="R-Drop weight; 0 = plain")
     p.add_argument(
-        "--rdrop-kl", default="sigmoid", choices=["sigmoid", "softmax"],
+        "--encoder", default="bilstm", choices=["bilstm", "idcnn", "transformer"]
+    )
+    p.add_argument(
+        "--rdrop-alpha", type=float, default=0.0, help="R-Drop weight; 0 = plain"
+    )
+    p.add_argument(
+        "--rdrop-kl",
+        default="sigmoid",
+        choices=["sigmoid", "softmax"],
         help="R-Drop divergence: sigmoid (per logit) or softmax over each head's L x L grid",
     )
-    p.add_argument("--epochs", type=int, default=12, help="most epochs (early stopping may end sooner)")
-    p.add_argument("--patience", type=int, default=3, help="epochs without a better dev F1 before stopping")
-    p.add_argument("--time-budget", type=float, default=0.0,
-                   help="stop after this many seconds of training, dev scoring included (0 = no limit)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=12,
+        help="most epochs (early stopping may end sooner)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        default=3,
+        help="epochs without a better dev F1 before stopping",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds of training, dev scoring included (0 = no limit)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate")
-    p.add_argument("--warmup", type=float, default=0.05, help="warm-up share of all steps")
+    p.add_argument(
+        "--learning-rate", type=float, default=2e-3, help="peak learning rate"
+    )
+    p.add_argument(
+        "--warmup", type=float, default=0.05, help="warm-up share of all steps"
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None,
-                   help="sets KERAS_BACKEND before Keras is imported (default: the environment's)")
-    p.add_argument("--max-train", type=int, default=0, help="training sentences used (0 = all)")
-    p.add_argument("--max-eval", type=int, default=0, help="dev/test sentences used (0 = all)")
-    p.add_argument("--max-length", type=int, default=128,
-                   help="longest window in tokens; longer sentences are split into windows")
-    p.add_argument("--steps-per-epoch", type=int, default=0, help="0 = one pass over the data")
+    p.add_argument(
+        "--backend",
+        choices=["jax", "tensorflow", "torch"],
+        default=None,
+        help="sets KERAS_BACKEND before Keras is imported (default: the environment's)",
+    )
+    p.add_argument(
+        "--max-train", type=int, default=0, help="training sentences used (0 = all)"
+    )
+    p.add_argument(
+        "--max-eval", type=int, default=0, help="dev/test sentences used (0 = all)"
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=128,
+        help="longest window in tokens; longer sentences are split into windows",
+    )
+    p.add_argument(
+        "--steps-per-epoch", type=int, default=0, help="0 = one pass over the data"
+    )
     p.add_argument("--embedding-dim", type=int, default=128)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--head-size", type=int, default=64, help="GlobalPointer head size")
     p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--char-features", default="auto", choices=["auto", "on", "off"],
-                   help="character CNN over each word (auto: on for word-level corpora)")
+    p.add_argument(
+        "--char-features",
+        default="auto",
+        choices=["auto", "on", "off"],
+        help="character CNN over each word (auto: on for word-level corpora)",
+    )
     p.add_argument("--output-dir", default="runs/ner")
-    p.add_argument("--verbose", type=int, default=1, help="Keras progress bars: 0, 1 or 2")
+    p.add_argument(
+        "--verbose", type=int, default=1, help="Keras progress bars: 0, 1 or 2"
+    )
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size", "max_length", "embedding_dim", "hidden", "layers",
-                 "head_size"):
+    for name in (
+        "epochs",
+        "batch_size",
+        "max_length",
+        "embedding_dim",
+        "hidden",
+        "layers",
+        "head_size",
+    ):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be > 0")
     if args.rdrop_alpha < 0:
@@ -79,7 +133,9 @@ def parse_args(argv=None):
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
     if args.rdrop_alpha > 0 and args.dropout <= 0:
-        p.error("--rdrop-alpha > 0 needs --dropout > 0 (R-Drop compares two dropout samples)")
+        p.error(
+            "--rdrop-alpha > 0 needs --dropout > 0 (R-Drop compares two dropout samples)"
+        )
     return args
 
 
@@ -91,7 +147,9 @@ def _read_conll(path, scheme):
     from keras_rdkl import datasets
 
     try:
-        examples, labels, stats = datasets.read_conll(path, scheme=scheme, return_stats=True)
+        examples, labels, stats = datasets.read_conll(
+            path, scheme=scheme, return_stats=True
+        )
     except TypeError:
         examples, labels = datasets.read_conll(path, scheme=scheme)
         stats = None
@@ -105,29 +163,53 @@ def load_corpus(spec, scheme="bio"):
     if spec == "cluener":
         train, labels = datasets.load_cluener("train")
         dev, _ = datasets.load_cluener("dev")
-        return dict(train=train, dev=dev, test=None, labels=labels, level="char",
-                    lowercase=False, notes="CLUENER's test split is unlabeled: dev only",
-                    repairs=None)
+        return dict(
+            train=train,
+            dev=dev,
+            test=None,
+            labels=labels,
+            level="char",
+            lowercase=False,
+            notes="CLUENER's test split is unlabeled: dev only",
+            repairs=None,
+        )
     if spec == "germeval":
         # The shared copy has no train split: train on the dev file minus a
         # held-out tenth (the dev set here), evaluate on test.
         dev_file, labels = datasets.load_germeval("dev")
         test, _ = datasets.load_germeval("test")
         cut = len(dev_file) - len(dev_file) // 10
-        return dict(train=dev_file[:cut], dev=dev_file[cut:], test=test, labels=labels,
-                    level="word", lowercase=False, repairs=None,
-                    notes="trained on NER-de-dev.tsv minus its last 10% (the dev set here); "
-                          "outer and inner spans scored together")
+        return dict(
+            train=dev_file[:cut],
+            dev=dev_file[cut:],
+            test=test,
+            labels=labels,
+            level="word",
+            lowercase=False,
+            repairs=None,
+            notes="trained on NER-de-dev.tsv minus its last 10% (the dev set here); "
+            "outer and inner spans scored together",
+        )
     if spec == "wnut17":
         train, labels = datasets.load_wnut17("train")
         dev, _ = datasets.load_wnut17("dev")
         test, _ = datasets.load_wnut17("test")
-        return dict(train=train, dev=dev, test=test, labels=labels, level="word",
-                    lowercase=True, notes="", repairs=None)
+        return dict(
+            train=train,
+            dev=dev,
+            test=test,
+            labels=labels,
+            level="word",
+            lowercase=True,
+            notes="",
+            repairs=None,
+        )
     if spec.startswith("conll:"):
-        paths = [s for s in spec[len("conll:"):].split(",") if s]
+        paths = [s for s in spec[len("conll:") :].split(",") if s]
         if not 1 <= len(paths) <= 3:
-            raise ValueError(f"--dataset conll: takes TRAIN[,DEV[,TEST]]. Received: {spec!r}")
+            raise ValueError(
+                f"--dataset conll: takes TRAIN[,DEV[,TEST]]. Received: {spec!r}"
+            )
         parts = [_read_conll(p, scheme) for p in paths]
         labels = sorted(set().union(*[set(lab) for _, lab, _ in parts]))
         repairs = None
@@ -141,8 +223,16 @@ def load_corpus(spec, scheme="bio"):
             train, dev = train[:cut], train[cut:]
             notes = "no DEV file: the last 10% of TRAIN is the dev set"
         test = parts[2][0] if len(parts) > 2 else None
-        return dict(train=train, dev=dev, test=test, labels=labels, level="word",
-                    lowercase=False, notes=notes, repairs=repairs)
+        return dict(
+            train=train,
+            dev=dev,
+            test=test,
+            labels=labels,
+            level="word",
+            lowercase=False,
+            notes=notes,
+            repairs=repairs,
+        )
     raise ValueError(f"--dataset must be one of {CORPORA}. Received: {spec!r}")
 
 
@@ -150,7 +240,11 @@ def _repair_count(stats):
     """The repair counters of read_conll's stats: {repaired_sequences, repaired_tags}."""
     if not isinstance(stats, dict):
         return None
-    return {k: v for k, v in stats.items() if k.startswith("repaired") and isinstance(v, int)}
+    return {
+        k: v
+        for k, v in stats.items()
+        if k.startswith("repaired") and isinstance(v, int)
+    }
 
 
 # ----------------------------------------------------------------------------- model
@@ -175,8 +269,11 @@ def grid_softmax_kl():
                 return ops.reshape(t, (shape[0], shape[1], -1))
 
             return softmax_kl_divergence(
-                flat(y_true), flat(y_pred), from_logits=True,
-                temperature=self.temperature, axis=-1,
+                flat(y_true),
+                flat(y_pred),
+                from_logits=True,
+                temperature=self.temperature,
+                axis=-1,
             )
 
     return GridSoftmaxKLDivergence(name="grid_softmax_kl_divergence")
@@ -190,9 +287,16 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch):
     from keras_rdkl.ner import build_span_tagger
 
     tagger = build_span_tagger(
-        len(vocab), num_types, encoder=args.encoder, head=args.head,
-        embedding_dim=args.embedding_dim, hidden=args.hidden, layers=args.layers,
-        dropout=args.dropout, head_size=args.head_size, num_chars=vocab.num_chars,
+        len(vocab),
+        num_types,
+        encoder=args.encoder,
+        head=args.head,
+        embedding_dim=args.embedding_dim,
+        hidden=args.hidden,
+        layers=args.layers,
+        dropout=args.dropout,
+        head_size=args.head_size,
+        num_chars=vocab.num_chars,
     )
     model = tagger
     if args.rdrop_alpha > 0:
@@ -201,8 +305,11 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch):
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup * total)
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else args.learning_rate, max(1, total - warmup), alpha=0.05,
-        warmup_target=args.learning_rate if warmup else None, warmup_steps=warmup,
+        0.0 if warmup else args.learning_rate,
+        max(1, total - warmup),
+        alpha=0.05,
+        warmup_target=args.learning_rate if warmup else None,
+        warmup_steps=warmup,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
@@ -244,12 +351,17 @@ def main(argv=None):
         args.char_features == "auto" and corpus["level"] == "word"
     )
     vocab = ner.Vocabulary.build(
-        [t for t, _ in splits["train"]], lowercase=corpus["lowercase"], chars=chars,
-        labels=labels, level=corpus["level"],
+        [t for t, _ in splits["train"]],
+        lowercase=corpus["lowercase"],
+        chars=chars,
+        labels=labels,
+        level=corpus["level"],
     )
     train, _, window_stats = ner.split_windows(splits["train"], args.max_length)
     long_eval = {
-        k: ner.split_windows(v, args.max_length)[2] for k, v in splits.items() if k != "train"
+        k: ner.split_windows(v, args.max_length)[2]
+        for k, v in splits.items()
+        if k != "train"
     }
     repairs = None
     if corpus["repairs"] is not None:
@@ -265,13 +377,19 @@ def main(argv=None):
     print(
         f"windows of <= {args.max_length} tokens: train {window_stats['split_sentences']} "
         f"sentences split, {window_stats['cut_spans']} spans longer than a window cut; "
-        + ", ".join(f"{k} {s['split_sentences']} split (scored on whole sentences)"
-                    for k, s in long_eval.items())
+        + ", ".join(
+            f"{k} {s['split_sentences']} split (scored on whole sentences)"
+            for k, s in long_eval.items()
+        )
     )
     if repairs is not None:
-        print("ill-formed tag sequences repaired as conlleval does: " + "; ".join(
-            f"{p}: {n.get('repaired_sequences', '?')} sentences, {n.get('repaired_tags', '?')} tags"
-            for p, n in repairs.items()))
+        print(
+            "ill-formed tag sequences repaired as conlleval does: "
+            + "; ".join(
+                f"{p}: {n.get('repaired_sequences', '?')} sentences, {n.get('repaired_tags', '?')} tags"
+                for p, n in repairs.items()
+            )
+        )
 
     train_data = ner.SpanBatches(
         train, vocab, len(labels), args.batch_size, shuffle=True, seed=args.seed
@@ -279,50 +397,83 @@ def main(argv=None):
     steps = args.steps_per_epoch or len(train_data)
     tagger, model = build_and_compile(args, vocab, len(labels), steps)
     scorer = ner.EntityF1Callback(
-        tagger, splits["dev"], vocab, len(labels), max_length=args.max_length,
-        patience=args.patience, time_budget=args.time_budget, verbose=args.verbose,
+        tagger,
+        splits["dev"],
+        vocab,
+        len(labels),
+        max_length=args.max_length,
+        patience=args.patience,
+        time_budget=args.time_budget,
+        verbose=args.verbose,
     )
     fit_start = time.perf_counter()
     history = model.fit(
-        train_data, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch or None,
-        callbacks=[scorer], verbose=args.verbose,
+        train_data,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch or None,
+        callbacks=[scorer],
+        verbose=args.verbose,
     )
     fit_seconds = time.perf_counter() - fit_start
     epochs_run = len(history.history.get("loss", []))
     k = 1 if len(scorer.epoch_seconds) > 1 else 0  # the first epoch pays for compiling
-    throughput = steps * args.batch_size * len(scorer.epoch_seconds[k:]) / max(
-        sum(scorer.epoch_seconds[k:]), 1e-9
+    throughput = (
+        steps
+        * args.batch_size
+        * len(scorer.epoch_seconds[k:])
+        / max(sum(scorer.epoch_seconds[k:]), 1e-9)
     )
 
     results = {}
     for name in ("dev", "test"):
         if name in splits:
-            pred = ner.predict_spans(tagger, splits[name], vocab, len(labels), args.max_length)
-            results[name] = ner.entity_scores([s for _, s in splits[name]], pred, labels)
+            pred = ner.predict_spans(
+                tagger, splits[name], vocab, len(labels), args.max_length
+            )
+            results[name] = ner.entity_scores(
+                [s for _, s in splits[name]], pred, labels
+            )
 
     model_path = out_dir / "model.keras"
     tagger.save(model_path)
     vocab.save(out_dir / "vocab.json")
     command = "python " + " ".join(
-        ["examples/ner_global_pointer.py"] + (list(argv) if argv is not None else sys.argv[1:])
+        ["examples/ner_global_pointer.py"]
+        + (list(argv) if argv is not None else sys.argv[1:])
     )
     summary = dict(
-        dataset=args.dataset, encoder=args.encoder, head=args.head,
-        rdrop_alpha=args.rdrop_alpha, rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,
-        seed=args.seed, backend=keras.backend.backend(), labels=labels,
-        vocab_size=len(vocab), char_features=chars, train_sentences=len(splits["train"]),
-        windows=window_stats, eval_windows=long_eval, conll_repairs=repairs,
-        epochs_run=epochs_run, best_epoch=None if scorer.best_epoch is None else scorer.best_epoch + 1,
+        dataset=args.dataset,
+        encoder=args.encoder,
+        head=args.head,
+        rdrop_alpha=args.rdrop_alpha,
+        rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,
+        seed=args.seed,
+        backend=keras.backend.backend(),
+        labels=labels,
+        vocab_size=len(vocab),
+        char_features=chars,
+        train_sentences=len(splits["train"]),
+        windows=window_stats,
+        eval_windows=long_eval,
+        conll_repairs=repairs,
+        epochs_run=epochs_run,
+        best_epoch=None if scorer.best_epoch is None else scorer.best_epoch + 1,
         stopped_by_time_budget=scorer.stopped_by_budget,
         dev_f1_per_epoch=[round(s["f1"], 4) for s in scorer.history],
-        fit_seconds=round(fit_seconds, 1), train_sentences_per_s=round(throughput, 1),
-        total_seconds=round(time.perf_counter() - t0, 1), notes=corpus["notes"],
+        fit_seconds=round(fit_seconds, 1),
+        train_sentences_per_s=round(throughput, 1),
+        total_seconds=round(time.perf_counter() - t0, 1),
+        notes=corpus["notes"],
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        args=vars(args), command=f"KERAS_BACKEND={keras.backend.backend()} {command}",
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs", keras=keras.__version__,
+        args=vars(args),
+        command=f"KERAS_BACKEND={keras.backend.backend()} {command}",
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
+        keras=keras.__version__,
         **results,
     )
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    (out_dir / "metrics.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False)
+    )
 
     for name, scores in results.items():
         print(f"\n{ner.format_scores(scores, title=name)}")

@@ -16,8 +16,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model_dir", help="the --output-dir of the training run")
     p.add_argument("texts", nargs="*", help="texts to tag (default: lines of stdin)")
-    p.add_argument("--threshold", type=float, default=0.0, help="decision threshold on scores")
-    p.add_argument("--flat", action="store_true", help="keep only non-overlapping entities")
+    p.add_argument(
+        "--threshold", type=float, default=0.0, help="decision threshold on scores"
+    )
+    p.add_argument(
+        "--flat", action="store_true", help="keep only non-overlapping entities"
+    )
     args = p.parse_args(argv)
 
     from keras_rdkl.ner import load_tagger
@@ -25,7 +29,9 @@ def main(argv=None):
 
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     model, vocab = load_tagger(args.model_dir)
-    entities = predict_entities(model, vocab, texts, threshold=args.threshold, flat=args.flat)
+    entities = predict_entities(
+        model, vocab, texts, threshold=args.threshold, flat=args.flat
+    )
     for text, ents in zip(texts, entities, strict=True):
         print(json.dumps({"text": text, "entities": ents}, ensure_ascii=False))
     return entities

@@ -38,12 +38,26 @@ PLANS = {
         ("EfficientGlobalPointer", f"{BEST} --head efficient_global_pointer"),
     ],
     "rdrop": [("(a) no R-Drop", f"{BEST} --rdrop-alpha 0")]
-    + [(f"(b) sigmoid alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl sigmoid")
-       for a in ("0.5", "1", "2", "4")]
-    + [(f"(c) softmax alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl softmax")
-       for a in ("0.5", "1", "2", "4")],
-    "germeval": [("bilstm GP, word + char CNN", "--dataset germeval --epochs 15 --learning-rate 5e-3")],
-    "wnut17": [("bilstm GP, word + char CNN", "--dataset wnut17 --epochs 15 --learning-rate 5e-3")],
+    + [
+        (f"(b) sigmoid alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl sigmoid")
+        for a in ("0.5", "1", "2", "4")
+    ]
+    + [
+        (f"(c) softmax alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl softmax")
+        for a in ("0.5", "1", "2", "4")
+    ],
+    "germeval": [
+        (
+            "bilstm GP, word + char CNN",
+            "--dataset germeval --epochs 15 --learning-rate 5e-3",
+        )
+    ],
+    "wnut17": [
+        (
+            "bilstm GP, word + char CNN",
+            "--dataset wnut17 --epochs 15 --learning-rate 5e-3",
+        )
+    ],
 }
 
 
@@ -72,13 +86,22 @@ def write_table(out, table):
         f1 = [r[split]["f1"] for r in rs]
         dev = [r["dev"]["f1"] for r in rs]
         m, sd = mean_sd(f1)
-        rows.append(dict(
-            name=name, split=split, mean=m, sd=sd, dev=mean_sd(dev), n=len(rs),
-            seeds=[r["seed"] for r in rs], wall=statistics.mean(r["total_seconds"] for r in rs),
-            epochs=statistics.mean(r["epochs_run"] for r in rs),
-            speed=statistics.mean(r["train_sentences_per_s"] for r in rs),
-            command=rs[0]["grid_command"], backend=rs[0]["backend"],
-        ))
+        rows.append(
+            dict(
+                name=name,
+                split=split,
+                mean=m,
+                sd=sd,
+                dev=mean_sd(dev),
+                n=len(rs),
+                seeds=[r["seed"] for r in rs],
+                wall=statistics.mean(r["total_seconds"] for r in rs),
+                epochs=statistics.mean(r["epochs_run"] for r in rs),
+                speed=statistics.mean(r["train_sentences_per_s"] for r in rs),
+                command=rs[0]["grid_command"],
+                backend=rs[0]["backend"],
+            )
+        )
     best = max(rows, key=lambda r: r["mean"]) if rows else None
     lines = [
         f"# NER results: {table}",
@@ -99,7 +122,11 @@ def write_table(out, table):
             note = "n < 2: no spread"
         else:
             gap = best["mean"] - r["mean"]
-            note = "within 2 sd" if gap <= 2 * max(r["sd"], best["sd"]) else "below by > 2 sd"
+            note = (
+                "within 2 sd"
+                if gap <= 2 * max(r["sd"], best["sd"])
+                else "below by > 2 sd"
+            )
         lines.append(
             f"| {r['name']} | {r['split']} | {r['mean']:.4f} +- {r['sd']:.4f} | "
             f"{r['dev'][0]:.4f} | {r['n']} ({', '.join(map(str, r['seeds']))}) | "
@@ -114,10 +141,19 @@ def write_table(out, table):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--plan", choices=sorted(PLANS), action="append", default=[],
-                   help="a bundled set of variants (repeat for several, run in order)")
-    p.add_argument("--variant", action="append", default=[],
-                   help="NAME=FLAGS, flags of ner_global_pointer.py (repeatable)")
+    p.add_argument(
+        "--plan",
+        choices=sorted(PLANS),
+        action="append",
+        default=[],
+        help="a bundled set of variants (repeat for several, run in order)",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME=FLAGS, flags of ner_global_pointer.py (repeatable)",
+    )
     p.add_argument("--table", default=None, help="table name for --variant runs")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--extra", default="", help="flags added to every run")
@@ -146,13 +182,21 @@ def main(argv=None):
                     run_flags = f"{flags} {args.extra} --seed {seed} --verbose 0 --output-dir {tmp}"
                     cmd = [sys.executable, str(SCRIPT), *shlex.split(run_flags)]
                     start = time.perf_counter()
-                    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+                    proc = subprocess.run(
+                        cmd, env=env, cwd=ROOT, capture_output=True, text=True
+                    )
                     if proc.returncode:
-                        print(f"FAILED {table} / {name} / seed {seed}:\n{proc.stderr[-2000:]}")
+                        print(
+                            f"FAILED {table} / {name} / seed {seed}:\n{proc.stderr[-2000:]}"
+                        )
                         continue
-                    summary = json.loads((pathlib.Path(tmp) / "metrics.json").read_text())
+                    summary = json.loads(
+                        (pathlib.Path(tmp) / "metrics.json").read_text()
+                    )
                 summary.update(
-                    table=table, variant=name, grid_wall_seconds=round(time.perf_counter() - start, 1),
+                    table=table,
+                    variant=name,
+                    grid_wall_seconds=round(time.perf_counter() - start, 1),
                     grid_command=f"python examples/ner_global_pointer.py {flags} {args.extra}".strip(),
                 )
                 summary.pop("history", None)
@@ -160,8 +204,11 @@ def main(argv=None):
                     f.write(json.dumps(summary, ensure_ascii=False) + "\n")
                 write_table(out, table)
                 split = eval_split(summary)
-                print(f"{table} / {name} / seed {seed}: {split} F1 = {summary[split]['f1']:.4f} "
-                      f"({summary['total_seconds']:.0f} s)", flush=True)
+                print(
+                    f"{table} / {name} / seed {seed}: {split} F1 = {summary[split]['f1']:.4f} "
+                    f"({summary['total_seconds']:.0f} s)",
+                    flush=True,
+                )
                 summaries.append(summary)
     return summaries
 

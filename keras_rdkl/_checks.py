@@ -37,8 +37,11 @@ def normalize_axes(axis, rank, arg_name="axis"):
             )
         out.append(int(a) % rank)
     if len(set(out)) != len(out):
-        raise ValueError(f"`{arg_name}` names an axis twice. Received: {arg_name}={axis}")
+        raise ValueError(
+            f"`{arg_name}` names an axis twice. Received: {arg_name}={axis}"
+        )
     return tuple(sorted(out))
+
 
 def check_same_shape(y_true, y_pred, y_true_name="y_true", y_pred_name="y_pred"):
     """Raises ValueError when the static shapes of two tensors cannot match."""
@@ -51,10 +54,12 @@ def check_same_shape(y_true, y_pred, y_true_name="y_true", y_pred_name="y_pred")
             f"Received: {y_true_name}.shape={a}, {y_pred_name}.shape={b}"
         )
 
+
 def check_unit_interval(value, name):
     """ValueError unless the Python number `value` lies in [0, 1]."""
     if isinstance(value, numbers.Real) and not (0.0 <= float(value) <= 1.0):
         raise ValueError(f"`{name}` must be in [0, 1]. Received: {name}={value}")
+
 
 def check_positive(value, name):
     """ValueError unless the Python number `value` is finite and > 0."""
@@ -64,7 +69,6 @@ def check_positive(value, name):
         raise ValueError(
             f"`{name}` must be a finite number > 0. Received: {name}={value}"
         )
-
 
 
 def check_axis_arg(axis, name="axis", allow_tuple=True):
@@ -78,7 +82,9 @@ def check_axis_arg(axis, name="axis", allow_tuple=True):
     def is_int(a):
         return isinstance(a, numbers.Integral) and not isinstance(a, bool)
 
-    allowed = "an int or a non-empty tuple of distinct ints" if allow_tuple else "an int"
+    allowed = (
+        "an int or a non-empty tuple of distinct ints" if allow_tuple else "an int"
+    )
     if is_int(axis):
         return int(axis)
     if (
@@ -116,9 +122,12 @@ def is_concrete(x):
     if root == "tensorflow":
         import tensorflow as tf
 
-        return tf.executing_eagerly() and not tf.is_symbolic_tensor(x) and hasattr(
-            x, "numpy"
-        ) and not isinstance(x, tf.Variable)
+        return (
+            tf.executing_eagerly()
+            and not tf.is_symbolic_tensor(x)
+            and hasattr(x, "numpy")
+            and not isinstance(x, tf.Variable)
+        )
     if root in ("jax", "jaxlib"):
         import jax
 
@@ -154,6 +163,7 @@ def check_values(x, name, bad_fn, allowed):
         f"({values.size} value(s) outside that)"
     )
 
+
 def check_threshold(value, name="threshold"):
     """Returns `float(value)`; ValueError unless a finite real > MASK_THRESHOLD.
 
@@ -165,9 +175,7 @@ def check_threshold(value, name="threshold"):
     from keras_rdkl.masking import MASK_THRESHOLD
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"`{name}` must be a real number. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be a real number. Received: {name}={value!r}")
     if not MASK_THRESHOLD < float(value) < float("inf"):
         raise ValueError(
             f"`{name}` must be finite and > MASK_THRESHOLD={MASK_THRESHOLD}. "

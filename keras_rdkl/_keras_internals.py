@@ -63,7 +63,6 @@ def attach_metric(model, metric):
         )
 
 
-
 def set_feedforward_activation(encoder, activation):
     """Sets the activation of a built keras-hub `TransformerEncoder`'s first
     feedforward dense layer (its constructor's `activation`).

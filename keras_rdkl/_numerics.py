@@ -88,5 +88,3 @@ def log1p_sum_exp(x, weights, axis=-1):
     out = ops.log(total) + m
     # Mathematically >= 0; guard the last ulp of rounding.
     return ops.maximum(ops.squeeze(out, axis=axis), 0.0)
-
-

@@ -85,13 +85,17 @@ class GammaScheduler(keras.callbacks.Callback):
             checks.check_unit_interval(target, "target")
             checks.check_unit_interval(start, "start")
             if not isinstance(steps, int) or steps < 1:
-                raise ValueError(f"`steps` must be an int >= 1. Received: steps={steps}")
+                raise ValueError(
+                    f"`steps` must be an int >= 1. Received: steps={steps}"
+                )
 
             def schedule(step, _a=float(start), _b=float(target), _n=steps):
                 return _a + (_b - _a) * min(step, _n) / _n
 
         elif not callable(schedule):
-            raise ValueError(f"`schedule` must be callable. Received: schedule={schedule}")
+            raise ValueError(
+                f"`schedule` must be callable. Received: schedule={schedule}"
+            )
         self.schedule = schedule
         self.loss = loss
         self.step = 0

@@ -69,7 +69,10 @@ def softmax_kl_teacher_student(
     [0.913]
     """
     s, t, valid = _pair(
-        teacher_logits, student_logits, temperature, ("teacher_logits", "student_logits")
+        teacher_logits,
+        student_logits,
+        temperature,
+        ("teacher_logits", "student_logits"),
     )
     axis = checks.check_single_axis(axis, len(s.shape))
     low = ops.cast(-1e30, s.dtype)
@@ -80,7 +83,9 @@ def softmax_kl_teacher_student(
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
-def zlpr_teacher_student(teacher_logits, student_logits, temperature=1.0, axis=(-2, -1)):
+def zlpr_teacher_student(
+    teacher_logits, student_logits, temperature=1.0, axis=(-2, -1)
+):
     """Soft-label ZLPR of the student against the teacher's `sigmoid(2 t)`, as a divergence.
 
     The soft-label ZLPR loss with targets `q_i = sigmoid(2 t_i / T)` has a

@@ -30,6 +30,7 @@ def mask_value(dtype):
     dtype = keras.backend.standardize_dtype(dtype)
     return _MASK_VALUES.get(dtype, _DEFAULT_MASK_VALUE)
 
+
 def is_masked(x):
     """Boolean tensor: True where a score counts as masked."""
     return ops.less_equal(x, MASK_THRESHOLD)

@@ -282,7 +282,8 @@ def decode_spans(logits, threshold=0.0, flat=False, mask=None):
     for b in range(x.shape[0]):
         h, s, e = np.nonzero(keep[b])
         spans = [
-            (int(t), int(i), int(j), float(x[b, t, i, j])) for t, i, j in zip(h, s, e, strict=True)
+            (int(t), int(i), int(j), float(x[b, t, i, j]))
+            for t, i, j in zip(h, s, e, strict=True)
         ]
         if flat:
             spans = _greedy_flat(spans)

@@ -22,7 +22,9 @@ def _data(n=6, d=3, c=4):
 
 def _frozen_model(loss, c=4, d=3):
     model = keras.Sequential([keras.Input((d,)), keras.layers.Dense(c)])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=loss, jit_compile=JIT)
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=loss, jit_compile=JIT
+    )
     return model
 
 
@@ -48,22 +50,40 @@ def test_linear_schedule_per_step():
     loss = GammaCrossentropy(0.0, from_logits=True)
     model = _frozen_model(loss)
     cb = GammaScheduler(target=0.6, steps=4, start=0.2)
-    hist = model.fit(x, onehot, batch_size=2, epochs=2, verbose=0, shuffle=False, callbacks=[cb])
+    hist = model.fit(
+        x, onehot, batch_size=2, epochs=2, verbose=0, shuffle=False, callbacks=[cb]
+    )
     # Steps 0..7: gamma = 0.2 + 0.4 * min(step, 4) / 4; epoch 1 is all at 0.6.
     assert loss.gamma == pytest.approx(0.6)
     assert cb.step == 8
     logits = model.predict(x, verbose=0)
-    per_sample = {g: ref.sparse_gamma_ce(y, logits, g, 0.0, True) for g in (0.2, 0.3, 0.4, 0.5, 0.6)}
+    per_sample = {
+        g: ref.sparse_gamma_ce(y, logits, g, 0.0, True)
+        for g in (0.2, 0.3, 0.4, 0.5, 0.6)
+    }
     # Epoch 0 logs the mean over its 4 batches, each at its own gamma.
-    epoch0 = np.mean([per_sample[g][2 * i : 2 * i + 2].mean() for i, g in enumerate((0.2, 0.3, 0.4, 0.5))])
-    np.testing.assert_allclose(hist.history["loss"], [epoch0, per_sample[0.6].mean()], rtol=1e-5)
+    epoch0 = np.mean(
+        [
+            per_sample[g][2 * i : 2 * i + 2].mean()
+            for i, g in enumerate((0.2, 0.3, 0.4, 0.5))
+        ]
+    )
+    np.testing.assert_allclose(
+        hist.history["loss"], [epoch0, per_sample[0.6].mean()], rtol=1e-5
+    )
 
 
 def test_explicit_loss_argument():
     x, y = _data()
     loss = SparseGammaCrossentropy(0.5, from_logits=True)
     model = _frozen_model(loss)
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[GammaScheduler(target=0.9, steps=1, loss=loss)])
+    model.fit(
+        x,
+        y,
+        epochs=2,
+        verbose=0,
+        callbacks=[GammaScheduler(target=0.9, steps=1, loss=loss)],
+    )
     assert loss.gamma == pytest.approx(0.9)
 
 
@@ -88,7 +108,15 @@ def test_schedule_out_of_range_and_missing_loss_raise():
     x, y = _data()
     model = _frozen_model(SparseGammaCrossentropy(0.0, from_logits=True))
     with pytest.raises(ValueError, match="gamma"):
-        model.fit(x, y, epochs=1, verbose=0, callbacks=[GammaScheduler(schedule=lambda s: 2.0)])
+        model.fit(
+            x,
+            y,
+            epochs=1,
+            verbose=0,
+            callbacks=[GammaScheduler(schedule=lambda s: 2.0)],
+        )
     plain = _frozen_model("sparse_categorical_crossentropy")
     with pytest.raises(ValueError, match="GammaScheduler needs exactly one"):
-        plain.fit(x, y, epochs=1, verbose=0, callbacks=[GammaScheduler(target=0.5, steps=2)])
+        plain.fit(
+            x, y, epochs=1, verbose=0, callbacks=[GammaScheduler(target=0.5, steps=2)]
+        )

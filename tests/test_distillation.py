@@ -154,9 +154,9 @@ def test_global_pointer_zlpr_is_zero_with_zero_gradient_at_the_teacher(T):
     g = grad(lambda v: loss.compute_loss(teacher, v), teacher)
     np.testing.assert_allclose(g, 0.0, atol=1e-6)
     # Anywhere else it is positive and its gradient matches finite differences.
-    student = teacher + np.where(teacher > -2e4, rng.normal(size=teacher.shape), 0.0).astype(
-        "float32"
-    )
+    student = teacher + np.where(
+        teacher > -2e4, rng.normal(size=teacher.shape), 0.0
+    ).astype("float32")
     g = grad(lambda v: loss.compute_loss(teacher, v), student)
     assert np.all(np.isfinite(g))
     assert np.all(g[student <= -2e4] == 0.0)
@@ -174,7 +174,9 @@ def test_global_pointer_zlpr_extreme_and_float16_finite():
     s = np.array([[-1e4, 1e4, 0.0, 5.0, -np.inf]], "float32")
     loss = GlobalPointerDistillation(axis=-1, divergence="zlpr")
     assert np.isfinite(_num(loss.compute_loss(t, s)))
-    assert np.isfinite(_num(loss.compute_loss(ops.cast(t, "float16"), ops.cast(s, "float16"))))
+    assert np.isfinite(
+        _num(loss.compute_loss(ops.cast(t, "float16"), ops.cast(s, "float16")))
+    )
     g = grad(lambda v: loss.compute_loss(t, v), s)
     assert np.all(np.isfinite(g))
 

@@ -21,10 +21,13 @@ def test_keras_mask_travels_as_a_tensor_attribute():
 
 def test_set_keras_mask_is_honoured_by_loss_reduction():
     y_true = np.zeros((2, 3), "float32")
-    y_pred = ops.convert_to_tensor(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "float32"))
+    y_pred = ops.convert_to_tensor(
+        np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "float32")
+    )
     mask = ops.convert_to_tensor(np.array([[True, True, False], [True, False, False]]))
     internals.set_keras_mask(y_pred, mask)
     assert internals.get_keras_mask(y_pred) is not None
+
     class Identity(keras.losses.Loss):
         def call(self, y_true, y_pred):
             return y_pred
@@ -88,7 +91,9 @@ def test_callback_model_property_syncs_training_state():
         def on_train_batch_begin(self, batch, logs=None):
             seen.append(ops.convert_to_numpy(self.model.layers[0].kernel).copy())
 
-    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=[Probe()])
+    model.fit(
+        x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=[Probe()]
+    )
     np.testing.assert_array_equal(seen[0], start)
     assert not np.array_equal(seen[1], start), (
         "Callback.model no longer syncs the trainer's state mid-epoch"
@@ -99,7 +104,9 @@ def test_set_feedforward_activation_changes_keras_hub_encoder_output():
     """keras-hub's private `_feedforward_intermediate_dense` is where BERT's GELU lives."""
     import pytest
 
-    keras_hub = pytest.importorskip("keras_hub", reason="keras-hub (hub extra) not installed")
+    keras_hub = pytest.importorskip(
+        "keras_hub", reason="keras-hub (hub extra) not installed"
+    )
     encoder = keras_hub.layers.TransformerEncoder(
         intermediate_dim=8, num_heads=2, activation="relu", dropout=0.0
     )

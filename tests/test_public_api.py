@@ -24,7 +24,9 @@ def test_subpackage_all_lists_exactly_its_public_names(name):
     exported = list(package.__all__)
     assert len(set(exported)) == len(exported), f"{name}.__all__ repeats a name"
     for symbol in exported:
-        assert hasattr(package, symbol), f"{name}.__all__ names {symbol!r}, which is missing"
+        assert hasattr(package, symbol), (
+            f"{name}.__all__ names {symbol!r}, which is missing"
+        )
     # Every public name the package defines or re-exports is listed (submodules
     # that are not re-exported on purpose, such as implementation files, are not).
     public = {
@@ -43,7 +45,9 @@ def test_subpackage_all_lists_exactly_its_public_names(name):
     }
     listed_modules = submodules & set(exported)
     missing = public - set(exported) - (submodules - listed_modules)
-    assert not missing, f"{name} exports {sorted(missing)} without listing them in __all__"
+    assert not missing, (
+        f"{name} exports {sorted(missing)} without listing them in __all__"
+    )
 
 
 def test_star_import_gives_the_public_api():

@@ -382,7 +382,8 @@ def test_encode_batch_names_the_sample_and_validates_up_front():
 
 
 @pytest.mark.parametrize(
-    "threshold", [-1e30, -2.0e4, float("nan"), float("inf"), -float("inf"), "0", None, True]
+    "threshold",
+    [-1e30, -2.0e4, float("nan"), float("inf"), -float("inf"), "0", None, True],
 )
 def test_decode_rejects_bad_thresholds(threshold):
     with pytest.raises(ValueError, match="`threshold`"):
@@ -391,7 +392,9 @@ def test_decode_rejects_bad_thresholds(threshold):
 
 def test_decode_accepts_numpy_threshold_and_rejects_bad_flat_and_mask():
     x = _logits_from({(0, 0, 1): 0.5}, 1, 3)
-    assert [d[:3] for d in sp.decode_spans(x, threshold=np.float32(0.25))] == [(0, 0, 1)]
+    assert [d[:3] for d in sp.decode_spans(x, threshold=np.float32(0.25))] == [
+        (0, 0, 1)
+    ]
     with pytest.raises(ValueError, match="`flat`"):
         sp.decode_spans(x, flat="yes")
     with pytest.raises(ValueError, match="`mask`"):
@@ -432,10 +435,16 @@ def test_decode_of_layer_output_never_yields_masked_spans(flat):
         (lambda: sp.char_to_token_spans([(0, 1)], OFFSETS), "triples"),
         (lambda: sp.char_to_token_spans([(0, 1, 3)], [(0, 1.0)]), "offsets[0]"),
         (lambda: sp.char_to_token_spans([(0, 1, 3)], [(0, 1, 2)]), "pairs"),
-        (lambda: sp.char_to_token_spans([(0, 1, 3)], OFFSETS, inclusive=1), "inclusive"),
+        (
+            lambda: sp.char_to_token_spans([(0, 1, 3)], OFFSETS, inclusive=1),
+            "inclusive",
+        ),
         (lambda: sp.token_to_char_spans([(0, 1.0, 2)], OFFSETS), "token_start 1.0"),
         (lambda: sp.token_to_char_spans([(-1, 1, 2)], OFFSETS), "type >= 0"),
-        (lambda: sp.token_to_char_spans([(0, 1, 2)], OFFSETS, inclusive="no"), "inclusive"),
+        (
+            lambda: sp.token_to_char_spans([(0, 1, 2)], OFFSETS, inclusive="no"),
+            "inclusive",
+        ),
     ],
 )
 def test_offsets_reject_float_positions_and_bad_arguments(call, fragment):

@@ -190,7 +190,9 @@ def write_google_checkpoint(weights, prefix, optimizer_slots=True):
             if optimizer_slots:
                 for slot in ("adam_m", "adam_v"):
                     variables.append(
-                        tf.compat.v1.Variable(np.zeros_like(value), name=f"{name}/{slot}")
+                        tf.compat.v1.Variable(
+                            np.zeros_like(value), name=f"{name}/{slot}"
+                        )
                     )
         variables.append(
             tf.compat.v1.Variable(np.int64(1000), name="global_step", dtype=tf.int64)

@@ -61,8 +61,12 @@ def loss_case(rng):
         "tags": tags,
         "sparse_loss": sparse.numpy(),
         "dense_loss": crf.dense_loss(tf.constant(one_hot), masked).numpy(),
-        "sparse_accuracy": np.array(crf.sparse_accuracy(tf.constant(tags), masked).numpy()),
-        "dense_accuracy": np.array(crf.dense_accuracy(tf.constant(one_hot), masked).numpy()),
+        "sparse_accuracy": np.array(
+            crf.sparse_accuracy(tf.constant(tags), masked).numpy()
+        ),
+        "dense_accuracy": np.array(
+            crf.dense_accuracy(tf.constant(one_hot), masked).numpy()
+        ),
         "grad_emissions": grad_e.numpy(),
         "grad_weight": grad_w.numpy(),
     }
@@ -71,7 +75,11 @@ def loss_case(rng):
 def viterbi_case(rng):
     trans = rng.normal(size=(TAGS, TAGS)).astype("float32")
     out = {"trans": trans}
-    variants = {"none": (None, None), "starts": ([0, 1, 3], None), "both": ([0, 1, 3], [0, 2, 4])}
+    variants = {
+        "none": (None, None),
+        "starts": ([0, 1, 3], None),
+        "both": ([0, 1, 3], [0, 2, 4]),
+    }
     for i, length in enumerate((1, 2, 5, 9, 16)):
         nodes = rng.normal(scale=2.0, size=(length, TAGS)).astype("float32")
         out[f"nodes_{i}"] = nodes

@@ -144,7 +144,11 @@ def make_dense_loss(seed, out_dir):
     loss, grad, loss32 = _loss_and_grad(fn, y_pred)
     np.savez_compressed(
         out_dir / "b4k_loss_dense.npz",
-        y_true=y_true, y_pred=y_pred, loss=loss, grad=grad, loss_float32=loss32,
+        y_true=y_true,
+        y_pred=y_pred,
+        loss=loss,
+        grad=grad,
+        loss_float32=loss32,
     )
     return "b4k_loss_dense"
 
@@ -186,13 +190,15 @@ def make_sparse_loss(mask_zero, seed, out_dir):
             )
 
         loss, grad, loss32 = _loss_and_grad(fn, y_pred)
-        arrays.update({
-            f"{rank}_y_true": y_true,
-            f"{rank}_y_pred": y_pred,
-            f"{rank}_loss": loss,
-            f"{rank}_grad": grad,
-            f"{rank}_loss_float32": loss32,
-        })
+        arrays.update(
+            {
+                f"{rank}_y_true": y_true,
+                f"{rank}_y_pred": y_pred,
+                f"{rank}_loss": loss,
+                f"{rank}_grad": grad,
+                f"{rank}_loss_float32": loss32,
+            }
+        )
     tag = f"b4k_loss_sparse_mask{int(mask_zero)}"
     np.savez_compressed(out_dir / f"{tag}.npz", mask_zero=np.array(mask_zero), **arrays)
     return tag
@@ -214,8 +220,8 @@ def make_gp_sparse_loss(seed, out_dir):
     pairs = np.zeros((batch, heads, k, 2), "int32")
     for b in range(batch):
         valid = np.triu(np.ones((length, length), bool))
-        valid[lengths[b]:, :] = False
-        valid[:, lengths[b]:] = False
+        valid[lengths[b] :, :] = False
+        valid[:, lengths[b] :] = False
         y_pred[b][:, ~valid] = -np.inf
         valid[0, 0] = False  # (0, 0) is padding
         spans = np.argwhere(valid)
@@ -236,7 +242,11 @@ def make_gp_sparse_loss(seed, out_dir):
     loss, grad, loss32 = _loss_and_grad(fn, y_pred)
     np.savez_compressed(
         out_dir / "b4k_loss_gp_sparse.npz",
-        y_true=pairs, y_pred=y_pred, loss=loss, grad=grad, loss_float32=loss32,
+        y_true=pairs,
+        y_pred=y_pred,
+        loss=loss,
+        grad=grad,
+        loss_float32=loss32,
     )
     return "b4k_loss_gp_sparse"
 

@@ -137,9 +137,7 @@ def _read_config(config_path):
         ) from error
     missing = [k for k in _REQUIRED_CONFIG if k not in config]
     if missing:
-        raise ValueError(
-            f"The BERT config {config_path!r} lacks {', '.join(missing)}."
-        )
+        raise ValueError(f"The BERT config {config_path!r} lacks {', '.join(missing)}.")
     if config["hidden_size"] % config["num_attention_heads"]:
         raise ValueError(
             f"hidden_size={config['hidden_size']} in {config_path!r} is not a "
@@ -198,10 +196,26 @@ def _google_names(config):
         )
         for src, dst, shape in (
             ("attention/output/dense/bias", f"{attn}/attention_output/bias", (h,)),
-            ("attention/output/LayerNorm/gamma", f"{k}/self_attention_layer_norm/gamma", (h,)),
-            ("attention/output/LayerNorm/beta", f"{k}/self_attention_layer_norm/beta", (h,)),
-            ("intermediate/dense/kernel", f"{k}/feedforward_intermediate_dense/kernel", (h, inter)),
-            ("intermediate/dense/bias", f"{k}/feedforward_intermediate_dense/bias", (inter,)),
+            (
+                "attention/output/LayerNorm/gamma",
+                f"{k}/self_attention_layer_norm/gamma",
+                (h,),
+            ),
+            (
+                "attention/output/LayerNorm/beta",
+                f"{k}/self_attention_layer_norm/beta",
+                (h,),
+            ),
+            (
+                "intermediate/dense/kernel",
+                f"{k}/feedforward_intermediate_dense/kernel",
+                (h, inter),
+            ),
+            (
+                "intermediate/dense/bias",
+                f"{k}/feedforward_intermediate_dense/bias",
+                (inter,),
+            ),
             ("output/dense/kernel", f"{k}/feedforward_output_dense/kernel", (inter, h)),
             ("output/dense/bias", f"{k}/feedforward_output_dense/bias", (h,)),
             ("output/LayerNorm/gamma", f"{k}/feedforward_layer_norm/gamma", (h,)),
@@ -260,8 +274,7 @@ def _read_checkpoint(checkpoint_path, config, keep_tokens=None):
         raise ValueError(
             f"The checkpoint {checkpoint_path!r} does not match the BERT config "
             f"({config['num_hidden_layers']} layers, hidden size "
-            f"{config['hidden_size']}, vocabulary {vocab}):\n  "
-            + "\n  ".join(problems)
+            f"{config['hidden_size']}, vocabulary {vocab}):\n  " + "\n  ".join(problems)
         )
     h = config["hidden_size"]
     pooler_shapes = {"pooled_dense/kernel": (h, h), "pooled_dense/bias": (h,)}
@@ -522,7 +535,9 @@ def load_bert_dir(bert_dir, model="bert", do_lower_case=True, **kwargs):
 
     folder = pathlib.Path(bert_dir)
     if not folder.is_dir():
-        raise ValueError(f"`bert_dir` must be a folder. Received: bert_dir={bert_dir!r}")
+        raise ValueError(
+            f"`bert_dir` must be a folder. Received: bert_dir={bert_dir!r}"
+        )
     config = _find_one(folder, ["bert_config.json", "*config*.json"], "config")
     vocab = _find_one(folder, ["vocab.txt"], "vocab")
     index = _find_one(folder, ["*.ckpt.index", "*.index"], "checkpoint")

@@ -287,11 +287,12 @@ class Tokenizer:
         """
         if pattern not in ("S*E*E", "S*ES*E"):
             raise ValueError(
-                "`pattern` must be 'S*E*E' or 'S*ES*E'. "
-                f"Received: pattern={pattern!r}"
+                f"`pattern` must be 'S*E*E' or 'S*ES*E'. Received: pattern={pattern!r}"
             )
         first = (
-            self.tokenize(first_text) if isinstance(first_text, str) else list(first_text)
+            self.tokenize(first_text)
+            if isinstance(first_text, str)
+            else list(first_text)
         )
         second = None
         if second_text is not None:
@@ -381,4 +382,3 @@ class Tokenizer:
 def _check_maxlen(maxlen):
     if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 2:
         raise ValueError(f"`maxlen` must be an int >= 2. Received: maxlen={maxlen!r}")
-

@@ -527,12 +527,16 @@ class ViterbiDecoder:
         self.num_labels = len(trans)
         self.starts = None if starts is None else list(starts)
         self.ends = None if ends is None else list(ends)
-        self.non_starts = [] if starts is None else [
-            i for i in range(self.num_labels) if i not in self.starts
-        ]
-        self.non_ends = [] if ends is None else [
-            i for i in range(self.num_labels) if i not in self.ends
-        ]
+        self.non_starts = (
+            []
+            if starts is None
+            else [i for i in range(self.num_labels) if i not in self.starts]
+        )
+        self.non_ends = (
+            []
+            if ends is None
+            else [i for i in range(self.num_labels) if i not in self.ends]
+        )
 
     def decode(self, nodes):
         """Best path `[length]` of one sequence's emissions `[length, num_tags]`."""

@@ -112,7 +112,7 @@ def read_cluener_json(path, check_mentions=True, encoding="utf-8"):
                     if check_mentions and text[start : end + 1] != mention:
                         fail(
                             f"span [{start}, {end}] reads "
-                            f"{text[start:end + 1]!r}, not the mention {mention!r}"
+                            f"{text[start : end + 1]!r}, not the mention {mention!r}"
                         )
                     spans.add((etype, start, end))
         labels.update(t for t, _, _ in spans)

@@ -17,7 +17,11 @@ _BASE_URL = (
     "https://raw.githubusercontent.com/UKPLab/deeplearning4nlp-tutorial/"
     "2a36ecc39f13b683752483546441468fd7d734b3/2015-10_Lecture/Lecture3/code/data/"
 )
-_FILES = {"train": "NER-de-train.tsv", "dev": "NER-de-dev.tsv", "test": "NER-de-test.tsv"}
+_FILES = {
+    "train": "NER-de-train.tsv",
+    "dev": "NER-de-dev.tsv",
+    "test": "NER-de-test.tsv",
+}
 _SHA256 = {
     "NER-de-dev.tsv": "d69d1347847e3ac0d1bfd14d7e5c0713dcb82899624301ced6df807dbb070056",
     "NER-de-test.tsv": "9405e49532379f3aee048851d116b35823d31c04e9521b87a9c4e6572c269097",
@@ -164,7 +168,11 @@ def load_germeval(split="test", path=None, nested=True, subtypes="keep"):
     check_split(split, tuple(_FILES))
     fname = _FILES[split]
     local = resolve_file(
-        _FOLDER, fname, path=path, origin=_BASE_URL + fname, file_hash=_SHA256.get(fname)
+        _FOLDER,
+        fname,
+        path=path,
+        origin=_BASE_URL + fname,
+        file_hash=_SHA256.get(fname),
     )
     examples, _ = read_germeval_tsv(local, nested=nested, subtypes=subtypes)
     labels = list(GERMEVAL_LABELS) if subtypes == "keep" else list(_BASE_TYPES)

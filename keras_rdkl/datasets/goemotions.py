@@ -82,12 +82,18 @@ def read_goemotions_tsv(path, num_labels=28, encoding="utf-8"):
     >>> read_goemotions_tsv(path)
     [('Thanks a lot!', [15]), ('Wow, ok', [26, 27])]
     """
-    if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+    if (
+        isinstance(num_labels, bool)
+        or not isinstance(num_labels, int)
+        or num_labels < 1
+    ):
         raise ValueError(
             f"`num_labels` must be an integer >= 1. Received: num_labels={num_labels!r}"
         )
     path = pathlib.Path(path)
-    reader = csv.reader(io.StringIO(read_text(path, encoding), newline=""), delimiter="\t")
+    reader = csv.reader(
+        io.StringIO(read_text(path, encoding), newline=""), delimiter="\t"
+    )
     examples = []
     while True:
         lineno = reader.line_num + 1

@@ -88,7 +88,9 @@ class ConditionalRandomField(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(lr_multiplier, bool) or not isinstance(lr_multiplier, numbers.Real):
+        if isinstance(lr_multiplier, bool) or not isinstance(
+            lr_multiplier, numbers.Real
+        ):
             raise ValueError(
                 "`lr_multiplier` must be a finite number > 0. "
                 f"Received: lr_multiplier={lr_multiplier!r}"
@@ -145,7 +147,9 @@ class ConditionalRandomField(keras.layers.Layer):
 
     def negative_log_likelihood(self, y_true, emissions, mask=None):
         """Per-sequence CRF loss `[batch]`; see `crf_negative_log_likelihood`."""
-        return crf_negative_log_likelihood(y_true, emissions, self.transitions, mask=mask)
+        return crf_negative_log_likelihood(
+            y_true, emissions, self.transitions, mask=mask
+        )
 
     def decode(self, emissions, mask=None):
         """Viterbi paths and scores under the layer's constraints.

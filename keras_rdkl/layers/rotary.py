@@ -115,4 +115,3 @@ def apply_rotary(x, positions_embedding):
 def _fits(a, b, allow_one=False):
     """Static sizes `a` (table) and `b` (input) can match; None matches all."""
     return a is None or b is None or a == b or (allow_one and a == 1)
-

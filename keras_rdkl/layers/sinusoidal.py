@@ -116,9 +116,13 @@ class SinusoidalPositionEmbedding(keras.layers.Layer):
             return inputs, None
         position_ids = ops.convert_to_tensor(position_ids)
         p_shape = tuple(position_ids.shape)
-        if len(p_shape) != 2 or not (
-            p_shape[0] in (None, 1) or shape[0] is None or p_shape[0] == shape[0]
-        ) or (None not in (p_shape[1], shape[1]) and p_shape[1] != shape[1]):
+        if (
+            len(p_shape) != 2
+            or not (
+                p_shape[0] in (None, 1) or shape[0] is None or p_shape[0] == shape[0]
+            )
+            or (None not in (p_shape[1], shape[1]) and p_shape[1] != shape[1])
+        ):
             raise ValueError(
                 "`position_ids` must have shape [batch or 1, length] = "
                 f"[{shape[0]} or 1, {shape[1]}]. "

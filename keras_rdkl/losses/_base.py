@@ -97,6 +97,8 @@ class PerSampleLoss(keras.losses.Loss):
             y_pred = ops.convert_to_tensor(y_pred)
             rank = max(len(y_pred.shape) - self._num_class_axes(), 0)
             sample_weight = align_sample_weight(
-                sample_weight, tuple(y_pred.shape)[:rank], tuple(ops.shape(y_pred))[:rank]
+                sample_weight,
+                tuple(y_pred.shape)[:rank],
+                tuple(ops.shape(y_pred))[:rank],
             )
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)

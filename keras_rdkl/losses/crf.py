@@ -160,7 +160,9 @@ def _log_norm_parallel(e, a, valid):
 
 def _pick_method(method, e):
     if method not in _METHODS:
-        raise ValueError(f"`method` must be one of {_METHODS}. Received: method={method!r}")
+        raise ValueError(
+            f"`method` must be one of {_METHODS}. Received: method={method!r}"
+        )
     static = e.shape[1] is not None
     if method == "parallel" and not static:
         raise ValueError(
@@ -331,7 +333,9 @@ class CRFLoss(keras.losses.Loss):
     >>> model.compile("adam", loss=CRFLoss(crf))
     """
 
-    def __init__(self, crf=None, reduction="sum_over_batch_size", name="crf_loss", dtype=None):
+    def __init__(
+        self, crf=None, reduction="sum_over_batch_size", name="crf_loss", dtype=None
+    ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.crf = crf
 

@@ -15,7 +15,9 @@ def _pair(y_true, y_pred, temperature, names=("y_true", "y_pred")):
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
     checks.check_same_shape(y_true, y_pred, *names)
     # Masks are read before the temperature rescales the scores.
-    valid = ops.logical_not(ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred)))
+    valid = ops.logical_not(
+        ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred))
+    )
     s = ops.where(valid, y_pred, 0.0) / temperature
     t = ops.where(valid, y_true, 0.0) / temperature
     return s, t, valid
@@ -124,7 +126,9 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
     low = ops.cast(-1e30, s.dtype)
     log_p = ops.log_softmax(ops.where(valid, s, low), axis=axis)
     log_q = ops.log_softmax(ops.where(valid, t, low), axis=axis)
-    per_class = ops.where(valid, (ops.exp(log_p) - ops.exp(log_q)) * (log_p - log_q), 0.0)
+    per_class = ops.where(
+        valid, (ops.exp(log_p) - ops.exp(log_q)) * (log_p - log_q), 0.0
+    )
     return ops.sum(per_class, axis=axis)
 
 
@@ -137,7 +141,11 @@ class _Divergence(PerSampleLoss):
         self.axis = axis
 
     def get_config(self):
-        return {**super().get_config(), "temperature": self.temperature, "axis": self.axis}
+        return {
+            **super().get_config(),
+            "temperature": self.temperature,
+            "axis": self.axis,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")

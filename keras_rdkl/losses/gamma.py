@@ -51,7 +51,9 @@ def _validate(gamma, threshold):
 
 def _check_number_in_unit_interval(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}"
+        )
     checks.check_unit_interval(value, name)
     return float(value)
 
@@ -181,7 +183,9 @@ def gamma_crossentropy(
     _validate(gamma, threshold)
     label_smoothing = _check_number_in_unit_interval(label_smoothing, "label_smoothing")
     from_logits = checks.check_bool(from_logits, "from_logits")
-    checks.check_values(y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]")
+    checks.check_values(
+        y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
+    )
     if not from_logits:
         _check_probabilities(y_pred)
     y_pred = num.to_compute(y_pred)
@@ -310,7 +314,9 @@ def sparse_gamma_crossentropy(
         allowed = f"integer class ids in [0, {num_classes})"
         if ignore_class is not None:
             allowed += f" or ignore_class={ignore_class}"
-        checks.check_values(y_true, "y_true", _bad_labels(num_classes, ignore_class), allowed)
+        checks.check_values(
+            y_true, "y_true", _bad_labels(num_classes, ignore_class), allowed
+        )
     # In-graph: an id that is not a valid class gives NaN (identical on every
     # backend), computed before any cast so huge values cannot wrap around.
     if num_classes is None:
@@ -409,7 +415,9 @@ class GammaCrossentropy(_GammaLoss):
         name="gamma_crossentropy",
         dtype=None,
     ):
-        label_smoothing = _check_number_in_unit_interval(label_smoothing, "label_smoothing")
+        label_smoothing = _check_number_in_unit_interval(
+            label_smoothing, "label_smoothing"
+        )
         super().__init__(gamma, threshold, from_logits, axis, reduction, name, dtype)
         self.label_smoothing = label_smoothing
 

@@ -55,7 +55,9 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
         - Su Jianlin, "将'softmax+交叉熵'推广到多标签分类问题" (2020).
         - "ZLPR: A Novel Loss for Multi-label Classification" (2022).
     """
-    checks.check_values(y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]")
+    checks.check_values(
+        y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
+    )
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
     checks.check_same_shape(y_true, y_pred)
@@ -208,13 +210,17 @@ def sparse_multilabel_categorical_crossentropy(
         valid = ops.logical_and(valid, ops.not_equal(idx, 0))
     safe_idx = ops.where(valid, idx, 0)
     valid = ops.logical_and(
-        valid, ops.logical_not(masking.is_masked(ops.take_along_axis(s, safe_idx, axis=-1)))
+        valid,
+        ops.logical_not(masking.is_masked(ops.take_along_axis(s, safe_idx, axis=-1))),
     )
 
     # Positive term: sort the kept indices and count each distinct one once.
     keys = ops.sort(ops.where(valid, idx, -1), axis=-1)
     repeated = ops.concatenate(
-        [ops.zeros_like(keys[..., :1], dtype="bool"), ops.equal(keys[..., 1:], keys[..., :-1])],
+        [
+            ops.zeros_like(keys[..., :1], dtype="bool"),
+            ops.equal(keys[..., 1:], keys[..., :-1]),
+        ],
         axis=-1,
     )
     first = ops.logical_and(ops.greater_equal(keys, 0), ops.logical_not(repeated))
@@ -239,7 +245,9 @@ def sparse_multilabel_categorical_crossentropy(
         )
     s_ext = ops.concatenate([s2, ops.full((rows, 1), neg_inf, dtype=s.dtype)], axis=-1)
     target = ops.reshape(ops.where(valid, idx, n), (rows, k))
-    flat = ops.reshape(ops.arange(rows, dtype="int32")[:, None] * (n + 1) + target, (-1, 1))
+    flat = ops.reshape(
+        ops.arange(rows, dtype="int32")[:, None] * (n + 1) + target, (-1, 1)
+    )
     s_flat = ops.scatter_update(
         ops.reshape(s_ext, (-1,)), flat, ops.full((rows * k,), neg_inf, dtype=s.dtype)
     )

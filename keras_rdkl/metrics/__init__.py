@@ -1,4 +1,5 @@
 """keras_rdkl.metrics."""
+
 from keras_rdkl.metrics.calibration import ExpectedCalibrationError
 from keras_rdkl.metrics.calibration import multilabel_calibration
 from keras_rdkl.metrics.calibration import reliability_diagram_data

@@ -199,8 +199,10 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         rank = len(pred_shape)
         if len(true_shape) == rank and _same(true_shape, pred_shape) and n_classes > 1:
             kind = "one_hot"
-        elif len(true_shape) == rank and true_shape[-1] == 1 and _same(
-            true_shape[:-1], lead
+        elif (
+            len(true_shape) == rank
+            and true_shape[-1] == 1
+            and _same(true_shape[:-1], lead)
         ):
             kind = "ids"
             y_true = ops.squeeze(y_true, axis=-1)
@@ -381,9 +383,7 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
         )
     checks.check_same_shape(y, p, "y_true", "y_prob")
     _check_probabilities(p, "y_prob")
-    checks.check_values(
-        y, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
-    )
+    checks.check_values(y, "y_true", checks.outside_unit_interval, "targets in [0, 1]")
     if sample_weight is None:
         w2 = ops.ones_like(p)
     else:

@@ -72,4 +72,3 @@ class CRFTokenAccuracy(keras.metrics.Metric):
 
     def get_config(self):
         return super().get_config()
-

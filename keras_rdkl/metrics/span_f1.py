@@ -148,9 +148,7 @@ class SpanF1(keras.metrics.Metric):
             valid = ops.logical_and(valid, ops.not_equal(idx, 0))
         safe = ops.where(valid, idx, 0)
         # Spans with start > end never count (as in the dense form).
-        valid = ops.logical_and(
-            valid, ops.less_equal(safe // length, safe % length)
-        )
+        valid = ops.logical_and(valid, ops.less_equal(safe // length, safe % length))
         # -1 sorts before every valid index; a valid index equal to its left
         # neighbour after sorting is a repeat.
         key = ops.sort(ops.where(valid, idx, -1), axis=-1)

@@ -179,7 +179,11 @@ def _is_stochastic(layer):
         return True
     for attr in ("dropout", "_dropout", "recurrent_dropout"):
         value = getattr(layer, attr, None)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value > 0
+        ):
             return True
     return False
 
@@ -294,7 +298,9 @@ class RDropModel(keras.Model):
     """
 
     def __init__(self, model, alpha=1.0, kl="auto", **kwargs):
-        if not isinstance(model, keras.Model) and not isinstance(model, keras.layers.Layer):
+        if not isinstance(model, keras.Model) and not isinstance(
+            model, keras.layers.Layer
+        ):
             raise ValueError(
                 f"`model` must be a Keras model. Received: model={model!r}"
             )
@@ -400,7 +406,9 @@ class RDropModel(keras.Model):
         if kind == "instance":
             return self.kl(y2, y1, sample_weight=sample_weight)
         if kind == "softmax":
-            loss = SoftmaxKLDivergence(from_logits=from_logits, axis=-1 if axis is None else axis)
+            loss = SoftmaxKLDivergence(
+                from_logits=from_logits, axis=-1 if axis is None else axis
+            )
             return loss(y2, y1, sample_weight=sample_weight)
         if not from_logits:
             mask = internals.get_keras_mask(y1)
@@ -415,17 +423,19 @@ class RDropModel(keras.Model):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         if not (training and self._doubled):
-            return super().compute_loss(
-                x, y, y_pred, sample_weight, training=training
-            )
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         y1, y2 = self._halves(y_pred)
         terms = []
         if self.loss is not None or self.losses:
             # Keras' own loss on each half: the compiled loss (sample weights
             # and masks included) plus the regularization losses, which the
             # average of the two counts once.
-            l1 = super().compute_loss(x, y, y1, _fresh(sample_weight), training=training)
-            l2 = super().compute_loss(x, y, y2, _fresh(sample_weight), training=training)
+            l1 = super().compute_loss(
+                x, y, y1, _fresh(sample_weight), training=training
+            )
+            l2 = super().compute_loss(
+                x, y, y2, _fresh(sample_weight), training=training
+            )
             terms.append(0.5 * (ops.cast(l1, "float32") + ops.cast(l2, "float32")))
         d = ops.cast(self._divergence(y1, y2, _fresh(sample_weight)), "float32")
         self.kl_tracker.update_state(d)
@@ -438,7 +448,11 @@ class RDropModel(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def get_config(self):
-        kl = self.kl if isinstance(self.kl, str) else keras.saving.serialize_keras_object(self.kl)
+        kl = (
+            self.kl
+            if isinstance(self.kl, str)
+            else keras.saving.serialize_keras_object(self.kl)
+        )
         return {
             "name": self.name,
             "trainable": self.trainable,

@@ -100,14 +100,18 @@ def build_span_tagger(
     (1, 3, 4, 4)
     """
     if encoder not in ENCODERS:
-        raise ValueError(f"`encoder` must be one of {sorted(ENCODERS)}. Received: {encoder!r}")
+        raise ValueError(
+            f"`encoder` must be one of {sorted(ENCODERS)}. Received: {encoder!r}"
+        )
     if head not in HEADS:
         raise ValueError(f"`head` must be one of {sorted(HEADS)}. Received: {head!r}")
     if not 0 <= float(dropout) < 1:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     mask = PaddingMask(name="padding_mask")(token_ids)
-    x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(token_ids)
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(
+        token_ids
+    )
     inputs = token_ids
     if num_chars:
         char_ids = keras.Input((None, max_chars), dtype="int32", name="char_ids")

@@ -36,8 +36,18 @@ class EntityF1Callback(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, tagger, examples, vocab, num_types, max_length=None, batch_size=64,
-        patience=None, restore_best_weights=True, time_budget=None, max_chars=16, verbose=1,
+        self,
+        tagger,
+        examples,
+        vocab,
+        num_types,
+        max_length=None,
+        batch_size=64,
+        patience=None,
+        restore_best_weights=True,
+        time_budget=None,
+        max_chars=16,
+        verbose=1,
     ):
         super().__init__()
         self.tagger = tagger
@@ -73,8 +83,13 @@ class EntityF1Callback(keras.callbacks.Callback):
 
     def score(self):
         pred = predict_spans(
-            self.tagger, self.examples, self.vocab, self.num_types, self.max_length,
-            self.batch_size, max_chars=self.max_chars,
+            self.tagger,
+            self.examples,
+            self.vocab,
+            self.num_types,
+            self.max_length,
+            self.batch_size,
+            max_chars=self.max_chars,
         )
         return entity_scores([s for _, s in self.examples], pred)
 
@@ -88,7 +103,11 @@ class EntityF1Callback(keras.callbacks.Callback):
             logs["val_entity_recall"] = scores["recall"]
         better = scores["f1"] > self.best_f1
         if better:
-            self.best_f1, self.best_epoch, self.best_scores = scores["f1"], epoch, scores
+            self.best_f1, self.best_epoch, self.best_scores = (
+                scores["f1"],
+                epoch,
+                scores,
+            )
             self.wait = 0
             if self.restore_best_weights:
                 self.best_weights = self.tagger.get_weights()

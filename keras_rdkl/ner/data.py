@@ -30,8 +30,14 @@ PAD, UNK = "[PAD]", "[UNK]"
 
 
 def _check_int(value, name, low=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+    ):
+        raise ValueError(
+            f"`{name}` must be an integer >= {low}. Received: {name}={value!r}"
+        )
     return int(value)
 
 
@@ -65,14 +71,18 @@ class Vocabulary:
                 f"`tokens` must start with {PAD!r}, {UNK!r}. Received: {tokens[:2]!r}"
             )
         if level not in ("char", "word"):
-            raise ValueError(f"`level` must be 'char' or 'word'. Received: level={level!r}")
+            raise ValueError(
+                f"`level` must be 'char' or 'word'. Received: level={level!r}"
+            )
         self.tokens = tokens
         self.chars = None if chars is None else list(chars)
         self.lowercase = bool(lowercase)
         self.labels = None if labels is None else list(labels)
         self.level = level
         self.token_ids = {t: i for i, t in enumerate(self.tokens)}
-        self.char_ids = None if chars is None else {c: i for i, c in enumerate(self.chars)}
+        self.char_ids = (
+            None if chars is None else {c: i for i, c in enumerate(self.chars)}
+        )
 
     @classmethod
     def build(
@@ -104,13 +114,16 @@ class Vocabulary:
             t.lower() if lowercase else t for tokens in token_lists for t in tokens
         )
         ordered = sorted(
-            (t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t)
+            (t for t, c in counts.items() if c >= min_count),
+            key=lambda t: (-counts[t], t),
         )
         if max_size is not None:
             ordered = ordered[: max(0, _check_int(max_size, "max_size", 2) - 2)]
         char_list = None
         if chars:
-            cc = collections.Counter(c for tokens in token_lists for t in tokens for c in t)
+            cc = collections.Counter(
+                c for tokens in token_lists for t in tokens for c in t
+            )
             char_list = [PAD, UNK] + sorted(cc, key=lambda c: (-cc[c], c))
         return cls([PAD, UNK] + ordered, char_list, lowercase, labels, level)
 
@@ -132,7 +145,9 @@ class Vocabulary:
     def encode_chars(self, tokens, max_chars):
         """Character ids `[len(tokens), max_chars]` (words cut at `max_chars`)."""
         if self.char_ids is None:
-            raise ValueError("This vocabulary has no characters (build it with chars=True).")
+            raise ValueError(
+                "This vocabulary has no characters (build it with chars=True)."
+            )
         out = np.zeros((len(tokens), max_chars), "int32")
         get = self.char_ids.get
         for i, t in enumerate(tokens):
@@ -228,7 +243,10 @@ def split_windows(examples, max_length):
             origins.append((n, start))
             start = end
     stats = dict(
-        sentences=len(examples), windows=len(windows), split_sentences=split, cut_spans=cut
+        sentences=len(examples),
+        windows=len(windows),
+        split_sentences=split,
+        cut_spans=cut,
     )
     return windows, origins, stats
 
@@ -237,7 +255,9 @@ def merge_windows(window_spans, origins, num_sentences):
     """Window-relative spans -> sentence spans (the inverse of `split_windows`' layout)."""
     out = [[] for _ in range(num_sentences)]
     for spans, (n, offset) in zip(window_spans, origins, strict=True):
-        out[n].extend((sp[0], sp[1] + offset, sp[2] + offset) + tuple(sp[3:]) for sp in spans)
+        out[n].extend(
+            (sp[0], sp[1] + offset, sp[2] + offset) + tuple(sp[3:]) for sp in spans
+        )
     return [sorted(set(s), key=lambda sp: (sp[1], sp[2], sp[0])) for s in out]
 
 
@@ -312,7 +332,9 @@ class SpanBatches(keras.utils.PyDataset):
                 part = order[i : i + chunk]
                 parts.append(part[np.argsort(self.lengths[part], kind="stable")])
             order = np.concatenate(parts) if parts else order
-        self.batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        self.batches = [
+            order[i : i + self.batch_size] for i in range(0, n, self.batch_size)
+        ]
         if self.shuffle:
             self.rng.shuffle(self.batches)
 

@@ -112,12 +112,16 @@ class CharCNN(keras.layers.Layer):
             ("kernel_size", kernel_size),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+                raise ValueError(
+                    f"`{name}` must be an integer >= 1. Received: {name}={value!r}"
+                )
         self.num_chars = num_chars
         self.char_dim = char_dim
         self.filters = filters
         self.kernel_size = kernel_size
-        self.embedding = keras.layers.Embedding(num_chars, char_dim, name="char_embedding")
+        self.embedding = keras.layers.Embedding(
+            num_chars, char_dim, name="char_embedding"
+        )
         self.conv = keras.layers.Conv1D(
             filters, kernel_size, padding="same", activation="relu", name="char_conv"
         )
@@ -173,7 +177,14 @@ def bilstm_encoder(x, mask, hidden=256, layers=1, dropout=0.0, name="bilstm"):
 
 
 def idcnn_encoder(
-    x, mask, hidden=256, layers=1, dropout=0.0, dilations=(1, 2, 4), kernel_size=3, name="idcnn"
+    x,
+    mask,
+    hidden=256,
+    layers=1,
+    dropout=0.0,
+    dilations=(1, 2, 4),
+    kernel_size=3,
+    name="idcnn",
 ):
     """Iterated dilated CNN (Strubell et al. 2017 style), with residuals and layer norm.
 
@@ -200,7 +211,11 @@ def idcnn_encoder(
         for j, d in enumerate(dilations):
             h = ZeroPadding(name=f"{name}{b}_{j}_zero_padding")(x, mask=mask)
             h = keras.layers.Conv1D(
-                hidden, kernel_size, padding="same", dilation_rate=d, activation="relu",
+                hidden,
+                kernel_size,
+                padding="same",
+                dilation_rate=d,
+                activation="relu",
                 name=f"{name}{b}_conv{j}",
             )(h)
             x = keras.layers.LayerNormalization(name=f"{name}{b}_norm{j}")(
@@ -234,14 +249,18 @@ def transformer_encoder(
         )
     ffn = ffn or 4 * hidden
     x = keras.layers.Dense(hidden, name=f"{name}_projection")(x)
-    x = SinusoidalPositionEmbedding(hidden, merge_mode="add", name=f"{name}_positions")(x)
+    x = SinusoidalPositionEmbedding(hidden, merge_mode="add", name=f"{name}_positions")(
+        x
+    )
     x = keras.layers.LayerNormalization(name=f"{name}_embedding_norm")(x)
     for i in range(layers):
         attn = keras.layers.MultiHeadAttention(
             heads, hidden // heads, dropout=dropout, name=f"{name}{i}_attention"
         )(x, x, query_mask=mask, value_mask=mask)
         if dropout:
-            attn = keras.layers.Dropout(dropout, name=f"{name}{i}_attention_dropout")(attn)
+            attn = keras.layers.Dropout(dropout, name=f"{name}{i}_attention_dropout")(
+                attn
+            )
         x = keras.layers.LayerNormalization(name=f"{name}{i}_attention_norm")(
             keras.layers.Add(name=f"{name}{i}_attention_residual")([x, attn])
         )

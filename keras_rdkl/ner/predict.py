@@ -18,8 +18,15 @@ _WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
 
 
 def predict_spans(
-    model, examples, vocab, num_types, max_length=None, batch_size=64, threshold=0.0,
-    flat=False, max_chars=16,
+    model,
+    examples,
+    vocab,
+    num_types,
+    max_length=None,
+    batch_size=64,
+    threshold=0.0,
+    flat=False,
+    max_chars=16,
 ):
     """Decoded spans `(type id, start, end, score)` for every sentence of `examples`.
 
@@ -93,13 +100,22 @@ def load_tagger(directory, model_name="model.keras", vocab_name="vocab.json"):
     directory = pathlib.Path(directory)
     for name in (model_name, vocab_name):
         if not (directory / name).is_file():
-            raise ValueError(f"{directory / name} does not exist (train with the NER example first).")
+            raise ValueError(
+                f"{directory / name} does not exist (train with the NER example first)."
+            )
     model = keras.saving.load_model(directory / model_name, compile=False)
     return model, Vocabulary.load(directory / vocab_name)
 
 
 def predict_entities(
-    model, vocab, texts, max_length=128, batch_size=32, threshold=0.0, flat=False, max_chars=16
+    model,
+    vocab,
+    texts,
+    max_length=128,
+    batch_size=32,
+    threshold=0.0,
+    flat=False,
+    max_chars=16,
 ):
     """Raw text -> entities with character offsets.
 
@@ -125,19 +141,38 @@ def predict_entities(
     texts = [texts] if single else list(texts)
     labels = vocab.labels
     if labels is None:
-        raise ValueError("`vocab.labels` is None: the vocabulary must carry the type names.")
+        raise ValueError(
+            "`vocab.labels` is None: the vocabulary must carry the type names."
+        )
     tokenized = [tokenize(t, vocab.level) for t in texts]
-    spans = predict_spans(
-        model, [(toks, []) for toks, _ in tokenized], vocab, len(labels), max_length,
-        batch_size, threshold, flat, max_chars,
-    ) if tokenized else []
+    spans = (
+        predict_spans(
+            model,
+            [(toks, []) for toks, _ in tokenized],
+            vocab,
+            len(labels),
+            max_length,
+            batch_size,
+            threshold,
+            flat,
+            max_chars,
+        )
+        if tokenized
+        else []
+    )
     out = []
     for text, (_, offsets), sent in zip(texts, tokenized, spans, strict=True):
         ents = []
         for t, s, e, score in sent:
             a, b = offsets[s][0], offsets[e][1]
             ents.append(
-                dict(type=labels[t], start=a, end=b, text=text[a:b], score=float(np.round(score, 4)))
+                dict(
+                    type=labels[t],
+                    start=a,
+                    end=b,
+                    text=text[a:b],
+                    score=float(np.round(score, 4)),
+                )
             )
         out.append(ents)
     return out[0] if single else out

@@ -9,7 +9,9 @@ def _prf(tp, n_pred, n_gold):
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / n_gold if n_gold else 0.0
     f1 = 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
-    return dict(precision=precision, recall=recall, f1=f1, tp=tp, predicted=n_pred, gold=n_gold)
+    return dict(
+        precision=precision, recall=recall, f1=f1, tp=tp, predicted=n_pred, gold=n_gold
+    )
 
 
 def entity_scores(gold, pred, labels=None):
@@ -66,7 +68,9 @@ def entity_scores(gold, pred, labels=None):
     out = _prf(tp, n_pred, n_gold)
     types = list(labels) if labels is not None else []
     types += sorted((t for t in counts if t not in types), key=str)
-    out["per_type"] = {t: _prf(*counts[t]) if t in counts else _prf(0, 0, 0) for t in types}
+    out["per_type"] = {
+        t: _prf(*counts[t]) if t in counts else _prf(0, 0, 0) for t in types
+    }
     return out
 
 

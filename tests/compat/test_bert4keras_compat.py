@@ -324,7 +324,8 @@ def _save_load_case(case):
 
 
 @pytest.mark.parametrize(
-    "case", ["multilabel", "sparse_multilabel", "global_pointer", "sparse_global_pointer"]
+    "case",
+    ["multilabel", "sparse_multilabel", "global_pointer", "sparse_global_pointer"],
 )
 def test_compiled_compat_losses_survive_save_and_load(case, tmp_path):
     model, x, y, loss = _save_load_case(case)
@@ -378,7 +379,9 @@ def test_global_pointer_crossentropy_sample_weight():
     w = np.array([2.0, 0.0, 0.5], "float32")
     expected = (per * w[:, None]).sum() / per.size  # each sample's heads
     for weight in (w, w[:, None]):
-        np.testing.assert_allclose(_np(loss(y_true, y_pred, weight)), expected, rtol=1e-5)
+        np.testing.assert_allclose(
+            _np(loss(y_true, y_pred, weight)), expected, rtol=1e-5
+        )
     wh = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, 3.0]], "float32")
     np.testing.assert_allclose(
         _np(loss(y_true, y_pred, wh)), (per * wh).sum() / per.size, rtol=1e-5
@@ -410,7 +413,9 @@ def test_sparse_global_pointer_crossentropy_sample_weight_and_reductions():
     none = b4k.SparseGlobalPointerCrossentropy(reduction=None)
     np.testing.assert_allclose(_np(none(pairs, y_pred)), per.sum(1), rtol=1e-5)
     total = b4k.SparseGlobalPointerCrossentropy(reduction="sum")
-    np.testing.assert_allclose(_np(total(pairs, y_pred, w)), (per.sum(1) * w).sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        _np(total(pairs, y_pred, w)), (per.sum(1) * w).sum(), rtol=1e-5
+    )
     with pytest.raises(ValueError, match="reduction.*mean_with_sample_weight"):
         b4k.SparseGlobalPointerCrossentropy(reduction="mean_with_sample_weight")
 
@@ -437,8 +442,16 @@ def test_fit_weights_samples_not_heads(case):
 def test_sparse_multilabel_bad_inputs():
     s = np.zeros((2, 6), "float32")
     f = b4k.sparse_multilabel_categorical_crossentropy
-    for idx, value in (([[1, 6], [0, 2]], "6"), ([[1, -1], [0, 2]], "-1"), ([[1.5, 2], [0, 2]], "1.5")):
-        with pytest.raises(ValueError, match=r"`y_true` must hold integer class indices in \[0, 6\)\. Received: y_true holds " + value):
+    for idx, value in (
+        ([[1, 6], [0, 2]], "6"),
+        ([[1, -1], [0, 2]], "-1"),
+        ([[1.5, 2], [0, 2]], "1.5"),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"`y_true` must hold integer class indices in \[0, 6\)\. Received: y_true holds "
+            + value,
+        ):
             f(np.array(idx), s)
     with pytest.raises(ValueError, match="mask_zero"):
         f(np.array([[1, 2], [0, 2]]), s, mask_zero="yes")
@@ -457,7 +470,9 @@ def test_global_pointer_loss_bad_inputs():
     sgp = b4k.sparse_global_pointer_crossentropy
     bad_pairs = pairs.copy()
     bad_pairs[1, 2, 0] = (1, 4)
-    with pytest.raises(ValueError, match=r"integer span positions in \[0, 4\).*holds 4"):
+    with pytest.raises(
+        ValueError, match=r"integer span positions in \[0, 4\).*holds 4"
+    ):
         sgp(bad_pairs, grid)
     with pytest.raises(ValueError, match=r"y_true.*\(2, 3, 2, 3\)"):
         sgp(np.zeros((2, 3, 2, 3), "int32"), grid)

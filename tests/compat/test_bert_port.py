@@ -83,7 +83,9 @@ def test_fixture_carries_what_released_checkpoints_carry():
 def test_hidden_states_match_bert4keras(checkpoint, model):
     bert = build_transformer_model(*checkpoint, model=model)
     assert [i.name for i in bert.inputs] == ["Input-Token", "Input-Segment"]
-    np.testing.assert_allclose(_predict(bert), DATA[f"hidden_{model}"], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(
+        _predict(bert), DATA[f"hidden_{model}"], atol=ATOL, rtol=0
+    )
 
 
 def test_tanh_gelu_differs_from_bert4keras(checkpoint, tmp_path):
@@ -104,7 +106,9 @@ def test_padding_is_masked_and_output_carries_the_mask(loaded):
     longer = [np.pad(ids, ((0, 0), (0, 5))), np.pad(segments, ((0, 0), (0, 5)))]
     out, out_longer = _predict(loaded), _predict(loaded, longer)
     real = ids != 0
-    np.testing.assert_allclose(out_longer[:, : ids.shape[1]][real], out[real], atol=ATOL)
+    np.testing.assert_allclose(
+        out_longer[:, : ids.shape[1]][real], out[real], atol=ATOL
+    )
     # A mask-aware layer after the model sees token_ids != 0.
     seen = {}
 
@@ -127,14 +131,18 @@ def test_convert_then_load_without_checkpoint_reader(checkpoint, tmp_path):
         build_transformer_model(config_path, weights_path=path),
         build_transformer_model(config_path, path),  # a .weights.h5 as checkpoint
     ):
-        np.testing.assert_allclose(_predict(bert), DATA["hidden_bert"], atol=ATOL, rtol=0)
+        np.testing.assert_allclose(
+            _predict(bert), DATA["hidden_bert"], atol=ATOL, rtol=0
+        )
 
 
 @pytest.mark.skipif(
     keras.backend.backend() == "tensorflow",
     reason="the TensorFlow backend cannot run without TensorFlow",
 )
-def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, loaded, tmp_path):
+def test_converted_weights_load_where_tensorflow_is_missing(
+    checkpoint, loaded, tmp_path
+):
     path = convert_checkpoint(*checkpoint, str(tmp_path / "bert.weights.h5"))
     np.save(tmp_path / "ids.npy", np.stack(INPUTS))
     # A whole saved model also reloads in a fresh process.
@@ -160,7 +168,11 @@ def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, loaded, 
     )
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("out.npy", "saved.npy"):
@@ -172,15 +184,22 @@ def test_converted_weights_load_where_tensorflow_is_missing(checkpoint, loaded, 
 def test_missing_and_misshapen_variables_are_named(tmp_path):
     weights = dict(WEIGHTS)
     del weights["bert/encoder/layer_1/output/dense/bias"]
-    weights["bert/encoder/layer_0/attention/self/key/kernel"] = np.zeros((32, 16), "float32")
+    weights["bert/encoder/layer_0/attention/self/key/kernel"] = np.zeros(
+        (32, 16), "float32"
+    )
     config_path, prefix = _write(tmp_path, weights)
     with pytest.raises(ValueError) as info:
         build_transformer_model(config_path, prefix)
     message = str(info.value)
     assert "bert/encoder/layer_1/output/dense/bias: missing" in message
-    assert "layer_0/attention/self/key/kernel: expected shape (32, 32), got (32, 16)" in message
+    assert (
+        "layer_0/attention/self/key/kernel: expected shape (32, 32), got (32, 16)"
+        in message
+    )
     # Ignored variables are never reported.
-    assert "adam" not in message and "global_step" not in message and "cls/" not in message
+    assert (
+        "adam" not in message and "global_step" not in message and "cls/" not in message
+    )
 
 
 def test_checkpoint_without_pooler_or_heads_loads(tmp_path, loaded):
@@ -267,7 +286,9 @@ def test_global_pointer_on_bert_trains_with_rdrop_and_reloads(checkpoint, tmp_pa
     again = build_transformer_model(checkpoint[0])
     again = keras.Model(again.inputs, GlobalPointer(2, 8, RoPE=True)(again.output))
     again.load_weights(path)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(again(INPUTS)), logits, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(again(INPUTS)), logits, atol=1e-4
+    )
     keras_path = str(tmp_path / "tagger.keras")
     model.save(keras_path)
     reloaded = keras.saving.load_model(keras_path, compile=False)
@@ -287,15 +308,22 @@ def test_docs_port_script_runs(tmp_path, monkeypatch):
     # The ported CLUENER script of docs/bert.md, on a tiny random BERT and a
     # few sentences in CLUENER's format, one epoch.
     sentences = [
-        ("叶老桂认为浙商银行很好", {"name": {"叶老桂": [[0, 2]]}, "company": {"浙商银行": [[5, 8]]}}),
-        ("浙商银行在北京", {"company": {"浙商银行": [[0, 3]]}, "address": {"北京": [[5, 6]]}}),
+        (
+            "叶老桂认为浙商银行很好",
+            {"name": {"叶老桂": [[0, 2]]}, "company": {"浙商银行": [[5, 8]]}},
+        ),
+        (
+            "浙商银行在北京",
+            {"company": {"浙商银行": [[0, 3]]}, "address": {"北京": [[5, 6]]}},
+        ),
         ("叶老桂去北京", {"name": {"叶老桂": [[0, 2]]}, "address": {"北京": [[4, 5]]}}),
         ("Hello 北京", {"address": {"北京": [[6, 7]]}}),
     ]
     data = tmp_path / "data"
     data.mkdir()
     lines = "\n".join(
-        json.dumps({"text": t, "label": label}, ensure_ascii=False) for t, label in sentences
+        json.dumps({"text": t, "label": label}, ensure_ascii=False)
+        for t, label in sentences
     )
     for name in ("train.json", "dev.json"):
         (data / name).write_text(lines + "\n", encoding="utf-8")

@@ -31,26 +31,40 @@ def _crf(data):
 def test_losses_accuracies_and_gradients_match_bert4keras():
     data = np.load(FIXTURES / "b4k_crf_loss.npz")
     crf = _crf(data)
-    np.testing.assert_allclose(ops.convert_to_numpy(crf.trans), data["trans"], rtol=1e-6)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(crf.trans), data["trans"], rtol=1e-6
+    )
     masked = crf(data["emissions"], mask=data["mask"])
     kept = data["mask"] > 0
-    np.testing.assert_array_equal(ops.convert_to_numpy(masked)[kept], data["masked_emissions"][kept])
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(masked)[kept], data["masked_emissions"][kept]
+    )
     tags = data["tags"]
     one_hot = np.eye(data["trans"].shape[0], dtype="float32")[tags]
     np.testing.assert_allclose(
-        ops.convert_to_numpy(crf.sparse_loss(tags, masked)), data["sparse_loss"], rtol=1e-5
-    )
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(crf.dense_loss(one_hot, masked)), data["dense_loss"], rtol=1e-5
-    )
-    # Keras passes y_true as float [B, L] (or [B, L, 1]); the loss reshapes.
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(crf.sparse_loss(tags[..., None].astype("float32"), masked)),
+        ops.convert_to_numpy(crf.sparse_loss(tags, masked)),
         data["sparse_loss"],
         rtol=1e-5,
     )
-    assert float(crf.sparse_accuracy(tags, masked)) == pytest.approx(float(data["sparse_accuracy"]))
-    assert float(crf.dense_accuracy(one_hot, masked)) == pytest.approx(float(data["dense_accuracy"]))
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(crf.dense_loss(one_hot, masked)),
+        data["dense_loss"],
+        rtol=1e-5,
+    )
+    # Keras passes y_true as float [B, L] (or [B, L, 1]); the loss reshapes.
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(
+            crf.sparse_loss(tags[..., None].astype("float32"), masked)
+        ),
+        data["sparse_loss"],
+        rtol=1e-5,
+    )
+    assert float(crf.sparse_accuracy(tags, masked)) == pytest.approx(
+        float(data["sparse_accuracy"])
+    )
+    assert float(crf.dense_accuracy(one_hot, masked)) == pytest.approx(
+        float(data["dense_accuracy"])
+    )
     mask = data["mask"]
     g_e = grad(lambda v: crf.sparse_loss(tags, crf(v, mask=mask)), data["emissions"])
     np.testing.assert_allclose(g_e, data["grad_emissions"], rtol=1e-4, atol=1e-5)

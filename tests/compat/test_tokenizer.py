@@ -72,7 +72,9 @@ def test_pair_matches_bert4keras(tokenizers, case):
     tok = tokenizers[case["lower"]]
     first, second = case["text"], case["second"]
     assert [list(x) for x in tok.encode(first, second)] == case["encode"]
-    assert [list(x) for x in tok.encode(first, second, maxlen=10)] == case["encode_max10"]
+    assert [list(x) for x in tok.encode(first, second, maxlen=10)] == case[
+        "encode_max10"
+    ]
     assert [list(x) for x in tok.encode(first, second, maxlen=7)] == case["encode_max7"]
 
 

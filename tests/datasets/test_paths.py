@@ -13,7 +13,9 @@ from keras_rdkl.datasets import load_wnut17
 def _cluener_dir(root, text):
     d = root / "cluener2020"
     d.mkdir(parents=True)
-    (d / "dev.json").write_text(json.dumps({"text": text, "label": {}}), encoding="utf-8")
+    (d / "dev.json").write_text(
+        json.dumps({"text": text, "label": {}}), encoding="utf-8"
+    )
     return d
 
 

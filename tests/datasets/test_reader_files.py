@@ -63,7 +63,9 @@ def test_latin1_bytes(tmp_path, reader, text):
     assert msg.startswith(f"{path}:2: byte 0xe9 at column ")
     assert "'utf-8'" in msg and "encoding=" in msg
     assert not isinstance(info.value, UnicodeDecodeError)
-    with pytest.raises(ValueError, match=r"`encoding` must be .*Received: encoding='nope'"):
+    with pytest.raises(
+        ValueError, match=r"`encoding` must be .*Received: encoding='nope'"
+    ):
         reader(path, encoding="nope")
 
 
@@ -82,14 +84,20 @@ def test_conll_bom_not_in_first_token(tmp_path):
 
 
 def test_conll_column_count_must_match_first_line(tmp_path):
-    path = _write_bytes(tmp_path, b"EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP extra B-PER\n")
-    with pytest.raises(ValueError, match=r"data\.txt:4: found 4 column\(s\) where .* has 3"):
+    path = _write_bytes(
+        tmp_path, b"EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP extra B-PER\n"
+    )
+    with pytest.raises(
+        ValueError, match=r"data\.txt:4: found 4 column\(s\) where .* has 3"
+    ):
         read_conll(path)
     path = _write_bytes(tmp_path, b"EU\tB-ORG\nrejects\n", "short.txt")
     with pytest.raises(ValueError, match=r"short\.txt:2: found 1 column"):
         read_conll(path)
     path = _write_bytes(tmp_path, b"lonely\n", "one.txt")
-    with pytest.raises(ValueError, match=r"one\.txt:1: expected a token and a tag column"):
+    with pytest.raises(
+        ValueError, match=r"one\.txt:1: expected a token and a tag column"
+    ):
         read_conll(path)
 
 
@@ -103,9 +111,13 @@ def test_conll_explicit_columns(tmp_path):
     path = _write_bytes(tmp_path, b"EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
     assert read_conll(path, tag_column=2)[1] == ["NP", "VP"]
     assert read_conll(path, token_column=1)[0][0][0] == ["NNP", "VBZ"]
-    with pytest.raises(ValueError, match=r"data\.txt:1: `tag_column`=4 is out of range"):
+    with pytest.raises(
+        ValueError, match=r"data\.txt:1: `tag_column`=4 is out of range"
+    ):
         read_conll(path, tag_column=4)
-    with pytest.raises(ValueError, match=r"data\.txt:1: `token_column`=-5 is out of range"):
+    with pytest.raises(
+        ValueError, match=r"data\.txt:1: `token_column`=-5 is out of range"
+    ):
         read_conll(path, token_column=-5)
     with pytest.raises(ValueError, match="name the same"):
         read_conll(path, token_column=3)
@@ -117,13 +129,19 @@ def test_conll_explicit_columns(tmp_path):
 
 def test_conll_bad_tag_and_scheme(tmp_path):
     path = _write_bytes(tmp_path, b"a\tO\n\nb\tO\nc\tQ-X\n")
-    with pytest.raises(ValueError, match=r"data\.txt:4: tag 'Q-X' is not valid in scheme"):
+    with pytest.raises(
+        ValueError, match=r"data\.txt:4: tag 'Q-X' is not valid in scheme"
+    ):
         read_conll(path)
     path = _write_bytes(tmp_path, b"a\tO\nb\tE-X\n", "e.txt")
-    with pytest.raises(ValueError, match=r"e\.txt:2: tag 'E-X' is not valid in scheme 'bio'"):
+    with pytest.raises(
+        ValueError, match=r"e\.txt:2: tag 'E-X' is not valid in scheme 'bio'"
+    ):
         read_conll(path)
     for bad in ("bilou", "BILOU", None):
-        with pytest.raises(ValueError, match=r"`scheme` must be one of \['bio'.*scheme="):
+        with pytest.raises(
+            ValueError, match=r"`scheme` must be one of \['bio'.*scheme="
+        ):
             read_conll(path, scheme=bad)
 
 
@@ -199,7 +217,10 @@ def test_goemotions_multiline_quoted_text(tmp_path):
     path = _write_bytes(tmp_path, b'"two\nlines"\t3\tid\nbad\t99\tid\n')
     with pytest.raises(ValueError, match=r"data\.txt:3: "):
         read_goemotions_tsv(path)
-    assert read_goemotions_tsv(path, num_labels=100) == [("two\nlines", [3]), ("bad", [99])]
+    assert read_goemotions_tsv(path, num_labels=100) == [
+        ("two\nlines", [3]),
+        ("bad", [99]),
+    ]
     with pytest.raises(ValueError, match="num_labels"):
         read_goemotions_tsv(path, num_labels=0)
 

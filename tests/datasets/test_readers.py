@@ -19,6 +19,7 @@ def _write(tmp_path, name, text):
 
 # ---------------------------------------------------------------- tag schemes
 
+
 @pytest.mark.parametrize(
     "scheme,tags,expected",
     [
@@ -26,13 +27,23 @@ def _write(tmp_path, name, text):
         ("iob2", ["B-PER", "B-PER", "I-PER"], [("PER", 0, 0), ("PER", 1, 2)]),
         ("bio", ["O", "O"], []),
         ("bio", [], []),
-        ("bioes", ["S-LOC", "B-ORG", "I-ORG", "E-ORG", "O"], [("LOC", 0, 0), ("ORG", 1, 3)]),
+        (
+            "bioes",
+            ["S-LOC", "B-ORG", "I-ORG", "E-ORG", "O"],
+            [("LOC", 0, 0), ("ORG", 1, 3)],
+        ),
         ("iobes", ["B-X", "E-X", "S-X"], [("X", 0, 1), ("X", 2, 2)]),
-        ("bmes", ["B-name", "M-name", "E-name", "S-game"], [("name", 0, 2), ("game", 3, 3)]),
+        (
+            "bmes",
+            ["B-name", "M-name", "E-name", "S-game"],
+            [("name", 0, 2), ("game", 3, 3)],
+        ),
     ],
 )
 def test_tags_to_spans_valid(scheme, tags, expected):
-    assert tags_to_spans(tags, scheme) == sorted(expected, key=lambda s: (s[1], s[2], s[0]))
+    assert tags_to_spans(tags, scheme) == sorted(
+        expected, key=lambda s: (s[1], s[2], s[0])
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,19 +145,34 @@ def test_read_conll_malformed_names_file_and_line(tmp_path):
 
 # ---------------------------------------------------------------- CLUENER JSON
 
+
 def test_read_cluener_json(tmp_path):
     lines = [
-        {"text": "浙商银行企业信贷部叶老桂博士", "label": {"name": {"叶老桂": [[9, 11]]},
-                                                "company": {"浙商银行": [[0, 3]]}}},
+        {
+            "text": "浙商银行企业信贷部叶老桂博士",
+            "label": {"name": {"叶老桂": [[9, 11]]}, "company": {"浙商银行": [[0, 3]]}},
+        },
         # Nested spans (book contains company) and a repeated mention.
-        {"text": "《招商银行》和招商银行", "label": {"book": {"《招商银行》": [[0, 5]]},
-                                         "company": {"招商银行": [[1, 4], [7, 10]]}}},
+        {
+            "text": "《招商银行》和招商银行",
+            "label": {
+                "book": {"《招商银行》": [[0, 5]]},
+                "company": {"招商银行": [[1, 4], [7, 10]]},
+            },
+        },
         {"id": 3, "text": "无标签"},
     ]
-    path = _write(tmp_path, "dev.json", "\n".join(json.dumps(x, ensure_ascii=False) for x in lines))
+    path = _write(
+        tmp_path,
+        "dev.json",
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines),
+    )
     examples, labels = read_cluener_json(path)
     assert labels == ["book", "company", "name"]
-    assert examples[0] == (list("浙商银行企业信贷部叶老桂博士"), [("company", 0, 3), ("name", 9, 11)])
+    assert examples[0] == (
+        list("浙商银行企业信贷部叶老桂博士"),
+        [("company", 0, 3), ("name", 9, 11)],
+    )
     assert examples[1][1] == [("book", 0, 5), ("company", 1, 4), ("company", 7, 10)]
     assert examples[2] == (list("无标签"), [])
 
@@ -170,7 +196,9 @@ def test_read_cluener_malformed(tmp_path, bad, match):
 
 
 def test_read_cluener_unchecked_mentions(tmp_path):
-    path = _write(tmp_path, "t.json", '{"text": "abc", "label": {"x": {"zz": [[1, 2]]}}}')
+    path = _write(
+        tmp_path, "t.json", '{"text": "abc", "label": {"x": {"zz": [[1, 2]]}}}'
+    )
     assert read_cluener_json(path, check_mentions=False)[0][0][1] == [("x", 1, 2)]
 
 
@@ -197,7 +225,15 @@ def test_read_germeval_nested(tmp_path):
     path = _write(tmp_path, "NER-de-dev.tsv", GERMEVAL)
     examples, labels = read_germeval_tsv(path)
     assert labels == ["LOC", "LOCderiv", "LOCpart", "ORG"]
-    assert examples[0][0] == ["Der", "FC", "Kickers", "Darmstadt", "und", "deutsche", "Fans"]
+    assert examples[0][0] == [
+        "Der",
+        "FC",
+        "Kickers",
+        "Darmstadt",
+        "und",
+        "deutsche",
+        "Fans",
+    ]
     # ORG [1, 3] contains the embedded LOC [3, 3]: both kept.
     assert examples[0][1] == [("ORG", 1, 3), ("LOC", 3, 3), ("LOCderiv", 5, 5)]
     # Same token, two levels, two types.

@@ -10,11 +10,17 @@ from tests.conftest import requires_data
 
 
 def _count(examples):
-    return len(examples), sum(len(t) for t, _ in examples), sum(len(s) for _, s in examples)
+    return (
+        len(examples),
+        sum(len(t) for t, _ in examples),
+        sum(len(s) for _, s in examples),
+    )
 
 
 @requires_data("cluener2020")
-@pytest.mark.parametrize("split,records,mentions", [("train", 10748, 23971), ("dev", 1343, 3072)])
+@pytest.mark.parametrize(
+    "split,records,mentions", [("train", 10748, 23971), ("dev", 1343, 3072)]
+)
 def test_cluener_counts(split, records, mentions):
     examples, labels = datasets.load_cluener(split, path=DATA_DIR / "cluener2020")
     n, _, m = _count(examples)
@@ -28,7 +34,9 @@ def test_cluener_counts(split, records, mentions):
 @requires_data("cluener2020")
 def test_cluener_test_unlabeled():
     examples, labels = datasets.load_cluener("test", path=DATA_DIR / "cluener2020")
-    assert len(examples) == 1345 and all(not s for _, s in examples) and len(labels) == 10
+    assert (
+        len(examples) == 1345 and all(not s for _, s in examples) and len(labels) == 10
+    )
 
 
 @requires_data("germeval2014_nested_ner")
@@ -48,7 +56,11 @@ def test_germeval_counts(split, sentences, tokens, outer, embedded):
 @requires_data("wnut17")
 @pytest.mark.parametrize(
     "split,sentences,tokens,entities,person",
-    [("train", 3394, 62730, 1975, 660), ("dev", 1009, 15733, 836, 470), ("test", 1287, 23394, 1079, 429)],
+    [
+        ("train", 3394, 62730, 1975, 660),
+        ("dev", 1009, 15733, 836, 470),
+        ("test", 1287, 23394, 1079, 429),
+    ],
 )
 def test_wnut17_counts(split, sentences, tokens, entities, person):
     examples, labels = datasets.load_wnut17(split, path=DATA_DIR / "wnut17")
@@ -69,7 +81,11 @@ def test_wnut17_train_needs_no_repairs():
 @requires_data("goemotions")
 @pytest.mark.parametrize(
     "split,records,labels_total,one_label",
-    [("train", 43410, 51103, 36308), ("dev", 5426, 6380, 4548), ("test", 5427, 6329, 4590)],
+    [
+        ("train", 43410, 51103, 36308),
+        ("dev", 5426, 6380, 4548),
+        ("test", 5427, 6329, 4590),
+    ],
 )
 def test_goemotions_counts(split, records, labels_total, one_label):
     examples, labels = datasets.load_goemotions(split)  # found through $KERAS_RDKL_DATA
@@ -77,5 +93,7 @@ def test_goemotions_counts(split, records, labels_total, one_label):
     assert sum(len(ids) for _, ids in examples) == labels_total
     assert sum(len(ids) == 1 for _, ids in examples) == one_label
     assert labels == datasets.GOEMOTIONS_LABELS and labels[27] == "neutral"
-    names = (DATA_DIR / "goemotions" / "emotions.txt").read_text(encoding="utf-8").split()
+    names = (
+        (DATA_DIR / "goemotions" / "emotions.txt").read_text(encoding="utf-8").split()
+    )
     assert names == labels

@@ -137,8 +137,13 @@ REPAIRS = [
         0,
     ),
     # ... so an IOB2 sequence read as IOB1 has its entity-initial B- changed.
-    ("iob1", ["B-X", "I-X", "O", "B-Y"], [("X", 0, 1), ("Y", 3, 3)],
-     ["I-X", "I-X", "O", "I-Y"], 2),
+    (
+        "iob1",
+        ["B-X", "I-X", "O", "B-Y"],
+        [("X", 0, 1), ("Y", 3, 3)],
+        ["I-X", "I-X", "O", "I-Y"],
+        2,
+    ),
     # BIOES: an entity never closed by E- ends at its last token.
     ("bioes", ["B-ORG", "I-ORG", "O"], [("ORG", 0, 1)], ["B-ORG", "E-ORG", "O"], 1),
     ("bioes", ["B-ORG", "I-ORG"], [("ORG", 0, 1)], ["B-ORG", "E-ORG"], 1),
@@ -147,7 +152,13 @@ REPAIRS = [
     # A lone E- is a single-token entity.
     ("bioes", ["O", "E-ORG"], [("ORG", 1, 1)], ["O", "S-ORG"], 1),
     # I- after S- of the same type starts a new entity.
-    ("bioes", ["S-X", "I-X", "E-X"], [("X", 0, 0), ("X", 1, 2)], ["S-X", "B-X", "E-X"], 1),
+    (
+        "bioes",
+        ["S-X", "I-X", "E-X"],
+        [("X", 0, 0), ("X", 1, 2)],
+        ["S-X", "B-X", "E-X"],
+        1,
+    ),
     # E- of another type closes the open entity and is one token itself.
     (
         "bioes",
@@ -184,7 +195,13 @@ def test_strict_error_names_location():
 
 @pytest.mark.parametrize(
     "scheme,tag",
-    [("bio", "E-PER"), ("bio", "PER"), ("bio", "B-"), ("bioes", "M-X"), ("bmes", "I-X")],
+    [
+        ("bio", "E-PER"),
+        ("bio", "PER"),
+        ("bio", "B-"),
+        ("bioes", "M-X"),
+        ("bmes", "I-X"),
+    ],
 )
 def test_invalid_tag(scheme, tag):
     with pytest.raises(ValueError, match=rf"tag 1: tag '{tag}' is not valid in scheme"):

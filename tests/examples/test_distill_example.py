@@ -39,11 +39,17 @@ def test_distill_example_smoke(tmp_path):
     saved = json.loads((out / "distill_global_pointer.json").read_text())
     names = [r["model"] for r in saved["rows"]]
     assert names == [
-        "teacher", "student alone", "student distilled (zlpr)", "student distilled (sigmoid)"
+        "teacher",
+        "student alone",
+        "student distilled (zlpr)",
+        "student distilled (sigmoid)",
     ]
     rows = {r["model"]: r for r in results["rows"]}
     for d in ("zlpr", "sigmoid"):
-        assert rows["student alone"]["params"] == rows[f"student distilled ({d})"]["params"]
+        assert (
+            rows["student alone"]["params"]
+            == rows[f"student distilled ({d})"]["params"]
+        )
     assert rows["teacher"]["params"] > rows["student alone"]["params"]
     for r in results["rows"]:
         assert 0.0 <= r["f1"] <= 1.0
@@ -51,6 +57,8 @@ def test_distill_example_smoke(tmp_path):
         assert len(r["runs"]) == 2  # one per seed
         assert r["f1"] == pytest.approx(sum(x["f1"] for x in r["runs"]) / 2)
     # A second run loads the saved teacher: the same teacher F1.
-    again = ex.main(args + ["--seeds", "0", "--divergences", "zlpr",
-                            "--teacher-path", str(teacher_path)])
+    again = ex.main(
+        args
+        + ["--seeds", "0", "--divergences", "zlpr", "--teacher-path", str(teacher_path)]
+    )
     assert again["rows"][0]["f1"] == pytest.approx(results["rows"][0]["f1"], abs=1e-6)

@@ -14,16 +14,33 @@ from tests.conftest import requires_data
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "examples" / f"{name}.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 TINY = [
-    "--max-train", "48", "--max-eval", "16", "--epochs", "1", "--steps-per-epoch", "2",
-    "--batch-size", "8", "--hidden", "16", "--embedding-dim", "8", "--head-size", "8",
-    "--verbose", "0",
+    "--max-train",
+    "48",
+    "--max-eval",
+    "16",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "8",
+    "--hidden",
+    "16",
+    "--embedding-dim",
+    "8",
+    "--head-size",
+    "8",
+    "--verbose",
+    "0",
 ]
 
 
@@ -45,8 +62,17 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
     example = _load("ner_global_pointer")
     out = tmp_path / "run"
     summary = example.main(
-        TINY + ["--dataset", "cluener", "--encoder", "idcnn", "--rdrop-alpha", "1",
-                "--output-dir", str(out)]
+        TINY
+        + [
+            "--dataset",
+            "cluener",
+            "--encoder",
+            "idcnn",
+            "--rdrop-alpha",
+            "1",
+            "--output-dir",
+            str(out),
+        ]
     )
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("dev F1 = ")
@@ -72,30 +98,46 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
     predict = _load("ner_predict")
     ents = predict.main([str(out), "我在北京大学读书。"])
     for e in ents[0]:
-        assert "我在北京大学读书。"[e["start"]:e["end"]] == e["text"]
+        assert "我在北京大学读书。"[e["start"] : e["end"]] == e["text"]
 
 
 def test_grid_table_rows_and_two_sd_notes(tmp_path):
     grid = _load("run_ner_grid")
 
     def run(variant, seed, f1):
-        return dict(table="t", variant=variant, seed=seed, dev={"f1": f1}, test=None,
-                    total_seconds=10.0, epochs_run=2, train_sentences_per_s=5.0,
-                    grid_command=f"python examples/ner_global_pointer.py --v {variant}",
-                    backend="jax")
+        return dict(
+            table="t",
+            variant=variant,
+            seed=seed,
+            dev={"f1": f1},
+            test=None,
+            total_seconds=10.0,
+            epochs_run=2,
+            train_sentences_per_s=5.0,
+            grid_command=f"python examples/ner_global_pointer.py --v {variant}",
+            backend="jax",
+        )
 
-    rows = [run("a", 1, 0.60), run("a", 2, 0.62), run("b", 1, 0.50), run("b", 2, 0.51),
-            run("c", 1, 0.61), run("c", 2, 0.605)]
-    (tmp_path / "ner_runs.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    rows = [
+        run("a", 1, 0.60),
+        run("a", 2, 0.62),
+        run("b", 1, 0.50),
+        run("b", 2, 0.51),
+        run("c", 1, 0.61),
+        run("c", 2, 0.605),
+    ]
+    (tmp_path / "ner_runs.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows) + "\n"
+    )
     grid.write_table(tmp_path, "t")
     table = (tmp_path / "ner_t.md").read_text()
     assert "| a | dev | 0.6100 +- 0.0141 |" in table and "| best |" in table
-    assert [line for line in table.splitlines() if line.startswith("| b |")][0].endswith(
-        "below by > 2 sd |"
-    )
-    assert [line for line in table.splitlines() if line.startswith("| c |")][0].endswith(
-        "within 2 sd |"
-    )
+    assert [line for line in table.splitlines() if line.startswith("| b |")][
+        0
+    ].endswith("below by > 2 sd |")
+    assert [line for line in table.splitlines() if line.startswith("| c |")][
+        0
+    ].endswith("within 2 sd |")
     assert "`KERAS_BACKEND=jax python examples/ner_global_pointer.py --v a`" in table
 
 
@@ -112,11 +154,17 @@ def test_grid_softmax_kl_matches_numpy():
         keep = x > -1e20
         z = np.where(keep, x, -np.inf)
         z = z - z.max(-1, keepdims=True)
-        return np.where(keep, z - np.log(np.exp(z).sum(-1, keepdims=True)), -np.inf), keep
+        return np.where(
+            keep, z - np.log(np.exp(z).sum(-1, keepdims=True)), -np.inf
+        ), keep
 
     lp, keep = log_softmax(s)
     lq, _ = log_softmax(t)
-    per = np.where(keep, (np.exp(lp) - np.exp(lq)) * (np.where(keep, lp, 0) - np.where(keep, lq, 0)), 0)
+    per = np.where(
+        keep,
+        (np.exp(lp) - np.exp(lq)) * (np.where(keep, lp, 0) - np.where(keep, lq, 0)),
+        0,
+    )
     expected = per.sum(-1).mean()
     got = float(example.grid_softmax_kl()(t, s))
     np.testing.assert_allclose(got, expected, rtol=1e-5)

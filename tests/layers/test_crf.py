@@ -118,7 +118,10 @@ def test_log_norm_and_loss_match_enumeration(method, case):
     mask = np.array(MASKS[case])
     expected_z = [ref_log_norm(e[b], trans, mask[b]) for b in range(2)]
     np.testing.assert_allclose(
-        np_(crf_log_norm(e, trans, mask, method=method)), expected_z, rtol=1e-5, atol=1e-5
+        np_(crf_log_norm(e, trans, mask, method=method)),
+        expected_z,
+        rtol=1e-5,
+        atol=1e-5,
     )
     np.testing.assert_allclose(
         np_(crf_path_score(y, e, trans, mask)),
@@ -253,7 +256,11 @@ def test_viterbi_with_constraints_matches_enumeration():
         mask = np.array([[1, 1, 1, 1], [1, 1, 1, 0]])
         constraints = {"starts": starts, "ends": [0, 2, 4], "allowed": allowed}
         tags, scores = viterbi_decode(
-            e, trans, mask, start_tags=starts, end_tags=[0, 2, 4],
+            e,
+            trans,
+            mask,
+            start_tags=starts,
+            end_tags=[0, 2, 4],
             allowed_transitions=allowed,
         )
         for b in range(2):
@@ -279,15 +286,32 @@ def test_viterbi_numpy_matches_batched():
             "BIO",
             ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
             [("O", "I-PER"), ("B-LOC", "I-PER"), ("I-LOC", "I-PER")],
-            [("B-PER", "I-PER"), ("I-PER", "I-PER"), ("I-PER", "B-LOC"), ("O", "B-PER")],
+            [
+                ("B-PER", "I-PER"),
+                ("I-PER", "I-PER"),
+                ("I-PER", "B-LOC"),
+                ("O", "B-PER"),
+            ],
             ["O", "B-PER", "B-LOC"],
             ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
         ),
         (
             "BIOES",
             ["O", "B-X", "I-X", "E-X", "S-X", "B-Y", "E-Y"],
-            [("B-X", "O"), ("I-X", "S-X"), ("O", "E-X"), ("B-X", "E-Y"), ("E-X", "I-X")],
-            [("B-X", "I-X"), ("B-X", "E-X"), ("E-X", "B-Y"), ("S-X", "S-X"), ("O", "S-X")],
+            [
+                ("B-X", "O"),
+                ("I-X", "S-X"),
+                ("O", "E-X"),
+                ("B-X", "E-Y"),
+                ("E-X", "I-X"),
+            ],
+            [
+                ("B-X", "I-X"),
+                ("B-X", "E-X"),
+                ("E-X", "B-Y"),
+                ("S-X", "S-X"),
+                ("O", "S-X"),
+            ],
             ["O", "S-X", "B-X", "B-Y"],
             ["O", "E-X", "S-X", "E-Y"],
         ),
@@ -317,7 +341,9 @@ def test_tag_names_and_dataset_scheme_spellings():
 
     assert tag_names(["PER"], "bioes") == ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
     for scheme in ("bio", "iob2", "BIO"):
-        starts, _, allowed = tag_scheme_constraints(tag_names(["A", "B"], scheme), scheme)
+        starts, _, allowed = tag_scheme_constraints(
+            tag_names(["A", "B"], scheme), scheme
+        )
         assert starts == [0, 1, 3] and not allowed[0, 2]
     names = tag_names(["A"], "iobes")
     assert tag_scheme_constraints(names, "iobes")[1] == [0, 3, 4]
@@ -366,7 +392,9 @@ def test_layer_output_weights_and_lr_multiplier():
     keras.utils.set_random_seed(0)
     scaled = ConditionalRandomField(lr_multiplier=4.0)
     scaled.build((None, None, 3))
-    np.testing.assert_allclose(np_(scaled.transitions), np_(base.transitions), rtol=1e-6)
+    np.testing.assert_allclose(
+        np_(scaled.transitions), np_(base.transitions), rtol=1e-6
+    )
 
 
 def _tagger(num_tags=4, vocab=20, policy=None, **crf_kwargs):
@@ -390,7 +418,9 @@ def _toy_data(n=64, length=7, vocab=20, num_tags=4, seed=0):
 def test_layer_get_config_and_save_load(tmp_path):
     names = ["O", "B-A", "I-A", "B-B"]
     starts, ends, allowed = tag_scheme_constraints(names)
-    model, crf = _tagger(lr_multiplier=2.0, start_tags=starts, allowed_transitions=allowed)
+    model, crf = _tagger(
+        lr_multiplier=2.0, start_tags=starts, allowed_transitions=allowed
+    )
     config = crf.get_config()
     clone = ConditionalRandomField.from_config(config)
     assert clone.lr_multiplier == 2.0 and clone.start_tags == starts
@@ -403,16 +433,22 @@ def test_layer_get_config_and_save_load(tmp_path):
     np.testing.assert_allclose(np_(loaded(x)), np_(model(x)), rtol=1e-6)
     lcrf = loaded.get_layer("crf")
     np.testing.assert_allclose(np_(lcrf.transitions), np_(crf.transitions), rtol=1e-6)
-    np.testing.assert_array_equal(np_(lcrf.decode(loaded(x))[0]), np_(crf.decode(model(x))[0]))
+    np.testing.assert_array_equal(
+        np_(lcrf.decode(loaded(x))[0]), np_(crf.decode(model(x))[0])
+    )
     # The compiled loss comes back unbound; it says how to rebind it.
     with pytest.raises(ValueError, match="Recompile"):
-        CRFLoss.from_config(CRFLoss(crf).get_config())(np.zeros((1, 2)), np.zeros((1, 2, 4)))
+        CRFLoss.from_config(CRFLoss(crf).get_config())(
+            np.zeros((1, 2)), np.zeros((1, 2, 4))
+        )
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_fit_decreases_loss_and_decodes(jit_compile):
     if BACKEND == "jax" and not jit_compile:
-        pytest.skip("eager JAX runs the forward loop op by op (minutes); jit_compile=True covers JAX")
+        pytest.skip(
+            "eager JAX runs the forward loop op by op (minutes); jit_compile=True covers JAX"
+        )
     model, crf = _tagger()
     model.compile(
         keras.optimizers.Adam(0.05), loss=CRFLoss(crf), jit_compile=jit_compile
@@ -453,7 +489,10 @@ def test_decode_and_loss_compile_with_dynamic_length():
     compiled = _compiled(fn)
     for length in (5, 2, 1):
         tags, scores, log_z = compiled(e[:, :length])
-        want = [ref_viterbi(e[b, :length], trans, np.ones(length), starts=[0, 1]) for b in range(2)]
+        want = [
+            ref_viterbi(e[b, :length], trans, np.ones(length), starts=[0, 1])
+            for b in range(2)
+        ]
         np.testing.assert_array_equal(np_(tags), [w[0] for w in want])
         np.testing.assert_allclose(np_(scores), [w[1] for w in want], rtol=1e-5)
         np.testing.assert_allclose(

@@ -187,7 +187,11 @@ def test_apply_rotary_accepts_batch_one_or_full_batch_table():
             [np.zeros((2, 3, 8), "float32"), np.zeros((2, 3, 1), "int32")],
             "position_ids",
         ),
-        (dict(custom_position_ids=True), np.zeros((2, 3, 8), "float32"), "position_ids"),
+        (
+            dict(custom_position_ids=True),
+            np.zeros((2, 3, 8), "float32"),
+            "position_ids",
+        ),
         (
             dict(),
             [np.zeros((2, 3, 8), "float32"), np.zeros((2, 3), "int32")],

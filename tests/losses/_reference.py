@@ -37,9 +37,9 @@ def zlpr(t, s, axis=-1):
     t = np.where(t < EPS, 0.0, np.where(t > 1 - EPS, 1.0, t))
     valid = s > MASK_THRESHOLD
     s = np.where(valid, s, 0.0)
-    return _log1p_weighted_sum_exp(-s, np.where(valid, t, 0.0)) + _log1p_weighted_sum_exp(
-        s, np.where(valid, 1.0 - t, 0.0)
-    )
+    return _log1p_weighted_sum_exp(
+        -s, np.where(valid, t, 0.0)
+    ) + _log1p_weighted_sum_exp(s, np.where(valid, 1.0 - t, 0.0))
 
 
 def zlpr_grad(t, s):

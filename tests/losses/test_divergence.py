@@ -32,7 +32,9 @@ def _pair(shape, scale=3.0, seed=0):
 def test_sigmoid_matches_reference(shape, temperature):
     t, s = _pair(shape)
     out = _np(sigmoid_kl_divergence(t, s, temperature=temperature))
-    np.testing.assert_allclose(out, ref.sigmoid_sym_kl(t, s, temperature), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out, ref.sigmoid_sym_kl(t, s, temperature), rtol=RTOL, atol=ATOL
+    )
     assert np.all(out >= 0)
 
 
@@ -41,7 +43,9 @@ def test_sigmoid_matches_reference(shape, temperature):
 def test_softmax_matches_reference(shape, temperature):
     t, s = _pair(shape, seed=1)
     out = _np(softmax_kl_divergence(t, s, temperature=temperature))
-    np.testing.assert_allclose(out, ref.softmax_sym_kl(t, s, temperature), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out, ref.softmax_sym_kl(t, s, temperature), rtol=RTOL, atol=ATOL
+    )
     assert np.all(out >= 0)
 
 
@@ -49,9 +53,14 @@ def test_softmax_probabilities():
     rng = np.random.default_rng(2)
     p = rng.uniform(0.01, 1, (3, 4))
     q = rng.uniform(0.01, 1, (3, 4))
-    p, q = (p / p.sum(-1, keepdims=True)).astype("float32"), (q / q.sum(-1, keepdims=True)).astype("float32")
+    p, q = (
+        (p / p.sum(-1, keepdims=True)).astype("float32"),
+        (q / q.sum(-1, keepdims=True)).astype("float32"),
+    )
     out = _np(softmax_kl_divergence(q, p, from_logits=False))
-    expected = ((p.astype("float64") - q) * (np.log(p.astype("float64")) - np.log(q))).sum(-1)
+    expected = (
+        (p.astype("float64") - q) * (np.log(p.astype("float64")) - np.log(q))
+    ).sum(-1)
     np.testing.assert_allclose(out, expected, rtol=RTOL, atol=ATOL)
 
 
@@ -66,16 +75,38 @@ def test_global_pointer_tuple_axis_and_masks():
     s[0, 0] = m  # a fully masked head
     out = _np(sigmoid_kl_divergence(t, s, axis=(-2, -1)))
     assert out.shape == (2, 3) and np.all(np.isfinite(out))
-    np.testing.assert_allclose(out, ref.sigmoid_sym_kl(t, s, axis=(-2, -1)), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out, ref.sigmoid_sym_kl(t, s, axis=(-2, -1)), rtol=RTOL, atol=ATOL
+    )
     assert out[0, 0] == 0.0
     g = grad(lambda v: sigmoid_kl_divergence(t, v, axis=(-2, -1)), s)
-    assert np.all(np.isfinite(g)) and np.all(g[:, :, tril] == 0) and np.all(g[1, :, 3:, :] == 0)
+    assert (
+        np.all(np.isfinite(g))
+        and np.all(g[:, :, tril] == 0)
+        and np.all(g[1, :, 3:, :] == 0)
+    )
 
 
 def test_extreme_and_masked_rows():
     m = keras_rdkl.mask_value("float32")
-    s = np.array([[1e4, -1e4, 0.0], [-np.inf, -np.inf, -np.inf], [m, 2.0, -1.0], [30.0, 31.0, -40.0]], "float32")
-    t = np.array([[-1e4, 1e4, 0.0], [-np.inf, -np.inf, -np.inf], [1.0, m, 3.0], [31.0, 30.0, -41.0]], "float32")
+    s = np.array(
+        [
+            [1e4, -1e4, 0.0],
+            [-np.inf, -np.inf, -np.inf],
+            [m, 2.0, -1.0],
+            [30.0, 31.0, -40.0],
+        ],
+        "float32",
+    )
+    t = np.array(
+        [
+            [-1e4, 1e4, 0.0],
+            [-np.inf, -np.inf, -np.inf],
+            [1.0, m, 3.0],
+            [31.0, 30.0, -41.0],
+        ],
+        "float32",
+    )
     for fn, reference in (
         (sigmoid_kl_divergence, ref.sigmoid_sym_kl),
         (softmax_kl_divergence, ref.softmax_sym_kl),
@@ -85,7 +116,12 @@ def test_extreme_and_masked_rows():
         np.testing.assert_allclose(out, reference(t, s), rtol=RTOL, atol=ATOL)
         assert out[1] == 0.0
         g = grad(lambda v, fn=fn: fn(t, v), s)
-        assert np.all(np.isfinite(g)) and np.all(g[1] == 0) and g[2, 0] == 0 and g[2, 1] == 0
+        assert (
+            np.all(np.isfinite(g))
+            and np.all(g[1] == 0)
+            and g[2, 0] == 0
+            and g[2, 1] == 0
+        )
 
 
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
@@ -95,7 +131,9 @@ def test_gradients(temperature):
         (sigmoid_kl_divergence, ref.sigmoid_sym_kl),
         (softmax_kl_divergence, ref.softmax_sym_kl),
     ):
-        fd = ref.finite_difference(lambda x, r=reference: r(t, x, temperature), s.astype("float64"))
+        fd = ref.finite_difference(
+            lambda x, r=reference: r(t, x, temperature), s.astype("float64")
+        )
         g = grad(lambda v, fn=fn: fn(t, v, temperature=temperature), s)
         np.testing.assert_allclose(g, fd, rtol=1e-4, atol=1e-5)
     # Sigmoid closed form: d/ds [(sig(s/T) - sig(t/T)) (s - t) / T].
@@ -110,17 +148,23 @@ def test_loss_classes_reduce_like_keras():
     t, s = _pair((2, 3, 4, 4), seed=5)
     loss = SigmoidKLDivergence(temperature=2.0, axis=(-2, -1))
     np.testing.assert_allclose(
-        float(loss(t, s)), ref.sigmoid_sym_kl(t, s, 2.0, axis=(-2, -1)).mean(), rtol=RTOL
+        float(loss(t, s)),
+        ref.sigmoid_sym_kl(t, s, 2.0, axis=(-2, -1)).mean(),
+        rtol=RTOL,
     )
     t, s = _pair((5, 6), seed=6)
     loss = SoftmaxKLDivergence(temperature=0.5)
-    np.testing.assert_allclose(float(loss(t, s)), ref.softmax_sym_kl(t, s, 0.5).mean(), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(loss(t, s)), ref.softmax_sym_kl(t, s, 0.5).mean(), rtol=RTOL
+    )
 
 
 @pytest.mark.parametrize("temperature", [0.0, -1.0, float("inf")])
 def test_bad_temperature_raises(temperature):
     for cls in (SigmoidKLDivergence, SoftmaxKLDivergence):
-        with pytest.raises(ValueError, match="`temperature` must be a finite number > 0"):
+        with pytest.raises(
+            ValueError, match="`temperature` must be a finite number > 0"
+        ):
             cls(temperature=temperature)
     with pytest.raises(ValueError, match="temperature"):
         sigmoid_kl_divergence([[0.0]], [[1.0]], temperature=temperature)

@@ -19,7 +19,9 @@ def _gp_model(seed=0):
     return keras.Sequential(
         [
             keras.Input((5,)),
-            keras.layers.Dense(H * N * N, kernel_initializer=keras.initializers.GlorotUniform(seed)),
+            keras.layers.Dense(
+                H * N * N, kernel_initializer=keras.initializers.GlorotUniform(seed)
+            ),
             keras.layers.Reshape((H, N, N)),
         ]
     )
@@ -38,7 +40,10 @@ def _data(kind, n=6):
 
 
 FUNCTIONS = {
-    "multilabel_categorical_crossentropy": (L.multilabel_categorical_crossentropy, "multi_hot"),
+    "multilabel_categorical_crossentropy": (
+        L.multilabel_categorical_crossentropy,
+        "multi_hot",
+    ),
     "sparse_multilabel_categorical_crossentropy": (
         L.sparse_multilabel_categorical_crossentropy,
         "indices",
@@ -65,7 +70,9 @@ def test_model_compiled_with_function_loss_saves_and_loads(name, tmp_path):
     model.save(path)
     reloaded = keras.saving.load_model(path)
     np.testing.assert_allclose(reloaded.evaluate(x, y, verbose=0), before, rtol=1e-5)
-    assert np.isfinite(reloaded.fit(x, y, batch_size=3, epochs=1, verbose=0).history["loss"][0])
+    assert np.isfinite(
+        reloaded.fit(x, y, batch_size=3, epochs=1, verbose=0).history["loss"][0]
+    )
 
 
 def test_gamma_functions_are_registered():
@@ -73,7 +80,9 @@ def test_gamma_functions_are_registered():
         name = keras.saving.get_registered_name(fn)
         assert name == f"keras_rdkl>{fn.__name__}"
         assert keras.saving.get_registered_object(name) is fn
-        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(fn))
+        restored = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(fn)
+        )
         assert restored is fn
 
 
@@ -97,7 +106,9 @@ def test_sample_weight_weights_samples_on_global_pointer_loss(shape):
     loss = L.MultilabelCategoricalCrossentropy(axis=(-2, -1))
     np.testing.assert_allclose(float(loss(t, s, sample_weight=w)), expected, rtol=1e-5)
     summed = L.MultilabelCategoricalCrossentropy(axis=(-2, -1), reduction="sum")
-    np.testing.assert_allclose(float(summed(t, s, sample_weight=w)), (per * w_full).sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(summed(t, s, sample_weight=w)), (per * w_full).sum(), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("shape", [(H + 1,), (B, H + 1), (B, H, 2), (2, B)])
@@ -116,16 +127,26 @@ def test_sample_weight_on_token_losses_and_divergences():
     w = np.array([0.5, 2.0, 1.0], "float32")
     per = ref.sparse_gamma_ce(labels, logits, 0.3, 0.1, True)  # [B, T]
     loss = L.SparseGammaCrossentropy(0.3, threshold=0.1, from_logits=True)
-    np.testing.assert_allclose(float(loss(labels, logits, sample_weight=w)), (per * w[:, None]).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss(labels, logits, sample_weight=w)),
+        (per * w[:, None]).mean(),
+        rtol=1e-5,
+    )
     # With ignore_class, ignored tokens leave the mean's denominator.
-    loss = L.SparseGammaCrossentropy(0.3, threshold=0.1, from_logits=True, ignore_class=0)
+    loss = L.SparseGammaCrossentropy(
+        0.3, threshold=0.1, from_logits=True, ignore_class=0
+    )
     keep = labels != 0
     expected = (per * w[:, None] * keep).sum() / keep.sum()
-    np.testing.assert_allclose(float(loss(labels, logits, sample_weight=w)), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss(labels, logits, sample_weight=w)), expected, rtol=1e-5
+    )
     t, s = _gp_case(4)
     per = ref.sigmoid_sym_kl(t, s, axis=(-2, -1))
     kl = L.SigmoidKLDivergence(axis=(-2, -1))
-    np.testing.assert_allclose(float(kl(t, s, sample_weight=w)), (per * w[:, None]).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(kl(t, s, sample_weight=w)), (per * w[:, None]).mean(), rtol=1e-5
+    )
 
 
 def test_sample_weight_in_fit_and_evaluate():
@@ -142,7 +163,9 @@ def test_sample_weight_in_fit_and_evaluate():
     history = model.fit(x, y, sample_weight=w, batch_size=6, epochs=1, verbose=0)
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
     np.testing.assert_allclose(
-        model.evaluate(x, y, sample_weight=w, batch_size=6, verbose=0), expected, rtol=1e-5
+        model.evaluate(x, y, sample_weight=w, batch_size=6, verbose=0),
+        expected,
+        rtol=1e-5,
     )
     # A per-head weight [B, heads] applies as it is.
     w2 = np.random.default_rng(6).uniform(0, 2, (6, H)).astype("float32")
@@ -159,7 +182,9 @@ def test_partial_function_losses_still_work():
     logits = np.random.default_rng(7).standard_normal((4, 3)).astype("float32")
     labels = np.array([0, 1, 2, 1])
     out = keras.ops.convert_to_numpy(loss(labels, logits))
-    np.testing.assert_allclose(out, ref.sparse_gamma_ce(labels, logits, 0.2, 0.0, True), rtol=1e-5)
+    np.testing.assert_allclose(
+        out, ref.sparse_gamma_ce(labels, logits, 0.2, 0.0, True), rtol=1e-5
+    )
 
 
 def test_sample_weight_on_sparse_global_pointer_loss():
@@ -169,6 +194,8 @@ def test_sample_weight_on_sparse_global_pointer_loss():
     w = np.array([0.5, 2.0, 1.0], "float32")
     per = ref.zlpr(ref.multi_hot(idx, N * N).reshape(B, H, N, N), s, axis=(-2, -1))
     loss = L.SparseMultilabelCategoricalCrossentropy(axis=(-2, -1))
-    np.testing.assert_allclose(float(loss(idx, s, sample_weight=w)), (per * w[:, None]).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(loss(idx, s, sample_weight=w)), (per * w[:, None]).mean(), rtol=1e-5
+    )
     with pytest.raises(ValueError, match="sample_weight"):
         loss(idx, s, sample_weight=np.ones((H + 1,), "float32"))

@@ -21,7 +21,9 @@ def _np(x):
 
 
 def _logits(shape, scale=2.0, seed=0):
-    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype("float32")
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(
+        "float32"
+    )
 
 
 def _probs(shape, seed=0):
@@ -47,7 +49,10 @@ def test_sparse_and_dense_match_reference(gamma, threshold, from_logits):
     np.testing.assert_allclose(_np(sparse), expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(_np(dense), expected, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(
-        _np(dense), ref.gamma_ce(onehot, y_pred, gamma, threshold, from_logits), rtol=RTOL, atol=ATOL
+        _np(dense),
+        ref.gamma_ce(onehot, y_pred, gamma, threshold, from_logits),
+        rtol=RTOL,
+        atol=ATOL,
     )
 
 
@@ -70,9 +75,17 @@ def test_extreme_logits_finite():
         out = _np(sparse_gamma_crossentropy(labels, y_pred, gamma, from_logits=True))
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose(
-            out, ref.sparse_gamma_ce(labels, y_pred, gamma, 0.0, True), rtol=RTOL, atol=ATOL
+            out,
+            ref.sparse_gamma_ce(labels, y_pred, gamma, 0.0, True),
+            rtol=RTOL,
+            atol=ATOL,
         )
-        g = grad(lambda v, g_=gamma: sparse_gamma_crossentropy(labels, v, g_, from_logits=True), y_pred)
+        g = grad(
+            lambda v, g_=gamma: sparse_gamma_crossentropy(
+                labels, v, g_, from_logits=True
+            ),
+            y_pred,
+        )
         assert np.all(np.isfinite(g))
 
 
@@ -83,7 +96,9 @@ def test_gamma_weight_limits():
     w1 = _np(gamma_weight(ops.convert_to_tensor(p), 1.0))
     np.testing.assert_allclose(w1, p, rtol=1e-6)  # gamma = 1: w = p
     wb = _np(gamma_weight(ops.convert_to_tensor(p), 0.5, 0.4))
-    np.testing.assert_allclose(wb, ref.tailr_weight(p.astype("float64"), 0.5, 0.4), rtol=1e-6)
+    np.testing.assert_allclose(
+        wb, ref.tailr_weight(p.astype("float64"), 0.5, 0.4), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5, 0.9])
@@ -93,11 +108,16 @@ def test_gradient_without_threshold_equals_log_objective(gamma):
     labels = _labels((4,), 5, seed=5)
 
     def objective(x):
-        p = np.exp(np.take_along_axis(ref.log_probs(x, True), labels[:, None], -1)[:, 0])
+        p = np.exp(
+            np.take_along_axis(ref.log_probs(x, True), labels[:, None], -1)[:, 0]
+        )
         return -np.log(gamma + (1 - gamma) * p) / (1 - gamma)
 
     fd = ref.finite_difference(objective, y_pred.astype("float64"))
-    g = grad(lambda v, g_=gamma: sparse_gamma_crossentropy(labels, v, g_, from_logits=True), y_pred)
+    g = grad(
+        lambda v, g_=gamma: sparse_gamma_crossentropy(labels, v, g_, from_logits=True),
+        y_pred,
+    )
     np.testing.assert_allclose(g, fd, rtol=1e-4, atol=1e-5)
     # Closed form: w * (softmax - onehot).
     p = np.exp(ref.log_probs(y_pred, True))
@@ -113,7 +133,9 @@ def test_gamma_one_gradient_is_that_of_minus_p():
     p = np.exp(ref.log_probs(y_pred, True))
     pt = p[np.arange(3), labels]
     closed = -pt[:, None] * (np.eye(4)[labels] - p)  # d(-p_y)/ds
-    g = grad(lambda v: sparse_gamma_crossentropy(labels, v, 1.0, from_logits=True), y_pred)
+    g = grad(
+        lambda v: sparse_gamma_crossentropy(labels, v, 1.0, from_logits=True), y_pred
+    )
     np.testing.assert_allclose(g, closed, rtol=1e-4, atol=1e-6)
 
 
@@ -128,10 +150,14 @@ def test_gradient_with_threshold_holds_clamped_weight(threshold):
     onehot = np.eye(5)[labels]
 
     def weighted_nll(x):
-        return -w * np.take_along_axis(ref.log_probs(x, True), labels[:, None], -1)[:, 0]
+        return (
+            -w * np.take_along_axis(ref.log_probs(x, True), labels[:, None], -1)[:, 0]
+        )
 
     fd = ref.finite_difference(weighted_nll, y_pred.astype("float64"))
-    g = grad(lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True), y_pred)
+    g = grad(
+        lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True), y_pred
+    )
     np.testing.assert_allclose(g, fd, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(g, w[:, None] * (p - onehot), rtol=1e-4, atol=1e-6)
     gd = grad(lambda v: gamma_crossentropy(onehot, v, gamma, threshold, True), y_pred)
@@ -147,11 +173,15 @@ def test_gamma_zero_is_categorical_crossentropy(from_logits, label_smoothing):
     c = 5
     y_pred = _logits((4, c), seed=8) if from_logits else _probs((4, c), seed=8)
     onehot = np.eye(c, dtype="float32")[_labels((4,), c, seed=8)]
-    ours = GammaCrossentropy(0.0, from_logits=from_logits, label_smoothing=label_smoothing)
+    ours = GammaCrossentropy(
+        0.0, from_logits=from_logits, label_smoothing=label_smoothing
+    )
     theirs = keras.losses.CategoricalCrossentropy(
         from_logits=from_logits, label_smoothing=label_smoothing
     )
-    np.testing.assert_allclose(float(ours(onehot, y_pred)), float(theirs(onehot, y_pred)), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(ours(onehot, y_pred)), float(theirs(onehot, y_pred)), rtol=RTOL
+    )
     g1 = grad(lambda v: ours(onehot, v), y_pred)
     g2 = grad(lambda v: theirs(onehot, v), y_pred)
     np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
@@ -165,20 +195,30 @@ def test_gamma_zero_is_sparse_categorical_crossentropy(from_logits, ignore_class
     labels = _labels((3, 5), c, seed=9)
     labels[0, :2] = 0
     labels[1, 3:] = 3
-    ours = SparseGammaCrossentropy(0.0, from_logits=from_logits, ignore_class=ignore_class)
+    ours = SparseGammaCrossentropy(
+        0.0, from_logits=from_logits, ignore_class=ignore_class
+    )
     theirs = keras.losses.SparseCategoricalCrossentropy(
         from_logits=from_logits, ignore_class=ignore_class
     )
     # Includes the reduction: ignored tokens leave the mean's denominator too.
-    np.testing.assert_allclose(float(ours(labels, y_pred)), float(theirs(labels, y_pred)), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(ours(labels, y_pred)), float(theirs(labels, y_pred)), rtol=RTOL
+    )
     g1 = grad(lambda v: ours(labels, v), y_pred)
     g2 = grad(lambda v: theirs(labels, v), y_pred)
-    keep = labels != ignore_class if ignore_class is not None else np.ones(labels.shape, bool)
+    keep = (
+        labels != ignore_class
+        if ignore_class is not None
+        else np.ones(labels.shape, bool)
+    )
     # Compared where a token counts: Keras < 3.14's own loss gives NaN gradients
     # at ignored tokens; ours are asserted to be exactly 0 there below.
     np.testing.assert_allclose(g1[keep], g2[keep], rtol=1e-4, atol=1e-6)
     if ignore_class is not None:
-        full = ref.sparse_gamma_ce(np.where(keep, labels, 0), y_pred, 0.0, 0.0, from_logits)
+        full = ref.sparse_gamma_ce(
+            np.where(keep, labels, 0), y_pred, 0.0, 0.0, from_logits
+        )
         np.testing.assert_allclose(
             float(ours(labels, y_pred)), full[keep].sum() / keep.sum(), rtol=RTOL
         )
@@ -192,7 +232,9 @@ def test_ignore_class_with_gamma_matches_reference():
     loss = SparseGammaCrossentropy(0.4, threshold=0.2, from_logits=True, ignore_class=0)
     keep = labels != 0
     full = ref.sparse_gamma_ce(labels, y_pred, 0.4, 0.2, True)
-    np.testing.assert_allclose(float(loss(labels, y_pred)), full[keep].mean(), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(loss(labels, y_pred)), full[keep].mean(), rtol=RTOL
+    )
 
 
 def test_class_axis_not_last():
@@ -206,12 +248,15 @@ def test_class_axis_not_last():
 # ------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("name,kwargs", [
-    ("gamma", {"gamma": -0.1}),
-    ("gamma", {"gamma": 1.5}),
-    ("threshold", {"gamma": 0.1, "threshold": -0.5}),
-    ("threshold", {"gamma": 0.1, "threshold": 2.0}),
-])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("gamma", {"gamma": -0.1}),
+        ("gamma", {"gamma": 1.5}),
+        ("threshold", {"gamma": 0.1, "threshold": -0.5}),
+        ("threshold", {"gamma": 0.1, "threshold": 2.0}),
+    ],
+)
 def test_out_of_range_arguments_raise(name, kwargs):
     for cls in (GammaCrossentropy, SparseGammaCrossentropy):
         with pytest.raises(ValueError, match=rf"`{name}` must be in \[0, 1\]"):
@@ -258,12 +303,19 @@ def _masked_case(seed=12):
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("gamma,threshold", [(0.0, 0.0), (0.5, 0.2), (1.0, 0.0)])
-def test_masked_classes_drop_out_of_softmax_and_smoothing(gamma, threshold, label_smoothing):
+def test_masked_classes_drop_out_of_softmax_and_smoothing(
+    gamma, threshold, label_smoothing
+):
     logits, labels = _masked_case()
     onehot = np.eye(5, dtype="float32")[labels]
     out = _np(
         gamma_crossentropy(
-            onehot, logits, gamma, threshold, from_logits=True, label_smoothing=label_smoothing
+            onehot,
+            logits,
+            gamma,
+            threshold,
+            from_logits=True,
+            label_smoothing=label_smoothing,
         )
     )
     expected = ref.masked_gamma_ce(onehot, logits, gamma, threshold, label_smoothing)
@@ -272,7 +324,12 @@ def test_masked_classes_drop_out_of_softmax_and_smoothing(gamma, threshold, labe
     assert out[4] == 0.0 and not np.signbit(out[4])
     g = grad(
         lambda v: gamma_crossentropy(
-            onehot, v, gamma, threshold, from_logits=True, label_smoothing=label_smoothing
+            onehot,
+            v,
+            gamma,
+            threshold,
+            from_logits=True,
+            label_smoothing=label_smoothing,
         ),
         logits,
     )
@@ -282,7 +339,10 @@ def test_masked_classes_drop_out_of_softmax_and_smoothing(gamma, threshold, labe
         sparse = _np(sparse_gamma_crossentropy(labels, logits, gamma, threshold, True))
         np.testing.assert_allclose(sparse, expected, rtol=RTOL, atol=ATOL)
         assert sparse[1] == 0.0 and sparse[4] == 0.0
-        gs = grad(lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True), logits)
+        gs = grad(
+            lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True),
+            logits,
+        )
         np.testing.assert_allclose(gs, g, rtol=1e-4, atol=1e-6)
 
 
@@ -302,7 +362,9 @@ def test_masked_gradient_matches_finite_differences():
         out = np.zeros(6)
         for i, (v, w) in lp.items():
             lpi = ref.log_softmax(x[i][v])
-            out[i] = (1 - eps) * -(onehot[i][v] * w * lpi).sum() + eps * -lpi.sum() / v.sum()
+            out[i] = (1 - eps) * -(
+                onehot[i][v] * w * lpi
+            ).sum() + eps * -lpi.sum() / v.sum()
         return out
 
     fd = ref.finite_difference(frozen, logits.astype("float64"))
@@ -325,7 +387,11 @@ def test_masked_call_equals_call_on_unmasked_subset():
     masked[0, [0, 5]] = -1e12
     keep = [1, 2, 3, 4]
     a = _np(gamma_crossentropy(y, masked, 0.3, 0.1, True, label_smoothing=0.2))
-    b = _np(gamma_crossentropy(y[:, keep], logits[:, keep], 0.3, 0.1, True, label_smoothing=0.2))
+    b = _np(
+        gamma_crossentropy(
+            y[:, keep], logits[:, keep], 0.3, 0.1, True, label_smoothing=0.2
+        )
+    )
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
@@ -349,7 +415,9 @@ def test_fully_masked_row_in_loss_class_is_zero_with_zero_gradient():
     logits = np.full((2, 4), -np.inf, "float32")
     logits[1] = [0.5, -1.0, 2.0, -1e12]
     y = np.eye(4, dtype="float32")[[1, 2]]
-    loss = GammaCrossentropy(0.2, from_logits=True, label_smoothing=0.1, reduction="none")
+    loss = GammaCrossentropy(
+        0.2, from_logits=True, label_smoothing=0.1, reduction="none"
+    )
     out = _np(loss(y, logits))
     assert out[0] == 0.0 and np.isfinite(out[1])
     g = grad(lambda v: loss(y, v), logits)

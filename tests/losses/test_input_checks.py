@@ -41,7 +41,9 @@ def _raises(fn, *patterns):
     [([3, 0], "3"), ([-1, 0], "-1"), ([1.5, 0.0], "1.5"), ([1e10, 0.0], "10000000000")],
 )
 def test_sparse_gamma_label_out_of_range_raises(convert, labels, shown):
-    y = convert(np.asarray(labels, "float32" if isinstance(labels[0], float) else "int32"))
+    y = convert(
+        np.asarray(labels, "float32" if isinstance(labels[0], float) else "int32")
+    )
     for call in (
         lambda: L.sparse_gamma_crossentropy(y, LOGITS, 0.1, from_logits=True),
         lambda: L.SparseGammaCrossentropy(0.1, from_logits=True)(y, LOGITS),
@@ -51,11 +53,15 @@ def test_sparse_gamma_label_out_of_range_raises(convert, labels, shown):
 
 def test_sparse_gamma_ignore_class_may_lie_outside_the_classes():
     y = np.array([-1, 2], "int32")
-    out = ops_np(L.sparse_gamma_crossentropy(y, LOGITS, 0.1, from_logits=True, ignore_class=-1))
+    out = ops_np(
+        L.sparse_gamma_crossentropy(y, LOGITS, 0.1, from_logits=True, ignore_class=-1)
+    )
     expected = ref.sparse_gamma_ce(np.array([0, 2]), LOGITS, 0.1, 0.0, True)
     np.testing.assert_allclose(out, [0.0, expected[1]], rtol=RTOL, atol=ATOL)
     _raises(
-        lambda: L.sparse_gamma_crossentropy([-2, 2], LOGITS, 0.1, from_logits=True, ignore_class=-1),
+        lambda: L.sparse_gamma_crossentropy(
+            [-2, 2], LOGITS, 0.1, from_logits=True, ignore_class=-1
+        ),
         r"`y_true`",
         r"-2",
         r"ignore_class=-1",
@@ -66,16 +72,18 @@ def test_sparse_gamma_traced_bad_label_gives_nan_for_that_token():
     """Inside jit / tf.function / torch.compile a bad id gives NaN, never a class."""
     labels = np.array([2, 3, -1, 1], "int32")
     logits = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
-    out = traced(lambda y, p: L.sparse_gamma_crossentropy(y, p, 0.2, 0.1, from_logits=True))(
-        labels, logits
+    out = traced(
+        lambda y, p: L.sparse_gamma_crossentropy(y, p, 0.2, 0.1, from_logits=True)
+    )(labels, logits)
+    good = ref.sparse_gamma_ce(
+        np.array([2, 1]), logits[[0, 3]], 0.2, 0.1, from_logits=True
     )
-    good = ref.sparse_gamma_ce(np.array([2, 1]), logits[[0, 3]], 0.2, 0.1, from_logits=True)
     np.testing.assert_allclose(out[[0, 3]], good, rtol=RTOL, atol=ATOL)
     assert np.isnan(out[1]) and np.isnan(out[2])
     # Float labels (as Loss.__call__ hands them over): 1.5 is not a class either.
-    out = traced(lambda y, p: L.sparse_gamma_crossentropy(y, p, 0.2, 0.1, from_logits=True))(
-        np.array([2.0, 1.5, 1e10, 1.0], "float32"), logits
-    )
+    out = traced(
+        lambda y, p: L.sparse_gamma_crossentropy(y, p, 0.2, 0.1, from_logits=True)
+    )(np.array([2.0, 1.5, 1e10, 1.0], "float32"), logits)
     np.testing.assert_allclose(out[[0, 3]], good, rtol=RTOL, atol=ATOL)
     assert np.all(np.isnan(out[1:3]))
 
@@ -121,7 +129,9 @@ def test_zlpr_traced_targets_are_clipped_identically():
     t[2, 0] = np.nan
     out = traced(lambda a, b: L.multilabel_categorical_crossentropy(a, b))(t, s)
     expected = ref.zlpr(np.clip(t, 0, 1), s)
-    np.testing.assert_allclose(out[[0, 1, 3]], expected[[0, 1, 3]], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out[[0, 1, 3]], expected[[0, 1, 3]], rtol=RTOL, atol=ATOL
+    )
     assert np.isnan(out[2])
 
 
@@ -174,13 +184,42 @@ def test_gamma_targets_in_unit_interval():
 @pytest.mark.parametrize(
     "call,patterns",
     [
-        (lambda: L.gamma_crossentropy(ONEHOT[:, :2], LOGITS, 0.1, from_logits=True), ["y_true", "shape"]),
-        (lambda: L.gamma_crossentropy(ONEHOT, LOGITS, 0.1, from_logits=True, axis=2), ["axis", "2"]),
-        (lambda: L.gamma_crossentropy(ONEHOT, LOGITS, 0.1, from_logits=True, axis=(0, 1)), ["axis"]),
-        (lambda: L.sparse_gamma_crossentropy([1, 0, 1], LOGITS, 0.1, from_logits=True), ["y_true"]),
-        (lambda: L.sparse_gamma_crossentropy([1, 0], LOGITS, 0.1, from_logits=True, axis=5), ["axis"]),
-        (lambda: L.sparse_gamma_crossentropy(["a", "b"], LOGITS, 0.1, from_logits=True), ["y_true"]),
-        (lambda: L.multilabel_categorical_crossentropy(GP[:, :2], GP, (-2, -1)), ["y_true"]),
+        (
+            lambda: L.gamma_crossentropy(ONEHOT[:, :2], LOGITS, 0.1, from_logits=True),
+            ["y_true", "shape"],
+        ),
+        (
+            lambda: L.gamma_crossentropy(ONEHOT, LOGITS, 0.1, from_logits=True, axis=2),
+            ["axis", "2"],
+        ),
+        (
+            lambda: L.gamma_crossentropy(
+                ONEHOT, LOGITS, 0.1, from_logits=True, axis=(0, 1)
+            ),
+            ["axis"],
+        ),
+        (
+            lambda: L.sparse_gamma_crossentropy(
+                [1, 0, 1], LOGITS, 0.1, from_logits=True
+            ),
+            ["y_true"],
+        ),
+        (
+            lambda: L.sparse_gamma_crossentropy(
+                [1, 0], LOGITS, 0.1, from_logits=True, axis=5
+            ),
+            ["axis"],
+        ),
+        (
+            lambda: L.sparse_gamma_crossentropy(
+                ["a", "b"], LOGITS, 0.1, from_logits=True
+            ),
+            ["y_true"],
+        ),
+        (
+            lambda: L.multilabel_categorical_crossentropy(GP[:, :2], GP, (-2, -1)),
+            ["y_true"],
+        ),
         (lambda: L.multilabel_categorical_crossentropy(GP, GP, axis=(-1, 3)), ["axis"]),
         (lambda: L.multilabel_categorical_crossentropy(GP, GP, axis=4), ["axis"]),
         (lambda: L.sigmoid_kl_divergence(GP[:, :2], GP, axis=(-2, -1)), ["y_true"]),
@@ -191,9 +230,18 @@ def test_gamma_targets_in_unit_interval():
         (lambda: D.softmax_kl_teacher_student(LOGITS, LOGITS, axis=2), ["axis"]),
         (lambda: D.zlpr_teacher_student(GP[:, :1], GP), ["teacher_logits"]),
         (lambda: D.zlpr_teacher_student(GP, GP, axis=(-2, 9)), ["axis"]),
-        (lambda: D.GlobalPointerDistillation().compute_loss(GP[:, :2], GP), ["teacher"]),
-        (lambda: D.SoftmaxDistillation().compute_loss(LOGITS[:, :2], LOGITS), ["teacher"]),
-        (lambda: L.MultilabelCategoricalCrossentropy(axis=(-2, -1))(GP[:, :2], GP), ["y_true"]),
+        (
+            lambda: D.GlobalPointerDistillation().compute_loss(GP[:, :2], GP),
+            ["teacher"],
+        ),
+        (
+            lambda: D.SoftmaxDistillation().compute_loss(LOGITS[:, :2], LOGITS),
+            ["teacher"],
+        ),
+        (
+            lambda: L.MultilabelCategoricalCrossentropy(axis=(-2, -1))(GP[:, :2], GP),
+            ["y_true"],
+        ),
     ],
 )
 def test_shape_and_axis_mistakes_raise_value_error(call, patterns):
@@ -223,7 +271,10 @@ def test_shape_and_axis_mistakes_raise_value_error(call, patterns):
         (lambda: L.SoftmaxKLDivergence(from_logits=None), "from_logits"),
         (lambda: D.GlobalPointerDistillation(axis=(-1, -1)), "axis"),
         (lambda: D.SoftmaxDistillation(axis=(-2, -1)), "axis"),
-        (lambda: L.sigmoid_kl_divergence(LOGITS, LOGITS, temperature="2"), "temperature"),
+        (
+            lambda: L.sigmoid_kl_divergence(LOGITS, LOGITS, temperature="2"),
+            "temperature",
+        ),
         (lambda: L.gamma_crossentropy(ONEHOT, LOGITS, gamma="x"), "gamma"),
     ],
 )
@@ -234,8 +285,13 @@ def test_bad_constructor_arguments_raise(make, name):
 def test_numpy_scalars_are_numbers():
     i = np.int64
     f = np.float32
-    gamma = L.GammaCrossentropy(f(0.1), threshold=np.float64(0.2), label_smoothing=f(0.1),
-                                from_logits=np.bool_(True), axis=i(-1))
+    gamma = L.GammaCrossentropy(
+        f(0.1),
+        threshold=np.float64(0.2),
+        label_smoothing=f(0.1),
+        from_logits=np.bool_(True),
+        axis=i(-1),
+    )
     assert gamma.get_config()["axis"] == -1 and isinstance(gamma.threshold, float)
     sparse = L.SparseGammaCrossentropy(f(0.5), ignore_class=i(0), axis=i(1))
     assert sparse.ignore_class == 0 and sparse.axis == 1
@@ -243,14 +299,23 @@ def test_numpy_scalars_are_numbers():
     assert gamma.gamma == pytest.approx(0.3)
     assert L.MultilabelCategoricalCrossentropy(axis=(i(-2), i(-1))).axis == (-2, -1)
     assert L.MultilabelCategoricalCrossentropy(axis=i(-1)).axis == -1
-    assert L.SigmoidKLDivergence(temperature=f(2.0), axis=(i(-2), i(-1))).temperature == 2.0
+    assert (
+        L.SigmoidKLDivergence(temperature=f(2.0), axis=(i(-2), i(-1))).temperature
+        == 2.0
+    )
     assert L.SoftmaxKLDivergence(temperature=i(3)).temperature == 3.0
-    assert D.GlobalPointerDistillation(temperature=f(2.0), axis=(i(-2), i(-1))).axis == (-2, -1)
+    assert D.GlobalPointerDistillation(
+        temperature=f(2.0), axis=(i(-2), i(-1))
+    ).axis == (-2, -1)
     assert D.SoftmaxDistillation(temperature=i(2), axis=i(-1)).axis == -1
     out = L.multilabel_categorical_crossentropy(ONEHOT, LOGITS, axis=i(-1))
-    np.testing.assert_allclose(ops_np(out), ref.zlpr(ONEHOT, LOGITS), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        ops_np(out), ref.zlpr(ONEHOT, LOGITS), rtol=RTOL, atol=ATOL
+    )
     out = L.sigmoid_kl_divergence(LOGITS, LOGITS + 1, temperature=f(2.0))
-    np.testing.assert_allclose(ops_np(out), ref.sigmoid_sym_kl(LOGITS, LOGITS + 1, 2.0), rtol=RTOL)
+    np.testing.assert_allclose(
+        ops_np(out), ref.sigmoid_sym_kl(LOGITS, LOGITS + 1, 2.0), rtol=RTOL
+    )
 
 
 def ops_np(x):

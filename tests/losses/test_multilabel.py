@@ -151,7 +151,9 @@ def test_sparse_duplicates_never_negative():
     idx = np.array([[0, 0, 0], [0, 0, 0]], dtype="int32")
     out = _np(sparse_mcce(idx, s))
     assert np.all(out >= 0) and np.all(np.isfinite(out))
-    np.testing.assert_allclose(out, ref.zlpr(ref.multi_hot(idx, 4), s), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out, ref.zlpr(ref.multi_hot(idx, 4), s), rtol=RTOL, atol=ATOL
+    )
 
 
 def test_sparse_mask_zero():
@@ -161,10 +163,15 @@ def test_sparse_mask_zero():
     out = _np(sparse_mcce(idx, s, mask_zero=True))
     s_no0 = np.where(np.arange(8) == 0, -np.inf, s)  # class 0 never counts
     np.testing.assert_allclose(
-        out, ref.zlpr(ref.multi_hot(idx, 8, mask_zero=True), s_no0), rtol=RTOL, atol=ATOL
+        out,
+        ref.zlpr(ref.multi_hot(idx, 8, mask_zero=True), s_no0),
+        rtol=RTOL,
+        atol=ATOL,
     )
     out0 = _np(sparse_mcce(idx, s, mask_zero=False))
-    np.testing.assert_allclose(out0, ref.zlpr(ref.multi_hot(idx, 8), s), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out0, ref.zlpr(ref.multi_hot(idx, 8), s), rtol=RTOL, atol=ATOL
+    )
 
 
 def test_sparse_global_pointer_flat_indices_and_masks():
@@ -182,13 +189,17 @@ def test_sparse_global_pointer_flat_indices_and_masks():
     dense_t = ref.multi_hot(idx, n * n).reshape(b, h, n, n)
     out = _np(sparse_mcce(idx, s, axis=(-2, -1)))
     assert out.shape == (b, h)
-    np.testing.assert_allclose(out, ref.zlpr(dense_t, s, axis=(-2, -1)), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        out, ref.zlpr(dense_t, s, axis=(-2, -1)), rtol=RTOL, atol=ATOL
+    )
     np.testing.assert_allclose(
         out, _np(mcce(dense_t, s, axis=(-2, -1))), rtol=RTOL, atol=ATOL
     )
     g = grad(lambda v: sparse_mcce(idx, v, axis=(-2, -1)), s)
     assert np.all(np.isfinite(g))
-    g_ref = ref.zlpr_grad(dense_t.reshape(b, h, -1), s.reshape(b, h, -1)).reshape(s.shape)
+    g_ref = ref.zlpr_grad(dense_t.reshape(b, h, -1), s.reshape(b, h, -1)).reshape(
+        s.shape
+    )
     np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-6)
 
 

@@ -31,7 +31,9 @@ _SHAPES = {1: [(3,), (1,)], 2: [(2, 5), (3, 1), (1, 6)], 3: [(2, 2, 3)]}
 
 
 def _shapes(min_rank=1, max_rank=3):
-    return st.sampled_from([s for r in range(min_rank, max_rank + 1) for s in _SHAPES[r]])
+    return st.sampled_from(
+        [s for r in range(min_rank, max_rank + 1) for s in _SHAPES[r]]
+    )
 
 
 @st.composite
@@ -102,14 +104,20 @@ def test_gamma_properties(shape, c, gamma, threshold, data):
         hnp.arrays(np.float32, shape + (c,), elements=st.floats(-1e4, 1e4, width=32))
     )
     labels = data.draw(hnp.arrays(np.int32, shape, elements=st.integers(0, c - 1)))
-    out = _np(sparse_gamma_crossentropy(labels, logits, gamma, threshold, from_logits=True))
+    out = _np(
+        sparse_gamma_crossentropy(labels, logits, gamma, threshold, from_logits=True)
+    )
     assert np.all(np.isfinite(out)) and np.all(out >= 0)
     # gamma is held in float32 by the package: compare at that gamma.
     g32 = float(np.float32(gamma))
     _close(out, ref.sparse_gamma_ce(labels, logits, g32, threshold, True))
     onehot = np.eye(c, dtype="float32")[labels]
-    _close(_np(gamma_crossentropy(onehot, logits, gamma, threshold, from_logits=True)), out)
-    g = grad(lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True), logits)
+    _close(
+        _np(gamma_crossentropy(onehot, logits, gamma, threshold, from_logits=True)), out
+    )
+    g = grad(
+        lambda v: sparse_gamma_crossentropy(labels, v, gamma, threshold, True), logits
+    )
     assert np.all(np.isfinite(g))
 
 

@@ -86,7 +86,9 @@ def test_matches_reference_with_edge_cases():
     s[6, 1:] = -np.inf  # only class 0 left: nothing counts
     for mask_zero in (True, False):
         got = _np(sparse_mcce(idx, s, mask_zero=mask_zero))
-        np.testing.assert_allclose(got, np_sparse(idx, s, mask_zero), rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(
+            got, np_sparse(idx, s, mask_zero), rtol=RTOL, atol=ATOL
+        )
         assert np.all(np.isfinite(got)) and np.all(got >= 0)
     np.testing.assert_allclose(_np(sparse_mcce(idx, s, mask_zero=True))[[4, 6]], 0.0)
 
@@ -97,7 +99,9 @@ def test_class_zero_score_never_matters():
     for value in (-30.0, 0.0, 30.0, -np.inf, -1e12):
         t = s.copy()
         t[:, 0] = value
-        np.testing.assert_allclose(_np(sparse_mcce(idx, t, mask_zero=True)), base, rtol=1e-6)
+        np.testing.assert_allclose(
+            _np(sparse_mcce(idx, t, mask_zero=True)), base, rtol=1e-6
+        )
     g = grad(lambda v: sparse_mcce(idx, v, mask_zero=True), s)
     np.testing.assert_array_equal(g[:, 0], 0.0)
 
@@ -167,7 +171,9 @@ def test_non_integer_indices_and_bad_mask_zero_raise(mask_zero):
     s = np.zeros((2, 5), "float32")
     for bad in (1.5, np.nan):
         idx = np.array([[1.0, bad], [0.0, 2.0]], "float32")
-        with pytest.raises(ValueError, match=r"`y_true` must hold integer class indices"):
+        with pytest.raises(
+            ValueError, match=r"`y_true` must hold integer class indices"
+        ):
             sparse_mcce(idx, s, mask_zero=mask_zero)
     # Integral floats (as Loss.__call__ hands them over) and padding are fine.
     idx = np.array([[1.0, -1.0], [7.0, 2.0]], "float32")

@@ -23,9 +23,22 @@ def _multilabel_data(n=8, d=4, c=6):
 
 CASES = {
     "zlpr": (lambda: L.MultilabelCategoricalCrossentropy(), "dense"),
-    "sparse_zlpr": (lambda: L.SparseMultilabelCategoricalCrossentropy(mask_zero=True), "sparse_ml"),
-    "gamma": (lambda: L.GammaCrossentropy(0.3, threshold=0.2, from_logits=True, label_smoothing=0.1), "onehot"),
-    "sparse_gamma": (lambda: L.SparseGammaCrossentropy(0.3, threshold=0.2, from_logits=True, ignore_class=0), "ids"),
+    "sparse_zlpr": (
+        lambda: L.SparseMultilabelCategoricalCrossentropy(mask_zero=True),
+        "sparse_ml",
+    ),
+    "gamma": (
+        lambda: L.GammaCrossentropy(
+            0.3, threshold=0.2, from_logits=True, label_smoothing=0.1
+        ),
+        "onehot",
+    ),
+    "sparse_gamma": (
+        lambda: L.SparseGammaCrossentropy(
+            0.3, threshold=0.2, from_logits=True, ignore_class=0
+        ),
+        "ids",
+    ),
     "sigmoid_kl": (lambda: L.SigmoidKLDivergence(temperature=2.0), "logits"),
     "softmax_kl": (lambda: L.SoftmaxKLDivergence(temperature=2.0), "logits"),
 }
@@ -72,7 +85,9 @@ def test_fit_config_save_reload(name, tmp_path):
     assert reloaded.loss.get_config() == loss.get_config()
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), pred, rtol=1e-6)
     assert int(reloaded.optimizer.iterations) == 4
-    np.testing.assert_allclose(float(reloaded.evaluate(x, y, verbose=0)), float(loss(y, pred)), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(reloaded.evaluate(x, y, verbose=0)), float(loss(y, pred)), rtol=1e-5
+    )
     h2 = reloaded.fit(x, y, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(h2.history["loss"][0])
     assert int(reloaded.optimizer.iterations) == 6  # trains on from the saved state
@@ -84,10 +99,16 @@ def test_fit_global_pointer_shaped_sparse_loss():
     x = np.random.default_rng(3).standard_normal((b, 3)).astype("float32")
     y = np.random.default_rng(4).integers(0, n * n, (b, h, 3)).astype("int32")
     model = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(h * n * n), keras.layers.Reshape((h, n, n))]
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(h * n * n),
+            keras.layers.Reshape((h, n, n)),
+        ]
     )
     model.compile(
-        "sgd", loss=L.SparseMultilabelCategoricalCrossentropy(axis=(-2, -1)), jit_compile=JIT
+        "sgd",
+        loss=L.SparseMultilabelCategoricalCrossentropy(axis=(-2, -1)),
+        jit_compile=JIT,
     )
     hist = model.fit(x, y, epochs=3, verbose=0)
     assert np.all(np.isfinite(hist.history["loss"]))

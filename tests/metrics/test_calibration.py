@@ -364,13 +364,17 @@ def test_multilabel_per_entry_weights_mask_entries():
     assert out["ece"] == pytest.approx(pooled_ece, abs=1e-5)
     assert out["brier"] == pytest.approx(((p - y)[keep] ** 2).mean(), abs=1e-6)
     assert out["count"].sum() == keep.sum()
-    per = [ref_multilabel(y[keep[:, j], j][:, None], p[keep[:, j], j][:, None], 6)[0]
-           for j in range(4)]
+    per = [
+        ref_multilabel(y[keep[:, j], j][:, None], p[keep[:, j], j][:, None], 6)[0]
+        for j in range(4)
+    ]
     np.testing.assert_allclose(out["per_label_ece"], per, atol=1e-5)
     # Per-sample weights [N] mean the same as repeating them over labels.
     ws = rng.uniform(size=30).astype("float32")
     a = multilabel_calibration(y, p, num_bins=6, sample_weight=ws)
-    b = multilabel_calibration(y, p, num_bins=6, sample_weight=np.repeat(ws[:, None], 4, 1))
+    b = multilabel_calibration(
+        y, p, num_bins=6, sample_weight=np.repeat(ws[:, None], 4, 1)
+    )
     assert a["ece"] == pytest.approx(b["ece"], abs=1e-6)
 
 

@@ -307,7 +307,9 @@ def test_sparse_float_indices_and_sample_weight_per_head():
     totals = np.zeros(3)
     for b in range(2):
         for h in range(2):
-            c = _np_sparse_counts(sparse[b : b + 1, h : h + 1], y_pred[b : b + 1, h : h + 1])
+            c = _np_sparse_counts(
+                sparse[b : b + 1, h : h + 1], y_pred[b : b + 1, h : h + 1]
+            )
             totals += weight[b, h] * np.array(c)
     _check(m, *totals)
     assert _value(m.actual) == pytest.approx(totals[2])

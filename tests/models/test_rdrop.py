@@ -119,7 +119,9 @@ def test_loss_gradient_and_metrics_match_numpy_reference():
     model.compile(
         keras.optimizers.SGD(lr),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")],
+        metrics=[
+            keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")
+        ],
     )
     dense = model.model.get_layer("dense")
     w0 = keras.ops.convert_to_numpy(dense.kernel).astype("float64")
@@ -203,13 +205,18 @@ def test_keras_mask_padding_and_zero_weights_excluded_from_divergence():
     out = RowOffsetDropout(scale)(h)
     model = RDropModel(keras.Model(inputs, out), alpha=1.0, kl="softmax")
     model.compile(
-        keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        keras.optimizers.SGD(0.0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    emb = keras.ops.convert_to_numpy(model.model.get_layer("emb").embeddings).astype("float64")
+    emb = keras.ops.convert_to_numpy(model.model.get_layer("emb").embeddings).astype(
+        "float64"
+    )
     y = np.zeros((bsz, steps), dtype="int32")
     # Keras wants per-position weights for a [B, T] loss.
     sw_bt = np.repeat(sw[:, None], steps, axis=1)
-    hist = model.fit(tokens, y, sample_weight=sw_bt, batch_size=bsz, shuffle=False, verbose=0).history
+    hist = model.fit(
+        tokens, y, sample_weight=sw_bt, batch_size=bsz, shuffle=False, verbose=0
+    ).history
 
     z = emb[tokens]  # [B, T, C]
     off = np_offsets(2 * bsz, c, scale)[:, None, :]
@@ -221,7 +228,9 @@ def test_keras_mask_padding_and_zero_weights_excluded_from_divergence():
     np.testing.assert_allclose(hist["kl"][0], expected, rtol=1e-5)
     # Equals the same data restricted to the unmasked, weighted positions.
     subset = d[valid & (sw[:, None] > 0)]
-    np.testing.assert_allclose(hist["kl"][0] * valid.sum() / valid[:2].sum(), subset.mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        hist["kl"][0] * valid.sum() / valid[:2].sum(), subset.mean(), rtol=1e-5
+    )
 
 
 def test_masked_logits_excluded_from_sigmoid_divergence():
@@ -237,7 +246,9 @@ def test_masked_logits_excluded_from_sigmoid_divergence():
     out = RowOffsetDropout(scale)(Scores()(inputs))
     model = RDropModel(keras.Model(inputs, out), alpha=1.0, kl="sigmoid")
     model.compile(keras.optimizers.SGD(0.0), MultilabelCategoricalCrossentropy())
-    hist = model.fit(x, (x > 0).astype("float32"), batch_size=bsz, shuffle=False, verbose=0).history
+    hist = model.fit(
+        x, (x > 0).astype("float32"), batch_size=bsz, shuffle=False, verbose=0
+    ).history
     off = np_offsets(2 * bsz, n, scale)
     s1, s2 = x + off[:bsz], x + off[bsz:]
     per = (np_sigmoid(s1) - np_sigmoid(s2)) * (s1 - s2)
@@ -263,7 +274,9 @@ def test_global_pointer_ner_trains_with_sigmoid_divergence():
     h = keras.layers.Dropout(0.2)(h)
     out = keras_rdkl.layers.GlobalPointer(heads, 8)(h)
     model = RDropModel(keras.Model(inputs, out), alpha=1.0, kl="sigmoid")
-    model.compile(keras.optimizers.Adam(0.02), MultilabelCategoricalCrossentropy(axis=(-2, -1)))
+    model.compile(
+        keras.optimizers.Adam(0.02), MultilabelCategoricalCrossentropy(axis=(-2, -1))
+    )
     hist = model.fit(tokens, labels, batch_size=4, epochs=6, verbose=0).history
     assert np.all(np.isfinite(hist["loss"])) and np.all(np.isfinite(hist["kl"]))
     assert hist["kl"][0] > 0
@@ -289,7 +302,10 @@ def test_auto_kl_choice():
     with pytest.raises(ValueError, match="kl"):
         model._resolve_kl()
     inputs = keras.Input((4,))
-    probs = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Dropout(0.1)(inputs)))
+    probs = keras.Model(
+        inputs,
+        keras.layers.Dense(3, activation="softmax")(keras.layers.Dropout(0.1)(inputs)),
+    )
     model = RDropModel(probs)
     model.compile("sgd", "mse")
     assert model._resolve_kl()[:2] == ("softmax", False)
@@ -308,20 +324,53 @@ def test_auto_kl_choice():
         (keras.losses.BinaryFocalCrossentropy(from_logits=True), ("sigmoid", True, -1)),
         (keras.losses.binary_crossentropy, ("sigmoid", False, -1)),
         ("binary_crossentropy", ("sigmoid", False, -1)),
-        (keras_rdkl.losses.SparseGammaCrossentropy(0.5, from_logits=True), ("softmax", True, -1)),
-        (keras_rdkl.losses.GammaCrossentropy(0.5, from_logits=False), ("softmax", False, -1)),
+        (
+            keras_rdkl.losses.SparseGammaCrossentropy(0.5, from_logits=True),
+            ("softmax", True, -1),
+        ),
+        (
+            keras_rdkl.losses.GammaCrossentropy(0.5, from_logits=False),
+            ("softmax", False, -1),
+        ),
         (keras_rdkl.losses.sparse_gamma_crossentropy, ("softmax", None, -1)),
-        (keras_rdkl.losses.SparseMultilabelCategoricalCrossentropy(), ("sigmoid", True, -1)),
+        (
+            keras_rdkl.losses.SparseMultilabelCategoricalCrossentropy(),
+            ("sigmoid", True, -1),
+        ),
         (keras_rdkl.losses.multilabel_categorical_crossentropy, ("sigmoid", True, -1)),
-        (keras_rdkl.losses.sparse_multilabel_categorical_crossentropy, ("sigmoid", True, -1)),
-        (keras_rdkl.compat.bert4keras.multilabel_categorical_crossentropy, ("sigmoid", True, None)),
-        (keras_rdkl.compat.bert4keras.sparse_multilabel_categorical_crossentropy, ("sigmoid", True, None)),
-        (keras_rdkl.compat.bert4keras.global_pointer_crossentropy, ("sigmoid", True, None)),
-        (keras_rdkl.compat.bert4keras.sparse_global_pointer_crossentropy, ("sigmoid", True, None)),
+        (
+            keras_rdkl.losses.sparse_multilabel_categorical_crossentropy,
+            ("sigmoid", True, -1),
+        ),
+        (
+            keras_rdkl.compat.bert4keras.multilabel_categorical_crossentropy,
+            ("sigmoid", True, None),
+        ),
+        (
+            keras_rdkl.compat.bert4keras.sparse_multilabel_categorical_crossentropy,
+            ("sigmoid", True, None),
+        ),
+        (
+            keras_rdkl.compat.bert4keras.global_pointer_crossentropy,
+            ("sigmoid", True, None),
+        ),
+        (
+            keras_rdkl.compat.bert4keras.sparse_global_pointer_crossentropy,
+            ("sigmoid", True, None),
+        ),
         # New instances, as `load_model` rebuilds them: recognised by type.
-        (keras_rdkl.compat.bert4keras.GlobalPointerCrossentropy(), ("sigmoid", True, None)),
-        (keras_rdkl.compat.bert4keras.SparseGlobalPointerCrossentropy(), ("sigmoid", True, None)),
-        (keras.losses.CategoricalCrossentropy(from_logits=True, axis=1), ("softmax", True, 1)),
+        (
+            keras_rdkl.compat.bert4keras.GlobalPointerCrossentropy(),
+            ("sigmoid", True, None),
+        ),
+        (
+            keras_rdkl.compat.bert4keras.SparseGlobalPointerCrossentropy(),
+            ("sigmoid", True, None),
+        ),
+        (
+            keras.losses.CategoricalCrossentropy(from_logits=True, axis=1),
+            ("softmax", True, 1),
+        ),
     ],
 )
 def test_auto_kl_recognises_losses_by_type_and_identity(loss, expected):
@@ -363,9 +412,19 @@ def test_dict_inputs_validation_and_callbacks():
     model = RDropModel(base, alpha=0.5, kl=SoftmaxKLDivergence())
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     seen = []
-    cb = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(sorted(logs)))
+    cb = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: seen.append(sorted(logs))
+    )
     inputs = {"a": x[:, :4], "b": x[:, 4:]}
-    model.fit(inputs, y, validation_data=(inputs, y), epochs=2, batch_size=8, verbose=0, callbacks=[cb])
+    model.fit(
+        inputs,
+        y,
+        validation_data=(inputs, y),
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[cb],
+    )
     assert seen[0] == ["kl", "loss", "val_kl", "val_loss"]
     assert model.predict(inputs, verbose=0).shape == (16, 3)
 
@@ -390,7 +449,9 @@ def test_subclassed_inner_model():
     assert hist["kl"][0] > 0
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="jit_compile=True is not supported on the torch backend")
+@pytest.mark.skipif(
+    BACKEND == "torch", reason="jit_compile=True is not supported on the torch backend"
+)
 @pytest.mark.skipif(
     BACKEND == "jax",
     reason="every JAX fit is jit-compiled already (jit_compile='auto' is True): the other tests cover it",
@@ -398,7 +459,11 @@ def test_subclassed_inner_model():
 def test_jit_compile():
     x, y = _data(16)
     model = RDropModel(_mlp())
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True)
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
     hist = model.fit(x, y, epochs=2, batch_size=8, verbose=0).history
     assert np.all(np.isfinite(hist["loss"])) and hist["kl"][0] > 0
 
@@ -427,7 +492,9 @@ def test_save_load_round_trip(tmp_path):
     assert isinstance(loaded, RDropModel)
     assert loaded.alpha == 2.0 and isinstance(loaded.kl, SigmoidKLDivergence)
     assert loaded.kl.temperature == 2.0
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
     hist = loaded.fit(x, y, epochs=1, verbose=0).history
     assert np.isfinite(hist["loss"][0])
     config = model.get_config()
@@ -469,7 +536,9 @@ def test_unbuilt_and_multi_output_models_rejected():
 # ---- JAX DataParallel ----------------------------------------------------------
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is JAX-only")
+@pytest.mark.skipif(
+    BACKEND != "jax", reason="keras.distribution.DataParallel is JAX-only"
+)
 def test_jax_data_parallel_two_host_devices():
     script = textwrap.dedent(
         """
@@ -490,7 +559,17 @@ def test_jax_data_parallel_two_host_devices():
         print("OK", hist["kl"])
         """
     )
-    env = dict(os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]

@@ -20,7 +20,13 @@ def _chars(ids, max_chars=4):
 @pytest.mark.parametrize("head", ["global_pointer", "efficient_global_pointer"])
 def test_shapes_masks_and_reload(tmp_path, encoder, head):
     model = ner.build_span_tagger(
-        20, 3, encoder=encoder, head=head, embedding_dim=8, hidden=8, head_size=4,
+        20,
+        3,
+        encoder=encoder,
+        head=head,
+        embedding_dim=8,
+        hidden=8,
+        head_size=4,
         dropout=0.1,
     )
     logits = keras.ops.convert_to_numpy(model.predict_on_batch(IDS))
@@ -35,50 +41,76 @@ def test_shapes_masks_and_reload(tmp_path, encoder, head):
     model.save(path)
     reloaded = keras.saving.load_model(path, compile=False)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict_on_batch(IDS)), logits, rtol=1e-5, atol=1e-5
+        keras.ops.convert_to_numpy(reloaded.predict_on_batch(IDS)),
+        logits,
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
 def test_padding_does_not_change_token_scores():
     # The same sentence padded to 6 or 10 tokens gives the same span scores.
-    model = ner.build_span_tagger(20, 2, encoder="bilstm", embedding_dim=8, hidden=8,
-                                  head_size=4, dropout=0.0)
+    model = ner.build_span_tagger(
+        20, 2, encoder="bilstm", embedding_dim=8, hidden=8, head_size=4, dropout=0.0
+    )
     short = keras.ops.convert_to_numpy(model.predict_on_batch(IDS[:1]))
     longer = keras.ops.convert_to_numpy(
         model.predict_on_batch(np.pad(IDS[:1], ((0, 0), (0, 4))))
     )
-    np.testing.assert_allclose(longer[:, :, :4, :4], short[:, :, :4, :4], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        longer[:, :, :4, :4], short[:, :, :4, :4], rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.mark.parametrize("encoder", ["idcnn", "transformer"])
 def test_padding_invariance_conv_and_attention(encoder):
-    model = ner.build_span_tagger(20, 2, encoder=encoder, embedding_dim=8, hidden=8,
-                                  head_size=4, dropout=0.0)
+    model = ner.build_span_tagger(
+        20, 2, encoder=encoder, embedding_dim=8, hidden=8, head_size=4, dropout=0.0
+    )
     short = keras.ops.convert_to_numpy(model.predict_on_batch(IDS[:1]))
     longer = keras.ops.convert_to_numpy(
         model.predict_on_batch(np.pad(IDS[:1], ((0, 0), (0, 4))))
     )
-    np.testing.assert_allclose(longer[:, :, :4, :4], short[:, :, :4, :4], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        longer[:, :, :4, :4], short[:, :, :4, :4], rtol=1e-4, atol=1e-4
+    )
 
 
 def test_word_and_char_inputs_reload(tmp_path):
-    model = ner.build_span_tagger(20, 2, encoder="idcnn", embedding_dim=8, hidden=8,
-                                  head_size=4, num_chars=10, char_dim=4, char_filters=6,
-                                  max_chars=4)
+    model = ner.build_span_tagger(
+        20,
+        2,
+        encoder="idcnn",
+        embedding_dim=8,
+        hidden=8,
+        head_size=4,
+        num_chars=10,
+        char_dim=4,
+        char_filters=6,
+        max_chars=4,
+    )
     x = {"token_ids": IDS, "char_ids": _chars(IDS)}
     logits = keras.ops.convert_to_numpy(model.predict_on_batch(x))
     assert logits.shape == (2, 2, 6, 6)
     # Unknown words (id 1) with different spellings get different scores.
-    a = {"token_ids": np.array([[1, 1]], "int32"),
-         "char_ids": np.array([[[2, 3, 0, 0], [4, 5, 6, 0]]], "int32")}
-    b = {"token_ids": a["token_ids"], "char_ids": np.array([[[7, 7, 0, 0], [4, 5, 6, 0]]], "int32")}
+    a = {
+        "token_ids": np.array([[1, 1]], "int32"),
+        "char_ids": np.array([[[2, 3, 0, 0], [4, 5, 6, 0]]], "int32"),
+    }
+    b = {
+        "token_ids": a["token_ids"],
+        "char_ids": np.array([[[7, 7, 0, 0], [4, 5, 6, 0]]], "int32"),
+    }
     la = keras.ops.convert_to_numpy(model.predict_on_batch(a))
     lb = keras.ops.convert_to_numpy(model.predict_on_batch(b))
     assert not np.allclose(la[:, :, 0, 0], lb[:, :, 0, 0])
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict_on_batch(x)), logits, rtol=1e-5, atol=1e-5
+        keras.ops.convert_to_numpy(reloaded.predict_on_batch(x)),
+        logits,
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
@@ -110,8 +142,9 @@ def test_register_head_plugs_into_the_builder():
 
     ner.register_head("token_dense", token_scores)
     try:
-        model = ner.build_span_tagger(10, 3, head="token_dense", encoder="idcnn",
-                                      embedding_dim=4, hidden=4)
+        model = ner.build_span_tagger(
+            10, 3, head="token_dense", encoder="idcnn", embedding_dim=4, hidden=4
+        )
         assert model.output.shape[-1] == 3
     finally:
         ner.HEADS.pop("token_dense")

@@ -52,7 +52,9 @@ def test_long_sentences_become_windows_with_counts(tmp_path):
     assert stats["split_sentences"] == 1 and stats["cut_spans"] == 0
     assert all(len(t) <= 5 for t, _ in windows)
     merged = ner.merge_windows([s for _, s in windows], origins, len(examples))
-    assert merged == [sorted(s, key=lambda sp: (sp[1], sp[2], sp[0])) for _, s in examples]
+    assert merged == [
+        sorted(s, key=lambda sp: (sp[1], sp[2], sp[0])) for _, s in examples
+    ]
     # A span longer than the window is cut, and counted.
     _, _, stats = ner.split_windows(examples, max_length=2)
     assert stats["cut_spans"] == 1

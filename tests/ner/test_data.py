@@ -16,12 +16,14 @@ def _examples():
 
 
 def test_vocabulary_ids_and_round_trip(tmp_path):
-    vocab = ner.Vocabulary.build([["b", "a", "a"], ["C"]], lowercase=True, chars=True,
-                                 labels=["X"], level="word")
+    vocab = ner.Vocabulary.build(
+        [["b", "a", "a"], ["C"]], lowercase=True, chars=True, labels=["X"], level="word"
+    )
     assert vocab.tokens == ["[PAD]", "[UNK]", "a", "b", "c"]
     assert vocab.encode(["A", "c", "zz"]) == [2, 4, 1]
     np.testing.assert_array_equal(
-        vocab.encode_chars(["aC", "q"], 3), [[vocab.char_ids["a"], vocab.char_ids["C"], 0], [1, 0, 0]]
+        vocab.encode_chars(["aC", "q"], 3),
+        [[vocab.char_ids["a"], vocab.char_ids["C"], 0], [1, 0, 0]],
     )
     vocab.save(tmp_path / "v.json")
     again = ner.Vocabulary.load(tmp_path / "v.json")
@@ -46,12 +48,16 @@ def test_split_windows_keeps_every_span_and_counts():
         assert set(uncut) <= set(got)
     # Tokens are preserved in order.
     for n, (tokens, _) in enumerate(examples):
-        joined = sum((w for (w, _), o in zip(windows, origins, strict=True) if o[0] == n), [])
+        joined = sum(
+            (w for (w, _), o in zip(windows, origins, strict=True) if o[0] == n), []
+        )
         assert joined == tokens
 
 
 def test_split_windows_moves_the_cut_before_a_crossing_span():
-    windows, origins, stats = ner.split_windows([(list("abcdef"), [(0, 2, 4)])], max_length=4)
+    windows, origins, stats = ner.split_windows(
+        [(list("abcdef"), [(0, 2, 4)])], max_length=4
+    )
     assert [w for w, _ in windows] == [list("ab"), list("cdef")]
     assert windows[1][1] == [(0, 0, 2)] and origins == [(0, 0), (0, 2)]
     assert stats["cut_spans"] == 0
@@ -59,8 +65,9 @@ def test_split_windows_moves_the_cut_before_a_crossing_span():
 
 def test_span_batches_bucket_pad_and_encode():
     vocab = ner.Vocabulary.build([t for t, _ in _examples()])
-    data = ner.SpanBatches(_examples(), vocab, num_types=2, batch_size=2, shuffle=False,
-                           pad_to_multiple=4)
+    data = ner.SpanBatches(
+        _examples(), vocab, num_types=2, batch_size=2, shuffle=False, pad_to_multiple=4
+    )
     assert len(data) == 2
     seen = []
     for i in range(len(data)):
@@ -72,8 +79,10 @@ def test_span_batches_bucket_pad_and_encode():
         for row, j in enumerate(idx):
             tokens, spans = _examples()[j]
             assert list(x[row, : len(tokens)]) == vocab.encode(tokens)
-            assert np.all(x[row, len(tokens):] == 0)
-            assert {tuple(int(v) for v in p) for p in np.argwhere(y[row] == 1)} == set(spans)
+            assert np.all(x[row, len(tokens) :] == 0)
+            assert {tuple(int(v) for v in p) for p in np.argwhere(y[row] == 1)} == set(
+                spans
+            )
             seen.append(int(j))
     assert sorted(seen) == [0, 1, 2, 3]
     # Bucketing: the two short sentences (2 and 4 tokens) share a batch.
@@ -95,6 +104,8 @@ def test_span_batches_shuffle_each_epoch_and_chars():
 
 
 def test_index_spans_unknown_type():
-    assert ner.index_spans([(["a"], [("B", 0, 0)])], ["A", "B"]) == [(["a"], [(1, 0, 0)])]
+    assert ner.index_spans([(["a"], [("B", 0, 0)])], ["A", "B"]) == [
+        (["a"], [(1, 0, 0)])
+    ]
     with pytest.raises(ValueError, match="'C'"):
         ner.index_spans([(["a"], [("C", 0, 0)])], ["A", "B"])

@@ -8,7 +8,9 @@ from tests.conftest import ROOT
 def test_docs_ner_example_runs(capsys):
     text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
     blocks = [
-        b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "build_span_tagger" in b
+        b
+        for b in re.findall(r"```python\n(.*?)```", text, re.S)
+        if "build_span_tagger" in b
     ]
     assert blocks, "docs/ner.md has no python block with build_span_tagger"
     namespace = {}
@@ -17,4 +19,4 @@ def test_docs_ner_example_runs(capsys):
         capsys.readouterr().out
     )
     for ent in namespace["ents"]:
-        assert "张三在北京"[ent["start"]:ent["end"]] == ent["text"]
+        assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]

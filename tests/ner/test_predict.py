@@ -5,8 +5,9 @@ from keras_rdkl import ner
 
 def _tagger():
     vocab = ner.Vocabulary.build([list("abcdef")], labels=["X", "Y"], level="char")
-    model = ner.build_span_tagger(len(vocab), 2, encoder="idcnn", embedding_dim=4, hidden=4,
-                                  head_size=4)
+    model = ner.build_span_tagger(
+        len(vocab), 2, encoder="idcnn", embedding_dim=4, hidden=4, head_size=4
+    )
     return model, vocab
 
 
@@ -29,7 +30,7 @@ def test_predict_entities_character_offsets():
     assert ents[1] == []
     assert {(e["start"], e["end"]) for e in ents[0]} >= {(0, 1), (3, 5), (0, 5)}
     for e in ents[0]:
-        assert texts[0][e["start"]:e["end"]] == e["text"] and e["type"] in ("X", "Y")
+        assert texts[0][e["start"] : e["end"]] == e["text"] and e["type"] in ("X", "Y")
     single = ner.predict_entities(model, vocab, "ab", threshold=-1e3)
     assert isinstance(single, list) and all(isinstance(e, dict) for e in single)
     assert ner.tokenize("Hi, Bob!", level="word")[0] == ["Hi", ",", "Bob", "!"]

@@ -20,7 +20,9 @@ def test_hand_worked_nested_and_per_type():
     assert per["PER"]["f1"] == pytest.approx(1.0)
     assert per["LOC"]["precision"] == pytest.approx(0.5) and per["LOC"]["recall"] == 1.0
     assert per["LOC"]["f1"] == pytest.approx(2 / 3)
-    assert per["ORG"] == dict(precision=0.0, recall=0.0, f1=0.0, tp=0, predicted=1, gold=1)
+    assert per["ORG"] == dict(
+        precision=0.0, recall=0.0, f1=0.0, tp=0, predicted=1, gold=1
+    )
 
 
 def test_empty_cases_are_zero_not_nan():
