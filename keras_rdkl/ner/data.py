@@ -14,6 +14,7 @@ import pathlib
 import keras
 import numpy as np
 
+from keras_rdkl import _checks as checks
 from keras_rdkl.spans import encode_batch
 
 __all__ = [
@@ -27,18 +28,6 @@ __all__ = [
 ]
 
 PAD, UNK = "[PAD]", "[UNK]"
-
-
-def _check_int(value, name, low=1):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < low
-    ):
-        raise ValueError(
-            f"`{name}` must be an integer >= {low}. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 class Vocabulary:
@@ -109,7 +98,7 @@ class Vocabulary:
             A `Vocabulary`.
         """
         token_lists = [list(t) for t in token_lists]
-        min_count = _check_int(min_count, "min_count")
+        min_count = checks.check_int(min_count, "min_count", minimum=1)
         counts = collections.Counter(
             t.lower() if lowercase else t for tokens in token_lists for t in tokens
         )
@@ -118,7 +107,9 @@ class Vocabulary:
             key=lambda t: (-counts[t], t),
         )
         if max_size is not None:
-            ordered = ordered[: max(0, _check_int(max_size, "max_size", 2) - 2)]
+            ordered = ordered[
+                : max(0, checks.check_int(max_size, "max_size", minimum=2) - 2)
+            ]
         char_list = None
         if chars:
             cc = collections.Counter(
@@ -216,7 +207,7 @@ def split_windows(examples, max_length):
     >>> st["split_sentences"], st["cut_spans"]
     (1, 0)
     """
-    max_length = _check_int(max_length, "max_length")
+    max_length = checks.check_int(max_length, "max_length", minimum=1)
     windows, origins = [], []
     split = cut = 0
     for n, (tokens, spans) in enumerate(examples):
@@ -303,10 +294,12 @@ class SpanBatches(keras.utils.PyDataset):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.batch_size = _check_int(batch_size, "batch_size")
-        self.num_types = _check_int(num_types, "num_types")
-        self.pad_to_multiple = _check_int(pad_to_multiple, "pad_to_multiple")
-        self.max_chars = _check_int(max_chars, "max_chars")
+        self.batch_size = checks.check_int(batch_size, "batch_size", minimum=1)
+        self.num_types = checks.check_int(num_types, "num_types", minimum=1)
+        self.pad_to_multiple = checks.check_int(
+            pad_to_multiple, "pad_to_multiple", minimum=1
+        )
+        self.max_chars = checks.check_int(max_chars, "max_chars", minimum=1)
         self.vocab = vocab
         self.shuffle = bool(shuffle)
         self.bucket = bool(bucket)
