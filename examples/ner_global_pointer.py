@@ -1,4 +1,4 @@
-"""Train a span tagger (GlobalPointer head, ZLPR loss) from scratch, with or without R-Drop.
+"""Train a span tagger (GlobalPointer + ZLPR, or CRF) from scratch, with or without R-Drop.
 
 Builds a BiLSTM, dilated-CNN or small-Transformer encoder with
 `keras_rdkl.ner.build_span_tagger` (character input for Chinese, word +
@@ -40,7 +40,9 @@ def parse_args(argv=None):
     p.add_argument(
         "--head",
         default="global_pointer",
-        choices=["global_pointer", "efficient_global_pointer"],
+        choices=["global_pointer", "efficient_global_pointer", "crf"],
+        help="span head; crf = BIO tags with a linear-chain CRF (flat spans: nested "
+        "corpora keep their outermost spans for training)",
     )
     p.add_argument(
         "--encoder", default="bilstm", choices=["bilstm", "idcnn", "transformer"]
@@ -52,7 +54,8 @@ def parse_args(argv=None):
         "--rdrop-kl",
         default="sigmoid",
         choices=["sigmoid", "softmax"],
-        help="R-Drop divergence: sigmoid (per logit) or softmax over each head's L x L grid",
+        help="R-Drop divergence: sigmoid (per logit) or softmax over each head's L x L "
+        "grid; with --head crf only softmax (over the tags of each token)",
     )
     p.add_argument(
         "--epochs",
@@ -132,6 +135,8 @@ def parse_args(argv=None):
         p.error("--rdrop-alpha must be >= 0")
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
+    if args.head == "crf" and args.rdrop_alpha > 0 and args.rdrop_kl != "softmax":
+        p.error("--head crf takes --rdrop-kl softmax (a divergence over the tag axis)")
     if args.rdrop_alpha > 0 and args.dropout <= 0:
         p.error(
             "--rdrop-alpha > 0 needs --dropout > 0 (R-Drop compares two dropout samples)"
@@ -282,9 +287,9 @@ def grid_softmax_kl():
 def build_and_compile(args, vocab, num_types, steps_per_epoch):
     import keras
 
-    from keras_rdkl.losses import MultilabelCategoricalCrossentropy
     from keras_rdkl.models import RDropModel
     from keras_rdkl.ner import build_span_tagger
+    from keras_rdkl.ner import tagger_loss
 
     tagger = build_span_tagger(
         len(vocab),
@@ -300,7 +305,10 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch):
     )
     model = tagger
     if args.rdrop_alpha > 0:
-        kl = "sigmoid" if args.rdrop_kl == "sigmoid" else grid_softmax_kl()
+        if args.head == "crf":
+            kl = "softmax"  # over the tag axis of the emissions
+        else:
+            kl = "sigmoid" if args.rdrop_kl == "sigmoid" else grid_softmax_kl()
         model = RDropModel(tagger, alpha=args.rdrop_alpha, kl=kl)
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup * total)
@@ -313,7 +321,7 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch):
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0),
-        loss=MultilabelCategoricalCrossentropy(axis=(-2, -1)),
+        loss=tagger_loss(tagger),
     )
     return tagger, model
 
@@ -391,9 +399,21 @@ def main(argv=None):
             )
         )
 
+    targets = "tags" if args.head == "crf" else "spans"
     train_data = ner.SpanBatches(
-        train, vocab, len(labels), args.batch_size, shuffle=True, seed=args.seed
+        train,
+        vocab,
+        len(labels),
+        args.batch_size,
+        shuffle=True,
+        seed=args.seed,
+        targets=targets,
     )
+    if train_data.dropped_spans:
+        print(
+            f"--head crf tags flat spans: {train_data.dropped_spans} nested training "
+            "spans left out (the outermost kept); scoring still counts every gold span"
+        )
     steps = args.steps_per_epoch or len(train_data)
     tagger, model = build_and_compile(args, vocab, len(labels), steps)
     scorer = ner.EntityF1Callback(
@@ -453,6 +473,7 @@ def main(argv=None):
         vocab_size=len(vocab),
         char_features=chars,
         train_sentences=len(splits["train"]),
+        crf_dropped_train_spans=train_data.dropped_spans,
         windows=window_stats,
         eval_windows=long_eval,
         conll_repairs=repairs,

@@ -1,8 +1,12 @@
-"""keras_rdkl.ner: build, train and score span taggers (GlobalPointer heads) from scratch."""
+"""keras_rdkl.ner: build, train and score span taggers (GlobalPointer or CRF heads) from scratch."""
 
+from keras_rdkl.ner import tagging
 from keras_rdkl.ner.builder import HEADS
 from keras_rdkl.ner.builder import build_span_tagger
+from keras_rdkl.ner.builder import find_crf
 from keras_rdkl.ner.builder import register_head
+from keras_rdkl.ner.builder import tagger_loss
+from keras_rdkl.ner.builder import target_kind
 from keras_rdkl.ner.callbacks import EntityF1Callback
 from keras_rdkl.ner.data import PAD
 from keras_rdkl.ner.data import UNK
@@ -39,6 +43,7 @@ __all__ = [
     "bilstm_encoder",
     "build_span_tagger",
     "entity_scores",
+    "find_crf",
     "format_scores",
     "idcnn_encoder",
     "index_spans",
@@ -48,6 +53,9 @@ __all__ = [
     "predict_spans",
     "register_head",
     "split_windows",
+    "tagger_loss",
+    "tagging",
+    "target_kind",
     "tokenize",
     "transformer_encoder",
 ]

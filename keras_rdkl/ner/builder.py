@@ -2,13 +2,25 @@
 
 import keras
 
+from keras_rdkl.layers import ConditionalRandomField
 from keras_rdkl.layers import EfficientGlobalPointer
 from keras_rdkl.layers import GlobalPointer
+from keras_rdkl.losses import CRFLoss
+from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.ner.encoders import ENCODERS
 from keras_rdkl.ner.encoders import CharCNN
 from keras_rdkl.ner.encoders import PaddingMask
+from keras_rdkl.ner.tagging import crf_constraints
+from keras_rdkl.ner.tagging import num_crf_tags
 
-__all__ = ["HEADS", "build_span_tagger", "register_head"]
+__all__ = [
+    "HEADS",
+    "build_span_tagger",
+    "find_crf",
+    "register_head",
+    "tagger_loss",
+    "target_kind",
+]
 
 
 def _global_pointer(x, mask, num_types, head_size, name):
@@ -19,15 +31,59 @@ def _efficient_global_pointer(x, mask, num_types, head_size, name):
     return EfficientGlobalPointer(num_types, head_size, name=name)(x, mask=mask)
 
 
+def _crf(x, mask, num_types, head_size, name):
+    # BIO tags over the types (`keras_rdkl.ner.tagging`); decoding keeps to
+    # well-formed BIO sequences, training uses the unconstrained likelihood.
+    starts, ends, allowed = crf_constraints(num_types)
+    emissions = keras.layers.Dense(num_crf_tags(num_types), name=f"{name}_emissions")(x)
+    crf = ConditionalRandomField(
+        start_tags=starts, end_tags=ends, allowed_transitions=allowed, name=name
+    )
+    return crf(emissions, mask=mask)
+
+
 # name -> fn(features [B, L, H], mask [B, L], num_types, head_size, name) -> output.
 HEADS = {
     "global_pointer": _global_pointer,
     "efficient_global_pointer": _efficient_global_pointer,
+    "crf": _crf,
 }
 
 
+def find_crf(model):
+    """The `ConditionalRandomField` layer of a tagger, or None for span heads."""
+    for layer in model.layers:
+        if isinstance(layer, ConditionalRandomField):
+            return layer
+    return None
+
+
+def target_kind(model):
+    """`"tags"` for a CRF tagger, `"spans"` otherwise: `SpanBatches(targets=...)`."""
+    return "spans" if find_crf(model) is None else "tags"
+
+
+def tagger_loss(model):
+    """The training loss of a `build_span_tagger` model.
+
+    ZLPR over each head's span grid (`MultilabelCategoricalCrossentropy(axis=(-2,
+    -1))`) for the GlobalPointer heads; the CRF negative log-likelihood
+    (`CRFLoss`, bound to the model's CRF layer) for `head="crf"`.
+
+    Example:
+
+    >>> tagger = build_span_tagger(50, 2, encoder="idcnn", head="crf", hidden=8)
+    >>> type(tagger_loss(tagger)).__name__
+    'CRFLoss'
+    """
+    crf = find_crf(model)
+    if crf is not None:
+        return CRFLoss(crf)
+    return MultilabelCategoricalCrossentropy(axis=(-2, -1))
+
+
 def register_head(name, fn):
-    """Adds a head to `build_span_tagger` (e.g. a CRF once the package has one).
+    """Adds a head to `build_span_tagger`.
 
     Args:
         name: the `head=` string.
@@ -73,14 +129,16 @@ def build_span_tagger(
         num_types: number of entity types (heads of the span head).
         encoder: `"bilstm"`, `"idcnn"` or `"transformer"` (see
             `keras_rdkl.ner.encoders`).
-        head: `"global_pointer"`, `"efficient_global_pointer"`, or a name
-            added with `register_head`.
+        head: `"global_pointer"`, `"efficient_global_pointer"`, `"crf"`
+            (a dense layer to BIO tag scores and a `ConditionalRandomField`,
+            decoding constrained to well-formed BIO; flat spans only), or a
+            name added with `register_head`.
         embedding_dim: token embedding width.
         hidden: encoder width.
         layers: encoder depth (layers / blocks).
         dropout: dropout on the embeddings, inside the encoder and on its
             output (R-Drop needs it > 0).
-        head_size: span head size.
+        head_size: span head size (GlobalPointer heads).
         num_chars: size of the character vocabulary; 0 = no character input.
         char_dim, char_filters: character CNN widths.
         max_chars: characters per word of the character input.
@@ -90,7 +148,10 @@ def build_span_tagger(
 
     Returns:
         A functional `keras.Model`; output `[batch, num_types, length,
-        length]` for the GlobalPointer heads.
+        length]` span scores for the GlobalPointer heads, `[batch, length,
+        1 + 2 * num_types]` BIO tag emissions for `"crf"`. Train it with
+        `tagger_loss(model)` and targets from `SpanBatches(...,
+        targets=target_kind(model))`.
 
     Example:
 
@@ -98,6 +159,9 @@ def build_span_tagger(
     >>> model = build_span_tagger(100, 3, encoder="idcnn", hidden=32, head_size=8)
     >>> model.predict(np.array([[5, 6, 7, 0]]), verbose=0).shape
     (1, 3, 4, 4)
+    >>> crf = build_span_tagger(100, 3, encoder="idcnn", head="crf", hidden=32)
+    >>> crf.predict(np.array([[5, 6, 7, 0]]), verbose=0).shape
+    (1, 4, 7)
     """
     if encoder not in ENCODERS:
         raise ValueError(

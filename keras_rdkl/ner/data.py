@@ -15,6 +15,8 @@ import keras
 import numpy as np
 
 from keras_rdkl import _checks as checks
+from keras_rdkl.ner.tagging import flatten_spans
+from keras_rdkl.ner.tagging import spans_to_tag_ids
 from keras_rdkl.spans import encode_batch
 
 __all__ = [
@@ -253,7 +255,7 @@ def merge_windows(window_spans, origins, num_sentences):
 
 
 class SpanBatches(keras.utils.PyDataset):
-    """Batches of token ids and GlobalPointer targets, bucketed by length.
+    """Batches of token ids and span-tagger targets, bucketed by length.
 
     Each batch is padded only to its longest sentence, rounded up to a
     multiple of `pad_to_multiple` (few distinct shapes, so jitted backends
@@ -261,7 +263,10 @@ class SpanBatches(keras.utils.PyDataset):
     share a batch (sorted within chunks of `50 * batch_size` after shuffling,
     batch order shuffled each epoch). Targets are encoded per batch with
     `keras_rdkl.spans.encode_batch`, so memory holds one batch of
-    `[B, types, L, L]` at a time.
+    `[B, types, L, L]` at a time. With `targets="tags"` (the CRF head) the
+    targets are BIO tag ids `[B, L]` instead (`keras_rdkl.ner.tagging`);
+    nested spans are flattened to the outermost ones first and
+    `dropped_spans` counts the inner spans left out.
 
     Args:
         examples: list of `(tokens, spans)` with integer span types; every
@@ -276,6 +281,9 @@ class SpanBatches(keras.utils.PyDataset):
         max_chars: characters per word when the vocabulary has characters
             (inputs are then a dict `{"token_ids", "char_ids"}`).
         with_targets: yield `(x, y)`; False yields `x` only (prediction).
+        targets: `"spans"` (GlobalPointer grids `[B, types, L, L]`) or
+            `"tags"` (BIO tag ids `[B, L]`, for `head="crf"`); see
+            `keras_rdkl.ner.target_kind`.
         **kwargs: passed to `keras.utils.PyDataset` (`workers`, ...).
     """
 
@@ -291,9 +299,15 @@ class SpanBatches(keras.utils.PyDataset):
         pad_to_multiple=8,
         max_chars=16,
         with_targets=True,
+        targets="spans",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if targets not in ("spans", "tags"):
+            raise ValueError(
+                f"`targets` must be 'spans' or 'tags'. Received: targets={targets!r}"
+            )
+        self.targets = targets
         self.batch_size = checks.check_int(batch_size, "batch_size", minimum=1)
         self.num_types = checks.check_int(num_types, "num_types", minimum=1)
         self.pad_to_multiple = checks.check_int(
@@ -312,6 +326,11 @@ class SpanBatches(keras.utils.PyDataset):
             else None
         )
         self.spans = [list(s) for _, s in examples]
+        self.dropped_spans = 0
+        if targets == "tags":
+            flat = [flatten_spans(s) for s in self.spans]
+            self.spans = [kept for kept, _ in flat]
+            self.dropped_spans = sum(n for _, n in flat)
         self.lengths = np.array([max(1, len(t)) for t, _ in examples])
         self._make_batches()
 
@@ -349,6 +368,11 @@ class SpanBatches(keras.utils.PyDataset):
             x = {"token_ids": ids, "char_ids": chars}
         if not self.with_targets:
             return (x,)
+        if self.targets == "tags":
+            y = np.zeros((len(idx), length), "int32")
+            for row, j in enumerate(idx):
+                y[row] = spans_to_tag_ids(self.spans[j], length)
+            return x, y
         y = encode_batch([self.spans[j] for j in idx], self.num_types, length)
         return x, y
 

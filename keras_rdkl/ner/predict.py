@@ -6,10 +6,12 @@ import re
 import keras
 import numpy as np
 
+from keras_rdkl.ner.builder import find_crf
 from keras_rdkl.ner.data import SpanBatches
 from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.data import merge_windows
 from keras_rdkl.ner.data import split_windows
+from keras_rdkl.ner.tagging import tag_ids_to_spans
 from keras_rdkl.spans import decode_spans
 
 __all__ = ["load_tagger", "predict_entities", "predict_spans", "tokenize"]
@@ -32,7 +34,10 @@ def predict_spans(
 
     Sentences longer than `max_length` are split into windows
     (`split_windows`), predicted, and their spans mapped back, so spans are
-    always in the sentence's own token positions.
+    always in the sentence's own token positions. A CRF tagger
+    (`head="crf"`) is decoded with its constrained Viterbi; a span's score is
+    then the sum of the emissions of its tags along the best path (its spans
+    never overlap, and `threshold` / `flat` do not apply).
 
     Args:
         model: a span tagger (`build_span_tagger` output, or reloaded).
@@ -57,15 +62,38 @@ def predict_spans(
     data = SpanBatches(
         examples, vocab, num_types, batch_size, with_targets=False, max_chars=max_chars
     )
+    crf = find_crf(model)
     window_spans = [None] * len(examples)
     for i in range(len(data)):
         (x,) = data[i]
         ids = x["token_ids"] if isinstance(x, dict) else x
         logits = model.predict_on_batch(x)
-        decoded = decode_spans(logits, threshold=threshold, flat=flat, mask=ids != 0)
+        if crf is None:
+            decoded = decode_spans(
+                logits, threshold=threshold, flat=flat, mask=ids != 0
+            )
+        else:
+            decoded = _crf_spans(crf, logits, ids != 0)
         for j, spans in zip(data.batches[i], decoded, strict=True):
             window_spans[j] = spans
     return merge_windows(window_spans, origins, num_sentences)
+
+
+def _crf_spans(crf, emissions, mask):
+    paths, _ = crf.decode(emissions, mask=mask)
+    paths = keras.ops.convert_to_numpy(paths)
+    emissions = np.asarray(emissions, "float32")
+    out = []
+    for row, (path, valid) in enumerate(zip(paths, mask, strict=True)):
+        path = path[: int(valid.sum())]
+        picked = emissions[row, np.arange(len(path)), path]
+        out.append(
+            [
+                (t, s, e, float(picked[s : e + 1].sum()))
+                for t, s, e in tag_ids_to_spans(path)
+            ]
+        )
+    return out
 
 
 def tokenize(text, level="char"):

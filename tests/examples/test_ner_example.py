@@ -47,7 +47,9 @@ TINY = [
 def test_bad_flags_exit():
     example = _load("ner_global_pointer")
     with pytest.raises(SystemExit):
-        example.parse_args(["--head", "crf"])
+        example.parse_args(["--head", "tree"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--head", "crf", "--rdrop-alpha", "1"])  # sigmoid KL
     with pytest.raises(SystemExit):
         example.parse_args(["--rdrop-alpha", "-1"])
     with pytest.raises(SystemExit):
@@ -99,6 +101,29 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
     ents = predict.main([str(out), "我在北京大学读书。"])
     for e in ents[0]:
         assert "我在北京大学读书。"[e["start"] : e["end"]] == e["text"]
+
+
+@requires_data("cluener2020")
+def test_smoke_run_crf_head_with_rdrop(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_RDKL_DATA", str(DATA_DIR))
+    example = _load("ner_global_pointer")
+    out = tmp_path / "crf"
+    summary = example.main(
+        TINY
+        + ["--dataset", "cluener", "--encoder", "idcnn", "--head", "crf"]
+        + ["--rdrop-alpha", "1", "--rdrop-kl", "softmax", "--output-dir", str(out)]
+    )
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("dev F1 = ")
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["head"] == "crf" and "kl" in saved["history"]
+    assert saved["crf_dropped_train_spans"] == 0  # CLUENER is flat
+    assert np.isfinite(saved["history"]["loss"]).all()
+    model, vocab = ner.load_tagger(out)
+    assert ner.find_crf(model) is not None
+    dev = summary["splits"]["dev"]
+    before = ner.predict_spans(summary["model"], dev, vocab, len(vocab.labels))
+    after = ner.predict_spans(model, dev, vocab, len(vocab.labels))
+    assert [[s[:3] for s in p] for p in after] == [[s[:3] for s in p] for p in before]
 
 
 def test_grid_table_rows_and_two_sd_notes(tmp_path):

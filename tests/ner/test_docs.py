@@ -20,3 +20,16 @@ def test_docs_ner_example_runs(capsys):
     )
     for ent in namespace["ents"]:
         assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
+
+
+def test_docs_crf_head_example_runs():
+    text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    first = next(b for b in blocks if "build_span_tagger" in b)
+    crf = [b for b in blocks if 'head="crf"' in b]
+    assert crf, "docs/ner.md has no python block with the CRF head"
+    namespace = {}
+    exec(compile(first, "docs/ner.md:keras_rdkl.ner", "exec"), namespace)
+    exec(compile(crf[0], "docs/ner.md:crf head", "exec"), namespace)
+    assert len(namespace["pred"]) == 2
+    assert all(len(sp) == 4 for sent in namespace["pred"] for sp in sent)
