@@ -67,6 +67,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/losses.py --quick --out $(BENCH_OUT)/losses.md
 	$(PY) bench/global_pointer.py --quick --output $(BENCH_OUT)/global_pointer.md
 	$(PY) bench/rdrop.py --quick
+	$(PY) bench/ner_heads.py --quick --output $(BENCH_OUT)/ner_heads.md
+	$(PY) bench/bert.py --quick --output $(BENCH_OUT)/bert.md
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) runs .pytest_cache

@@ -110,6 +110,20 @@ def parse_args(argv=None):
     p.add_argument("--head-size", type=int, default=64, help="GlobalPointer head size")
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument(
+        "--bert-dir",
+        default=None,
+        help="folder of a Google-format BERT (bert_config.json, vocab.txt, checkpoint "
+        "or converted .weights.h5): fine-tune it under the head instead of training an "
+        "encoder from scratch (character-level corpora; needs the hub extra; use a "
+        "small --learning-rate such as 2e-5)",
+    )
+    p.add_argument(
+        "--crf-lr-multiplier",
+        type=float,
+        default=1.0,
+        help="lr_multiplier of the CRF transitions (bert4keras scripts use 1000 with BERT)",
+    )
+    p.add_argument(
         "--char-features",
         default="auto",
         choices=["auto", "on", "off"],
@@ -135,6 +149,8 @@ def parse_args(argv=None):
         p.error("--rdrop-alpha must be >= 0")
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
+    if args.crf_lr_multiplier <= 0:
+        p.error("--crf-lr-multiplier must be > 0")
     if args.head == "crf" and args.rdrop_alpha > 0 and args.rdrop_kl != "softmax":
         p.error("--head crf takes --rdrop-kl softmax (a divergence over the tag axis)")
     if args.rdrop_alpha > 0 and args.dropout <= 0:
@@ -284,25 +300,43 @@ def grid_softmax_kl():
     return GridSoftmaxKLDivergence(name="grid_softmax_kl_divergence")
 
 
-def build_and_compile(args, vocab, num_types, steps_per_epoch):
+def build_and_compile(args, vocab, num_types, steps_per_epoch, bert=None):
     import keras
 
     from keras_rdkl.models import RDropModel
+    from keras_rdkl.ner import build_bert_tagger
     from keras_rdkl.ner import build_span_tagger
     from keras_rdkl.ner import tagger_loss
 
-    tagger = build_span_tagger(
-        len(vocab),
-        num_types,
-        encoder=args.encoder,
-        head=args.head,
-        embedding_dim=args.embedding_dim,
-        hidden=args.hidden,
-        layers=args.layers,
-        dropout=args.dropout,
-        head_size=args.head_size,
-        num_chars=vocab.num_chars,
+    head_kwargs = (
+        {"lr_multiplier": args.crf_lr_multiplier} if args.head == "crf" else {}
     )
+    if bert is not None:
+        model, tokenizer = bert
+        tagger = build_bert_tagger(
+            model,
+            num_types,
+            tokenizer._token_start_id,
+            tokenizer._token_end_id,
+            head=args.head,
+            head_size=args.head_size,
+            dropout=args.dropout,
+            head_kwargs=head_kwargs,
+        )
+    else:
+        tagger = build_span_tagger(
+            len(vocab),
+            num_types,
+            encoder=args.encoder,
+            head=args.head,
+            embedding_dim=args.embedding_dim,
+            hidden=args.hidden,
+            layers=args.layers,
+            dropout=args.dropout,
+            head_size=args.head_size,
+            num_chars=vocab.num_chars,
+            head_kwargs=head_kwargs,
+        )
     model = tagger
     if args.rdrop_alpha > 0:
         if args.head == "crf":
@@ -358,13 +392,28 @@ def main(argv=None):
     chars = args.char_features == "on" or (
         args.char_features == "auto" and corpus["level"] == "word"
     )
-    vocab = ner.Vocabulary.build(
-        [t for t, _ in splits["train"]],
-        lowercase=corpus["lowercase"],
-        chars=chars,
-        labels=labels,
-        level=corpus["level"],
-    )
+    bert = None
+    if args.bert_dir:
+        from keras_rdkl.compat.bert4keras import load_bert_dir
+
+        if corpus["level"] != "char":
+            raise ValueError(
+                "--bert-dir supports character-level corpora (cluener); "
+                f"{args.dataset!r} is {corpus['level']}-level. "
+                f"Received: --bert-dir {args.bert_dir!r}"
+            )
+        tokenizer, bert_model = load_bert_dir(args.bert_dir)
+        bert = (bert_model, tokenizer)
+        chars = False
+        vocab = ner.bert_vocabulary(tokenizer, labels=labels)
+    else:
+        vocab = ner.Vocabulary.build(
+            [t for t, _ in splits["train"]],
+            lowercase=corpus["lowercase"],
+            chars=chars,
+            labels=labels,
+            level=corpus["level"],
+        )
     train, _, window_stats = ner.split_windows(splits["train"], args.max_length)
     long_eval = {
         k: ner.split_windows(v, args.max_length)[2]
@@ -379,7 +428,8 @@ def main(argv=None):
         f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
         f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}, "
         f"vocab {len(vocab)}, backend {keras.backend.backend()}, "
-        f"encoder {args.encoder}, head {args.head}, R-Drop alpha {args.rdrop_alpha}"
+        f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
+        f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"
         f"{' (' + args.rdrop_kl + ')' if args.rdrop_alpha else ''}"
     )
     print(
@@ -415,7 +465,7 @@ def main(argv=None):
             "spans left out (the outermost kept); scoring still counts every gold span"
         )
     steps = args.steps_per_epoch or len(train_data)
-    tagger, model = build_and_compile(args, vocab, len(labels), steps)
+    tagger, model = build_and_compile(args, vocab, len(labels), steps, bert=bert)
     scorer = ner.EntityF1Callback(
         tagger,
         splits["dev"],
@@ -463,7 +513,7 @@ def main(argv=None):
     )
     summary = dict(
         dataset=args.dataset,
-        encoder=args.encoder,
+        encoder="bert" if args.bert_dir else args.encoder,
         head=args.head,
         rdrop_alpha=args.rdrop_alpha,
         rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,

@@ -1,6 +1,9 @@
 """keras_rdkl.ner: build, train and score span taggers (GlobalPointer or CRF heads) from scratch."""
 
 from keras_rdkl.ner import tagging
+from keras_rdkl.ner.bert import AddSpecialTokens
+from keras_rdkl.ner.bert import bert_vocabulary
+from keras_rdkl.ner.bert import build_bert_tagger
 from keras_rdkl.ner.builder import HEADS
 from keras_rdkl.ner.builder import build_span_tagger
 from keras_rdkl.ner.builder import find_crf
@@ -30,6 +33,7 @@ from keras_rdkl.ner.scoring import entity_scores
 from keras_rdkl.ner.scoring import format_scores
 
 __all__ = [
+    "AddSpecialTokens",
     "ENCODERS",
     "HEADS",
     "PAD",
@@ -40,7 +44,9 @@ __all__ = [
     "SpanBatches",
     "Vocabulary",
     "ZeroPadding",
+    "bert_vocabulary",
     "bilstm_encoder",
+    "build_bert_tagger",
     "build_span_tagger",
     "entity_scores",
     "find_crf",

@@ -31,13 +31,17 @@ def _efficient_global_pointer(x, mask, num_types, head_size, name):
     return EfficientGlobalPointer(num_types, head_size, name=name)(x, mask=mask)
 
 
-def _crf(x, mask, num_types, head_size, name):
+def _crf(x, mask, num_types, head_size, name, lr_multiplier=1.0):
     # BIO tags over the types (`keras_rdkl.ner.tagging`); decoding keeps to
     # well-formed BIO sequences, training uses the unconstrained likelihood.
     starts, ends, allowed = crf_constraints(num_types)
     emissions = keras.layers.Dense(num_crf_tags(num_types), name=f"{name}_emissions")(x)
     crf = ConditionalRandomField(
-        start_tags=starts, end_tags=ends, allowed_transitions=allowed, name=name
+        lr_multiplier=lr_multiplier,
+        start_tags=starts,
+        end_tags=ends,
+        allowed_transitions=allowed,
+        name=name,
     )
     return crf(emissions, mask=mask)
 
@@ -87,9 +91,9 @@ def register_head(name, fn):
 
     Args:
         name: the `head=` string.
-        fn: `fn(features, mask, num_types, head_size, name)` returning the
-            model output from `[batch, length, hidden]` features and the
-            `[batch, length]` boolean padding mask.
+        fn: `fn(features, mask, num_types, head_size, name, **head_kwargs)`
+            returning the model output from `[batch, length, hidden]`
+            features and the `[batch, length]` boolean padding mask.
     """
     if not callable(fn):
         raise ValueError(f"`fn` must be callable. Received: fn={fn!r}")
@@ -111,6 +115,7 @@ def build_span_tagger(
     char_filters=64,
     max_chars=16,
     encoder_kwargs=None,
+    head_kwargs=None,
     name=None,
 ):
     """Builds a span tagger: embeddings -> encoder -> span head, from scratch.
@@ -144,6 +149,8 @@ def build_span_tagger(
         max_chars: characters per word of the character input.
         encoder_kwargs: extra arguments of the encoder function (`heads`,
             `dilations`, ...).
+        head_kwargs: extra arguments of the head function (`head="crf"`:
+            `lr_multiplier` of its `ConditionalRandomField`).
         name: model name.
 
     Returns:
@@ -189,5 +196,5 @@ def build_span_tagger(
     )
     if dropout:
         x = keras.layers.Dropout(dropout, name="encoder_dropout")(x)
-    outputs = HEADS[head](x, mask, num_types, head_size, head)
+    outputs = HEADS[head](x, mask, num_types, head_size, head, **(head_kwargs or {}))
     return keras.Model(inputs, outputs, name=name or f"{encoder}_{head}")

@@ -36,7 +36,9 @@ class Vocabulary:
     """Token (and character) ids for a span tagger; id 0 is padding, id 1 unknown.
 
     Args:
-        tokens: list of tokens, in id order, starting with `[PAD]`, `[UNK]`.
+        tokens: list of tokens, in id order, starting with `[PAD]`, `[UNK]`
+            (or, with `unk_token`, `[PAD]` first and `unk_token` anywhere:
+            a pretrained model's vocabulary, see `ner.bert_vocabulary`).
         chars: optional list of characters in id order (same two specials),
             for word + character models; `None` for token-only models.
         lowercase: lower-case tokens before looking them up (characters keep
@@ -45,6 +47,7 @@ class Vocabulary:
             the vocabulary so a reloaded model can name its spans.
         level: `"char"` (each character a token, joined without spaces) or
             `"word"` (tokens joined with spaces), used by `predict_entities`.
+        unk_token: None (id 1 is `[UNK]`) or the token unknown tokens map to.
 
     Example:
 
@@ -55,11 +58,24 @@ class Vocabulary:
     [[2, 3, 0]]
     """
 
-    def __init__(self, tokens, chars=None, lowercase=False, labels=None, level="char"):
+    def __init__(
+        self,
+        tokens,
+        chars=None,
+        lowercase=False,
+        labels=None,
+        level="char",
+        unk_token=None,
+    ):
         tokens = list(tokens)
-        if tokens[:2] != [PAD, UNK]:
+        if unk_token is None and tokens[:2] != [PAD, UNK]:
             raise ValueError(
                 f"`tokens` must start with {PAD!r}, {UNK!r}. Received: {tokens[:2]!r}"
+            )
+        if unk_token is not None and (tokens[:1] != [PAD] or unk_token not in tokens):
+            raise ValueError(
+                f"`tokens` must start with {PAD!r} and hold `unk_token`. Received: "
+                f"tokens[:3]={tokens[:3]!r}, unk_token={unk_token!r}"
             )
         if level not in ("char", "word"):
             raise ValueError(
@@ -70,7 +86,9 @@ class Vocabulary:
         self.lowercase = bool(lowercase)
         self.labels = None if labels is None else list(labels)
         self.level = level
+        self.unk_token = unk_token
         self.token_ids = {t: i for i, t in enumerate(self.tokens)}
+        self.unk_id = 1 if unk_token is None else self.token_ids[unk_token]
         self.char_ids = (
             None if chars is None else {c: i for i, c in enumerate(self.chars)}
         )
@@ -129,11 +147,11 @@ class Vocabulary:
         return 0 if self.chars is None else len(self.chars)
 
     def encode(self, tokens):
-        """Token ids of one token list (unknown tokens -> 1)."""
-        get = self.token_ids.get
+        """Token ids of one token list (unknown tokens -> `unk_id`, 1 by default)."""
+        get, unk = self.token_ids.get, self.unk_id
         if self.lowercase:
-            return [get(t.lower(), 1) for t in tokens]
-        return [get(t, 1) for t in tokens]
+            return [get(t.lower(), unk) for t in tokens]
+        return [get(t, unk) for t in tokens]
 
     def encode_chars(self, tokens, max_chars):
         """Character ids `[len(tokens), max_chars]` (words cut at `max_chars`)."""
@@ -155,6 +173,7 @@ class Vocabulary:
             "lowercase": self.lowercase,
             "labels": self.labels,
             "level": self.level,
+            "unk_token": self.unk_token,
         }
 
     def save(self, path):

@@ -1,0 +1,52 @@
+"""Helpers shared by the benchmarks: worker processes, peak memory, versions, machine line."""
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def maxrss_mb():
+    """The process' maximum resident set so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def emit(result):
+    """A worker's answer: one `RESULT <json>` line on stdout."""
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_worker(script, backend, extra):
+    """Runs `script --worker *extra` under `backend`; returns what it `emit`ted."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, os.path.abspath(script), "--worker", *extra]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
+
+
+def versions():
+    out = {}
+    for mod in ("keras", "tensorflow", "jax", "torch", "numpy"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - report what is installed
+            out[mod] = "n/a"
+    return out
+
+
+def machine_line():
+    """Machine, cores, load average and versions, for a results page."""
+    return (
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPU cores; 1-minute load average when it finished "
+        f"{os.getloadavg()[0]:.1f}. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in versions().items())
+    )
