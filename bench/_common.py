@@ -50,3 +50,24 @@ def machine_line():
         f"{os.getloadavg()[0]:.1f}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in versions().items())
     )
+
+
+def write_page(path, title, script, settings, table):
+    """Writes a results page: title, the command that made it, machine, settings, table."""
+    command = " ".join([f"python bench/{os.path.basename(script)}", *sys.argv[1:]])
+    text = "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"Command: `{command}`",
+            "",
+            machine_line(),
+            "",
+            settings,
+            "",
+        ]
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text + table + "\n")
+    print("wrote", path)

@@ -17,7 +17,6 @@ bench/results/bert.md.
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 
@@ -119,24 +118,20 @@ def main():
         )
     table = "\n".join(lines)
     print(table)
-    header = [
-        "# BERT-base-sized backbone + GlobalPointer: one training step",
-        "",
-        f"Command: `{' '.join(['python bench/bert.py', *sys.argv[1:]])}`",
-        "",
-        _common.machine_line(),
-        "",
+    settings = (
         f"Settings: {args.layers} layers x hidden 768 (random weights), GlobalPointer(10, "
         f"64), ZLPR loss, Adam; batch {args.batch}, L = {args.length}; median of "
         f"{args.repeats} `train_on_batch` steps after {args.warmup} warm-up step(s) "
         "(Keras' default compilation per backend). Peak MB: max-RSS growth over the "
-        "process after the model is built.",
-        "",
-    ]
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        f.write("\n".join(header) + table + "\n")
-    print("wrote", args.output)
+        "process after the model is built."
+    )
+    _common.write_page(
+        args.output,
+        "BERT-base-sized backbone + GlobalPointer: one training step",
+        __file__,
+        settings,
+        table,
+    )
 
 
 if __name__ == "__main__":

@@ -22,25 +22,19 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import time
 
+import _common
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-BACKENDS = ("tensorflow", "jax", "torch")
+BACKENDS = _common.BACKENDS
 PAIRS = {
     "layer": ("GlobalPointer", "EfficientGlobalPointer"),
     "loss": ("dense", "sparse"),
 }
-
-
-def _maxrss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def make_step(kind, name, length, args):
@@ -153,13 +147,13 @@ def worker(args):
         small = argparse.Namespace(**{**vars(args), "batch": 1})
         warm, _ = make_step(kind, name, 8, small)
         warm()
-        base = _maxrss_mb()
+        base = _common.maxrss_mb()
         for length in args.lengths:
             step, _ = make_step(kind, name, length, args)
             step()
             step()
             result["rows"].append(
-                {"length": length, "name": name, "peak_mb": _maxrss_mb() - base}
+                {"length": length, "name": name, "peak_mb": _common.maxrss_mb() - base}
             )
     else:
         for kind, names in PAIRS.items():
@@ -186,27 +180,7 @@ def worker(args):
                             "params": params[name],
                         }
                     )
-    print("RESULT " + json.dumps(result))
-
-
-def run_worker(backend, extra):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker"] + extra
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
-
-
-def versions():
-    out = {}
-    for mod in ("keras", "tensorflow", "jax", "torch", "numpy"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - report what is installed
-            out[mod] = "n/a"
-    return out
+    _common.emit(result)
 
 
 def main():
@@ -259,12 +233,14 @@ def main():
     timing, memory = {}, {}
     for backend in args.backends:
         print(f"[{backend}] timing", flush=True)
-        for row in run_worker(backend, shared)["rows"]:
+        for row in _common.run_worker(__file__, backend, shared)["rows"]:
             timing[(backend, row["kind"], row["length"], row["name"])] = row
         for kind, names in PAIRS.items():
             for name in names:
                 print(f"[{backend}] memory {name}", flush=True)
-                out = run_worker(backend, shared + ["--memory-of", f"{kind}:{name}"])
+                out = _common.run_worker(
+                    __file__, backend, shared + ["--memory-of", f"{kind}:{name}"]
+                )
                 for row in out["rows"]:
                     memory[(backend, kind, row["length"], name)] = row["peak_mb"]
 
@@ -309,7 +285,7 @@ def main():
         f"{os.cpu_count()} CPU cores; 1-minute load average when it finished "
         f"{os.getloadavg()[0]:.1f} (compare ratios; absolute times vary with the machine).",
         "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in _common.versions().items()),
         "",
         f"Settings: batch {args.batch}, hidden {args.hidden}, heads {args.heads}, head_size "
         f"{args.head_size}, {args.entities} positive spans per head for the loss, "

@@ -22,7 +22,6 @@ all of them). Writes bench/results/ner_heads.md.
 
 import argparse
 import os
-import sys
 import time
 
 import _common
@@ -183,25 +182,21 @@ def main():
             )
     table = "\n".join(lines)
     print(table)
-    header = [
-        "# Span heads: CRF vs GlobalPointer vs EfficientGlobalPointer",
-        "",
-        f"Command: `{' '.join(['python bench/ner_heads.py', *sys.argv[1:]])}`",
-        "",
-        _common.machine_line(),
-        "",
+    settings = (
         f"Settings: batch {args.batch}, features {args.hidden} wide (token embeddings), "
         f"{args.types} entity types (CRF: {1 + 2 * args.types} BIO tags), head size "
         f"{args.head_size}; {args.repeats} interleaved repeats after {args.warmup} "
         "warm-up runs, medians. Train: `train_on_batch` with Adam and the head's loss; "
         "decode: `ner.predict_spans` of one batch; peak MB: max-RSS growth in a fresh "
-        "process per head.",
-        "",
-    ]
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        f.write("\n".join(header) + table + "\n")
-    print("wrote", args.output)
+        "process per head."
+    )
+    _common.write_page(
+        args.output,
+        "Span heads: CRF vs GlobalPointer vs EfficientGlobalPointer",
+        __file__,
+        settings,
+        table,
+    )
 
 
 if __name__ == "__main__":

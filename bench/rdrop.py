@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+import _common
+
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -132,16 +134,6 @@ def run_backend(args):
     return rows
 
 
-def versions():
-    out = {}
-    for mod in ("keras", "tensorflow", "jax", "torch", "numpy"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing library is just not listed
-            pass
-    return out
-
-
 def to_markdown(rows, command, quick):
     lines = [
         "# R-Drop train-step benchmark",
@@ -153,7 +145,7 @@ def to_markdown(rows, command, quick):
         f"1-minute load average when it finished {os.getloadavg()[0]:.1f} "
         "(compare ratios; absolute times vary with the machine).",
         "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in _common.versions().items()),
         "",
         "Median `train_on_batch` time; ratio to the plain model on 2B rows (ideal 1.00). "
         "naive = two separate forward passes.",

@@ -14,6 +14,7 @@ import keras
 from keras import ops
 
 from keras_rdkl.ner.builder import HEADS
+from keras_rdkl.ner.builder import check_head_and_dropout
 from keras_rdkl.ner.data import PAD
 from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.encoders import PaddingMask
@@ -144,10 +145,7 @@ def build_bert_tagger(
         head's output over the same positions; train it with
         `ner.tagger_loss(model)`.
     """
-    if head not in HEADS:
-        raise ValueError(f"`head` must be one of {sorted(HEADS)}. Received: {head!r}")
-    if not 0 <= float(dropout) < 1:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_head_and_dropout(head, dropout)
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     mask = PaddingMask(name="padding_mask")(token_ids)
     full = AddSpecialTokens(cls_id, sep_id, name="add_special_tokens")(token_ids)

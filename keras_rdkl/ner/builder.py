@@ -62,6 +62,14 @@ def find_crf(model):
     return None
 
 
+def check_head_and_dropout(head, dropout):
+    """ValueError unless `head` is a known head and `dropout` is in [0, 1)."""
+    if head not in HEADS:
+        raise ValueError(f"`head` must be one of {sorted(HEADS)}. Received: {head!r}")
+    if not 0 <= float(dropout) < 1:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+
+
 def target_kind(model):
     """`"tags"` for a CRF tagger, `"spans"` otherwise: `SpanBatches(targets=...)`."""
     return "spans" if find_crf(model) is None else "tags"
@@ -174,10 +182,7 @@ def build_span_tagger(
         raise ValueError(
             f"`encoder` must be one of {sorted(ENCODERS)}. Received: {encoder!r}"
         )
-    if head not in HEADS:
-        raise ValueError(f"`head` must be one of {sorted(HEADS)}. Received: {head!r}")
-    if not 0 <= float(dropout) < 1:
-        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    check_head_and_dropout(head, dropout)
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     mask = PaddingMask(name="padding_mask")(token_ids)
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(
