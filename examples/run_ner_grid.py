@@ -70,13 +70,22 @@ def eval_split(summary):
     return "test" if summary.get("test") else "dev"
 
 
-def write_table(out, table):
+def write_table(out, table, include=()):
+    """Rewrites `<out>/ner_<table>.md` from the finished runs of `table`.
+
+    `include` lists `(other_table, variant)` pairs whose runs are shown in
+    this table too (a shared baseline, run once).
+    """
     runs = [
         json.loads(line)
         for line in (out / "ner_runs.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    runs = [r for r in runs if r["table"] == table]
+    runs = [
+        r
+        for r in runs
+        if r["table"] == table or (r["table"], r["variant"]) in set(include)
+    ]
     variants = {}
     for r in runs:
         variants.setdefault(r["variant"], []).append(r)
@@ -159,7 +168,28 @@ def main(argv=None):
     p.add_argument("--extra", default="", help="flags added to every run")
     p.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
     p.add_argument("--out", default=str(ROOT / "results"))
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        help="TABLE/VARIANT: also show that table's finished runs of VARIANT (repeatable)",
+    )
+    p.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="only rewrite the markdown table of --table from the finished runs",
+    )
     args = p.parse_args(argv)
+    include = []
+    for item in args.include:
+        if "/" not in item:
+            p.error(f"--include takes TABLE/VARIANT. Received: {item!r}")
+        include.append(tuple(item.split("/", 1)))
+    if args.rewrite:
+        if not args.table:
+            p.error("--rewrite needs --table")
+        write_table(pathlib.Path(args.out), args.table, include)
+        return []
     jobs = [(plan, name, flags) for plan in args.plan for name, flags in PLANS[plan]]
     for v in args.variant:
         if "=" not in v:
@@ -202,7 +232,7 @@ def main(argv=None):
                 summary.pop("history", None)
                 with open(out / "ner_runs.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(summary, ensure_ascii=False) + "\n")
-                write_table(out, table)
+                write_table(out, table, include)
                 split = eval_split(summary)
                 print(
                     f"{table} / {name} / seed {seed}: {split} F1 = {summary[split]['f1']:.4f} "

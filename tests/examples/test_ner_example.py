@@ -165,6 +165,16 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
     ].endswith("within 2 sd |")
     assert "`KERAS_BACKEND=jax python examples/ner_global_pointer.py --v a`" in table
 
+    # A baseline of another table is shown with --include, without running it.
+    other = dict(run("base", 1, 0.7), table="u")
+    with open(tmp_path / "ner_runs.jsonl", "a") as f:
+        f.write(json.dumps(other) + "\n")
+    grid.main(
+        ["--rewrite", "--table", "t", "--include", "u/base", "--out", str(tmp_path)]
+    )
+    table = (tmp_path / "ner_t.md").read_text()
+    assert "| base | dev | 0.7000 +- 0.0000 |" in table and "| best |" in table
+
 
 def test_grid_softmax_kl_matches_numpy():
     # (c) of the R-Drop experiment: symmetric KL of softmax over each head's L x L grid.
