@@ -29,6 +29,10 @@ venv: $(VENV)/.installed
 demo: $(VENV)/.installed
 	KERAS_BACKEND=$(DEMO_BACKEND) $(PY) examples/ner_global_pointer.py --dataset cluener --encoder bilstm --rdrop-alpha 0.5 --learning-rate 5e-3 --epochs 5 --time-budget 540 --output-dir runs/demo
 
+# Two test processes per backend run (pytest-xdist, one per core on the 2-core
+# CI machine), each test file in one process so its compiled shapes are reused.
+PYTEST_ARGS ?= -n auto --dist loadfile
+
 test: $(VENV)/.installed
 	@status=0; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b"; \
