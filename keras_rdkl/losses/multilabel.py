@@ -55,33 +55,35 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
         - Su Jianlin, "将'softmax+交叉熵'推广到多标签分类问题" (2020).
         - "ZLPR: A Novel Loss for Multi-label Classification" (2022).
     """
+    y_pred = num.to_compute(y_pred)
+    if keras.backend.backend() == "torch":
+        return _torch_zlpr_dense(y_true, y_pred, axis)
     checks.check_values(
         y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
     )
-    y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
     checks.check_same_shape(y_true, y_pred)
     s = num.flatten_class_axes(y_pred, axis)
     t = num.flatten_class_axes(y_true, axis)
     eps = keras.config.epsilon()
-    # Both forms read t < eps as 0 and t > 1 - eps as 1 (so a traced target
-    # outside [0, 1] is clipped), and let a NaN target give a NaN loss.
+    # t < eps reads as 0 and t > 1 - eps as 1 (so a traced target outside
+    # [0, 1] is clipped); a NaN target gives a NaN loss. The sums are taken
+    # in log space with the target clipping folded into the masks, which
+    # XLA and tf.function fuse into few passes.
     is_zero, is_one = ops.less(t, eps), ops.greater(t, 1.0 - eps)
-    if num.fused_log_space():
-        # Same sums in log space, with the target clipping folded into the
-        # masks: fewer passes where XLA / tf.function fuse them.
-        valid = ops.logical_not(masking.is_masked(s))  # NaN scores stay NaN
-        pos = ops.logical_and(valid, ops.logical_not(is_zero))
-        neg = ops.logical_and(valid, ops.logical_not(is_one))
-        soft = ops.logical_not(ops.logical_or(is_zero, is_one))
-        log_t = ops.log(ops.where(soft, t, 1.0))
-        log_1mt = ops.log1p(-ops.where(soft, t, 0.0))
-        return num.log1p_sum_exp_log_space(
-            log_t - s, pos, axis=-1
-        ) + num.log1p_sum_exp_log_space(log_1mt + s, neg, axis=-1)
-    if bool(ops.all(ops.logical_or(is_zero, is_one))):
-        # Eager torch, hard labels: one exp per score instead of two.
-        return _hard_label_zlpr(s, is_one)
+    valid = ops.logical_not(masking.is_masked(s))  # NaN scores stay NaN
+    pos = ops.logical_and(valid, ops.logical_not(is_zero))
+    neg = ops.logical_and(valid, ops.logical_not(is_one))
+    soft = ops.logical_not(ops.logical_or(is_zero, is_one))
+    log_t = ops.log(ops.where(soft, t, 1.0))
+    log_1mt = ops.log1p(-ops.where(soft, t, 0.0))
+    return num.log1p_sum_exp_log_space(
+        log_t - s, pos, axis=-1
+    ) + num.log1p_sum_exp_log_space(log_1mt + s, neg, axis=-1)
+
+
+def _soft_zlpr(s, t, is_zero, is_one):
+    """Soft targets on PyTorch: the two weighted sums of the general form."""
     t = ops.where(is_zero, 0.0, ops.where(is_one, 1.0, t))
     valid = ops.logical_not(masking.is_masked(s))
     pos_w = ops.where(valid, t, 0.0)
@@ -90,30 +92,33 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
     return num.log1p_sum_exp(-s, pos_w) + num.log1p_sum_exp(s, neg_w)
 
 
-def _hard_label_zlpr(s, is_one):
-    """Dense ZLPR for 0/1 targets with a single `exp` over the scores.
+def _torch_zlpr_dense(y_true, y_pred, axis):
+    """The PyTorch path: one target pass, then the fused hard-label kernel.
 
-    With `z = -s` at positives and `s` at negatives, both sums are over
-    `exp(z)`; each part is shifted by its own max (so neither underflows
-    when the other holds huge scores), then summed separately. A masked
-    score (<= MASK_THRESHOLD, or -inf) counts as a negative, where
-    `exp(s - m)` is exactly 0 with a zero gradient: it drops out as in the
-    general form.
+    Same values, errors and clipping as the `keras.ops` form (see
+    `keras_rdkl.losses._torch_zlpr`); soft targets take the general form.
     """
-    pos = ops.logical_and(is_one, ops.greater(s, masking.MASK_THRESHOLD))
-    neg_inf = float("-inf")
-    z = ops.where(pos, -s, s)
-    m_pos = ops.max(ops.where(pos, z, neg_inf), axis=-1, keepdims=True)
-    m_neg = ops.max(ops.where(pos, neg_inf, z), axis=-1, keepdims=True)
-    m_pos = ops.stop_gradient(ops.maximum(m_pos, 0.0))
-    m_neg = ops.stop_gradient(ops.maximum(m_neg, 0.0))
-    e = ops.exp(z - ops.where(pos, m_pos, m_neg))
-    sum_pos = ops.sum(ops.where(pos, e, 0.0), axis=-1, keepdims=True)
-    sum_neg = ops.sum(ops.where(pos, 0.0, e), axis=-1, keepdims=True)
-    loss = ops.log(ops.exp(-m_pos) + sum_pos) + m_pos
-    loss = loss + ops.log(ops.exp(-m_neg) + sum_neg) + m_neg
-    # Mathematically >= 0; guard the last ulp of rounding.
-    return ops.maximum(ops.squeeze(loss, axis=-1), 0.0)
+    from keras_rdkl.losses import _torch_zlpr
+
+    raw = ops.convert_to_tensor(y_true)
+    y_true = ops.cast(raw, y_pred.dtype)
+    eps = keras.config.epsilon()
+    valid, hard, positive, scratch = _torch_zlpr.target_summary(y_true, eps)
+    dtype = keras.backend.standardize_dtype
+    if not (valid and dtype(raw.dtype) == dtype(y_pred.dtype)):
+        # Raises with the offending value, read in the targets' own dtype
+        # (eager only; under torch.compile targets are clipped instead).
+        checks.check_values(
+            raw, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
+        )
+    checks.check_same_shape(y_true, y_pred)
+    s = num.flatten_class_axes(y_pred, axis)
+    if hard:
+        positive = num.flatten_class_axes(positive, axis)
+        scratch = num.flatten_class_axes(scratch, axis)
+        return _torch_zlpr.hard_label_zlpr(s, positive, scratch)
+    t = num.flatten_class_axes(y_true, axis)
+    return _soft_zlpr(s, t, ops.less(t, eps), ops.greater(t, 1.0 - eps))
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")

@@ -1,0 +1,155 @@
+"""Dense ZLPR on the eager PyTorch backend: the one backend-specific path.
+
+Everything else in keras_rdkl is written once in `keras.ops`. Eager PyTorch
+runs each `keras.ops` call as its own kernel and records each for autograd,
+so the `keras.ops` form of the loss costs about thirty passes over the
+`[B, heads, L, L]` scores per training step, against the two fused kernels
+of `BinaryCrossentropy(from_logits=True)` (measured in bench/losses.py).
+This module computes the same numbers with:
+
+- one pass over the targets that both validates them and tells whether they
+  are hard (0/1): a single host synchronisation instead of two;
+- a forward pass with one `exp` per score and the four reductions;
+- a hand-written backward that reuses the forward's exponentials: the
+  gradient of `log(1 + sum_i exp(z_i))` is `exp(z_i) / (1 + sum_j exp(z_j))`,
+  two passes instead of autograd's dozen.
+
+The values and gradients equal the `keras.ops` form to rounding; both are
+tested against the same NumPy reference (tests/losses/test_torch_zlpr.py
+also compares them with each other). Soft targets keep the `keras.ops`
+form.
+"""
+
+import torch
+
+from keras_rdkl.masking import MASK_THRESHOLD
+
+
+def target_summary(t, eps):
+    """`(valid, hard, positive, scratch)` of targets `t`, with one host sync.
+
+    `valid`: every value lies in [0, 1] (no NaN). `hard`: valid, and every
+    value is within `eps` of 0 or 1, so that the rules of the general form
+    (below `eps` reads as 0, above `1 - eps` as 1) make it exactly 0 or 1.
+    `positive`: `round(t)`, those 0/1 targets (meaningful when `hard`).
+    `scratch`: a buffer of `t`'s shape that the caller may overwrite.
+    """
+    t = t.detach()
+    positive = torch.round(t)
+    scratch = torch.sub(t, positive)  # exact (Sterbenz)
+    if t.numel():
+        stats = torch.stack([*torch.aminmax(t), *torch.aminmax(scratch)])
+        lo, hi, gap_lo, gap_hi = stats.tolist()
+    else:
+        lo = hi = gap_lo = gap_hi = 0.0
+    # NaN fails every comparison.
+    valid = lo >= 0.0 and hi <= 1.0
+    return valid, valid and -eps < gap_lo and gap_hi < eps, positive, scratch
+
+
+# The fast path shares one shift between the positive and negative sums;
+# above this score the smaller sum could lose bits, so the exact path runs.
+_SHARED_SHIFT_LIMIT = 50.0
+
+
+class _SharedShiftZLPR(torch.autograd.Function):
+    """ZLPR of scores `s` [R, N] with 0/1 targets `p`, one `exp` per score.
+
+    With `z = -s` at positives and `s` elsewhere (given, in a buffer the
+    function overwrites), the loss is
+    `log(1 + sum_pos exp(z)) + log(1 + sum_neg exp(z))`. Both sums take the
+    same shift `m = max(0, max z)` per row, so `exp(z - m)` is computed once.
+    The caller has checked that every `max z` is below
+    `_SHARED_SHIFT_LIMIT`: no masked positive (whose `z` would be >= 2e4),
+    no infinity or NaN, and no part that could underflow to 0 while it still
+    counts (its terms stay above `exp(-_SHARED_SHIFT_LIMIT)` of the largest).
+    `p` is overwritten too.
+    """
+
+    @staticmethod
+    def forward(ctx, s, p, z, m):
+        del s  # z holds the scores, sign-flipped at positives
+        e = z.sub_(m).exp_()
+        # Split in place into the positive and the negative terms (exact:
+        # each entry goes whole to one side), then sum each side.
+        e_pos = p.mul_(e)
+        e_neg = e.sub_(e_pos)
+        floor = torch.exp(-m)
+        d_pos = e_pos.sum(-1, keepdim=True).add_(floor)
+        d_neg = e_neg.sum(-1, keepdim=True).add_(floor)
+        raw = (d_pos.log() + d_neg.log()).add_(m, alpha=2.0).squeeze(-1)
+        ctx.save_for_backward(e_pos, e_neg, d_pos, d_neg, raw)
+        # Mathematically >= 0; guard the last ulp of rounding.
+        return raw.clamp_min(0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        e_pos, e_neg, d_pos, d_neg, raw = ctx.saved_tensors
+        g = (grad * _clamp_grad(raw)).unsqueeze(-1)
+        # d loss / d z = e / d_part; d z / d s = -1 at positives, 1 elsewhere.
+        # Each entry is nonzero on one side only, so nothing cancels.
+        grad_s = torch.mul(e_neg, g / d_neg).addcmul_(e_pos, -g / d_pos)
+        return grad_s, None, None, None
+
+
+def _clamp_grad(raw):
+    """The factor `clamp_min(raw, 0)` puts on a gradient (torch.maximum's)."""
+    return torch.where(raw > 0, 1.0, torch.where(raw == 0, 0.5, 0.0))
+
+
+class _HardZLPR(torch.autograd.Function):
+    """ZLPR of scores `s` [R, N] with hard targets; `positive` [R, N] bool.
+
+    The exact path for any scores: each part is shifted by its own max
+    (clamped at 0, the implicit zero logit), so neither underflows when the
+    other holds huge scores. Masked scores count as negatives, where
+    `exp(s - m)` is exactly 0 with a zero gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, s, positive):
+        neg_inf = float("-inf")
+        z = torch.where(positive, -s, s)
+        m_pos = torch.where(positive, z, neg_inf).amax(-1, keepdim=True).clamp_min_(0)
+        m_neg = torch.where(positive, neg_inf, z).amax(-1, keepdim=True).clamp_min_(0)
+        e = z.sub_(torch.where(positive, m_pos, m_neg)).exp_()
+        d_pos = torch.where(positive, e, 0.0).sum(-1, keepdim=True)
+        d_neg = torch.where(positive, 0.0, e).sum(-1, keepdim=True)
+        d_pos.add_(torch.exp(-m_pos))
+        d_neg.add_(torch.exp(-m_neg))
+        raw = (d_pos.log() + m_pos + d_neg.log() + m_neg).squeeze(-1)
+        ctx.save_for_backward(e, positive, d_pos, d_neg, raw)
+        # Mathematically >= 0; guard the last ulp of rounding.
+        return raw.clamp_min(0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        e, positive, d_pos, d_neg, raw = ctx.saved_tensors
+        g = (grad * _clamp_grad(raw)).unsqueeze(-1)
+        scale = torch.where(positive, -g / d_pos, g / d_neg)
+        return e * scale, None
+
+
+def hard_label_zlpr(s, positive, scratch):
+    """Dense ZLPR over the last axis of `s` for 0/1 targets `positive`.
+
+    torch tensors of one shape; `positive` and `scratch` (same shape and
+    dtype) are overwritten.
+    """
+    shape = s.shape[:-1]
+    n = s.shape[-1]
+    s = s.reshape(-1, n)
+    p = positive.reshape(-1, n)
+    scratch = scratch.reshape(-1, n)
+    if not scratch.is_contiguous():  # class axes moved to the end: a view
+        scratch = torch.empty_like(s, memory_format=torch.contiguous_format)
+    # z = -s at positives, s elsewhere (exact: s - 2s).
+    z = torch.addcmul(s.detach(), s.detach(), p, value=-2.0, out=scratch)
+    m = z.amax(-1, keepdim=True) if n else z.new_zeros((z.shape[0], 1))
+    if m.numel() == 0 or bool(m.max() < _SHARED_SHIFT_LIMIT):
+        out = _SharedShiftZLPR.apply(s, p, z, m.clamp_min_(0.0))
+    else:
+        # Masked positives, infinities, NaN or huge scores: the exact path.
+        keep = torch.logical_and(p > 0, s > MASK_THRESHOLD)
+        out = _HardZLPR.apply(s, keep)
+    return out.reshape(shape)
