@@ -21,6 +21,9 @@ What is used and why:
   (Keras' public tracking for subclass authors). GammaScheduler attaches its
   gamma state this way because on JAX a compiled step only sees variables
   that belong to the model's state.
+- `Trainer._compile_metrics`: whether `compile` was given metrics.
+  RDropModel splits its doubled output for compiled metrics only when there
+  are any (a split costs a kernel and its dispatch per training step).
 """
 
 
@@ -29,6 +32,11 @@ def get_keras_mask(x):
     from keras.src.backend import get_keras_mask as _get
 
     return _get(x)
+
+
+def has_compiled_metrics(model):
+    """Whether `model.compile` was given metrics (True when unknown)."""
+    return getattr(model, "_compile_metrics", True) is not None
 
 
 def set_keras_mask(x, mask):

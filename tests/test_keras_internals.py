@@ -118,3 +118,11 @@ def test_set_feedforward_activation_changes_keras_hub_encoder_output():
         "setting keras-hub TransformerEncoder._feedforward_intermediate_dense.activation "
         "no longer changes its output"
     )
+
+
+def test_compiled_metrics_are_seen():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    assert not internals.has_compiled_metrics(model), "Trainer._compile_metrics changed"
+    model.compile("sgd", "mse", metrics=["mae"])
+    assert internals.has_compiled_metrics(model), "Trainer._compile_metrics changed"

@@ -9,18 +9,33 @@ from keras_rdkl import masking
 from keras_rdkl.losses._base import PerSampleLoss
 
 
-def _pair(y_true, y_pred, temperature, names=("y_true", "y_pred")):
+def _checked_pair(y_true, y_pred, temperature, names=("y_true", "y_pred")):
+    """Both tensors in the compute dtype, after the argument checks."""
     checks.check_positive_number(temperature, "temperature")
     y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
     checks.check_same_shape(y_true, y_pred, *names)
+    return y_pred, y_true
+
+
+def _pair(y_true, y_pred, temperature, names=("y_true", "y_pred")):
+    """Both tensors in the compute dtype, and where neither is masked.
+
+    NaN counts as unmasked (it propagates to the result).
+    """
+    y_pred, y_true = _checked_pair(y_true, y_pred, temperature, names)
     # Masks are read before the temperature rescales the scores.
     valid = ops.logical_not(
         ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred))
     )
-    s = ops.where(valid, y_pred, 0.0) / temperature
-    t = ops.where(valid, y_true, 0.0) / temperature
-    return s, t, valid
+    return y_pred, y_true, valid
+
+
+def _scaled(x, valid, fill, temperature):
+    """`x / temperature` where valid, `fill` elsewhere (no division for T = 1)."""
+    if float(temperature) != 1.0:
+        x = x / temperature
+    return ops.where(valid, x, fill)
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
@@ -63,6 +78,8 @@ def sigmoid_kl_divergence(y_true, y_pred, temperature=1.0, axis=-1):
         - Su Jianlin, "GlobalPointer下的'KL散度'应该是怎样的？" (2022).
     """
     s, t, valid = _pair(y_true, y_pred, temperature)
+    s = _scaled(s, valid, 0.0, temperature)
+    t = _scaled(t, valid, 0.0, temperature)
     a = ops.maximum(s, t)
     b = ops.minimum(s, t)
     d = a - b
@@ -119,16 +136,22 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
         checks.check_same_shape(q, p)
         axis = checks.check_single_axis(axis, len(p.shape))
         return ops.sum((p - q) * (ops.log(p) - ops.log(q)), axis=axis)
+    if keras.backend.backend() == "torch":
+        from keras_rdkl import _torch_kernels
+
+        s, t = _checked_pair(y_true, y_pred, temperature)
+        axis = checks.check_single_axis(axis, len(s.shape))
+        return _torch_kernels.softmax_kl(t, s, float(temperature), axis)
     s, t, valid = _pair(y_true, y_pred, temperature)
     axis = checks.check_single_axis(axis, len(s.shape))
     # Excluded classes get a logit low enough that exp() is exactly 0 but the
     # arithmetic stays finite (a fully masked row becomes uniform vs uniform).
-    low = ops.cast(-1e30, s.dtype)
-    log_p = ops.log_softmax(ops.where(valid, s, low), axis=axis)
-    log_q = ops.log_softmax(ops.where(valid, t, low), axis=axis)
-    per_class = ops.where(
-        valid, (ops.exp(log_p) - ops.exp(log_q)) * (log_p - log_q), 0.0
-    )
+    # There both log-probabilities round to the same value (-1e30 minus a
+    # normal-sized log-sum-exp), so they add exactly 0 with a zero gradient.
+    low = -1e30
+    log_p = ops.log_softmax(_scaled(s, valid, low, temperature), axis=axis)
+    log_q = ops.log_softmax(_scaled(t, valid, low, temperature), axis=axis)
+    per_class = (ops.exp(log_p) - ops.exp(log_q)) * (log_p - log_q)
     return ops.sum(per_class, axis=axis)
 
 

@@ -96,14 +96,14 @@ def _torch_zlpr_dense(y_true, y_pred, axis):
     """The PyTorch path: one target pass, then the fused hard-label kernel.
 
     Same values, errors and clipping as the `keras.ops` form (see
-    `keras_rdkl.losses._torch_zlpr`); soft targets take the general form.
+    `keras_rdkl._torch_kernels`); soft targets take the general form.
     """
-    from keras_rdkl.losses import _torch_zlpr
+    from keras_rdkl import _torch_kernels
 
     raw = ops.convert_to_tensor(y_true)
     y_true = ops.cast(raw, y_pred.dtype)
     eps = keras.config.epsilon()
-    valid, hard, positive, scratch = _torch_zlpr.target_summary(y_true, eps)
+    valid, hard, positive, scratch = _torch_kernels.target_summary(y_true, eps)
     dtype = keras.backend.standardize_dtype
     if not (valid and dtype(raw.dtype) == dtype(y_pred.dtype)):
         # Raises with the offending value, read in the targets' own dtype
@@ -116,7 +116,7 @@ def _torch_zlpr_dense(y_true, y_pred, axis):
     if hard:
         positive = num.flatten_class_axes(positive, axis)
         scratch = num.flatten_class_axes(scratch, axis)
-        return _torch_zlpr.hard_label_zlpr(s, positive, scratch)
+        return _torch_kernels.hard_label_zlpr(s, positive, scratch)
     t = num.flatten_class_axes(y_true, axis)
     return _soft_zlpr(s, t, ops.less(t, eps), ops.greater(t, 1.0 - eps))
 

@@ -199,6 +199,120 @@ def _fresh(sample_weight):
     return keras.tree.map_structure(lambda w: ops.multiply(w, 1), sample_weight)
 
 
+def _float32(x):
+    """`x` as float32, without a cast op when it is one already."""
+    if keras.backend.standardize_dtype(x.dtype) == "float32":
+        return x
+    return ops.cast(x, "float32")
+
+
+def _twice(structure):
+    """Every tensor of `structure` stacked on itself along the batch axis."""
+    if structure is None:
+        return None
+    return keras.tree.map_structure(
+        lambda t: ops.concatenate([t, t], axis=0), structure
+    )
+
+
+_MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+# Losses computed sample by sample (nothing across the batch), by name in
+# keras.losses; keras-rdkl's own are added in `_per_sample_losses`. Dice,
+# Tversky and Circle look across the batch and are not listed.
+_KERAS_PER_SAMPLE = (
+    "BinaryCrossentropy",
+    "BinaryFocalCrossentropy",
+    "CategoricalCrossentropy",
+    "CategoricalFocalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "KLDivergence",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "MeanAbsolutePercentageError",
+    "MeanSquaredLogarithmicError",
+    "Huber",
+    "LogCosh",
+    "Poisson",
+    "Hinge",
+    "SquaredHinge",
+    "CategoricalHinge",
+)
+_KERAS_PER_SAMPLE_FUNCTIONS = (
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "huber",
+    "log_cosh",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+)
+
+
+def _per_sample_losses():
+    """(classes, functions) whose loss on doubled rows is the mean of the halves'."""
+    from keras_rdkl import losses as rdkl_losses
+
+    classes = tuple(getattr(keras.losses, n) for n in _KERAS_PER_SAMPLE) + (
+        rdkl_losses.MultilabelCategoricalCrossentropy,
+        rdkl_losses.SparseMultilabelCategoricalCrossentropy,
+        rdkl_losses.GammaCrossentropy,
+        rdkl_losses.SparseGammaCrossentropy,
+        rdkl_losses.SigmoidKLDivergence,
+        rdkl_losses.SoftmaxKLDivergence,
+        rdkl_losses.CRFLoss,
+    )
+    functions = tuple(getattr(keras.losses, n) for n in _KERAS_PER_SAMPLE_FUNCTIONS) + (
+        rdkl_losses.multilabel_categorical_crossentropy,
+        rdkl_losses.sparse_multilabel_categorical_crossentropy,
+        rdkl_losses.gamma_crossentropy,
+        rdkl_losses.sparse_gamma_crossentropy,
+    )
+    return classes, functions
+
+
+def _is_mean_per_sample_loss(loss):
+    """A compiled loss whose value on 2B doubled rows is the halves' mean.
+
+    Only losses known to be computed sample by sample, with a mean
+    reduction, exactly of a listed type (a subclass may look across the
+    batch).
+    """
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    if isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss.values()))
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return False
+    classes, functions = _per_sample_losses()
+    if isinstance(loss, keras.losses.Loss):
+        if loss.reduction not in _MEAN_REDUCTIONS:
+            return False
+        if type(loss) in classes:
+            return True
+        # Keras' own wrapper of a function loss, around a listed function.
+        wrapper = type(loss)
+        return (
+            wrapper.__name__ == "LossFunctionWrapper"
+            and wrapper.__module__.startswith("keras.")
+            and _in(getattr(loss, "fn", None), functions)
+        )
+    # A function given to compile: Keras wraps it with "sum_over_batch_size".
+    return _in(loss, functions)
+
+
 def _probs_to_logits(p):
     eps = keras.config.epsilon()
     p = ops.clip(num.to_compute(p), eps, 1.0 - eps)
@@ -401,23 +515,67 @@ class RDropModel(keras.Model):
                 )
         return (kind, from_logits, axis)
 
-    def _divergence(self, y1, y2, sample_weight):
+    def _divergence_loss(self, rank):
+        """`(loss, to_logits)`: the divergence as a Loss, built once per compiled loss.
+
+        `to_logits`: the outputs are sigmoid probabilities, mapped back to
+        logits for the sigmoid divergence. `rank`: that of the outputs.
+        """
+        cached = getattr(self, "_kl_cache", None)
+        if (
+            cached is not None
+            and cached[0] is self.loss
+            and cached[1] is self.kl
+            and cached[2] == rank
+        ):
+            return cached[3]
         kind, from_logits, axis = self._resolve_kl()
+        to_logits = False
         if kind == "instance":
-            return self.kl(y2, y1, sample_weight=sample_weight)
-        if kind == "softmax":
+            loss = self.kl
+        elif kind == "softmax":
             loss = SoftmaxKLDivergence(
                 from_logits=from_logits, axis=-1 if axis is None else axis
             )
-            return loss(y2, y1, sample_weight=sample_weight)
-        if not from_logits:
-            mask = internals.get_keras_mask(y1)
+        else:
+            to_logits = not from_logits
+            if axis is None:
+                axis = (-2, -1) if rank == 4 else -1
+            loss = SigmoidKLDivergence(axis=axis)
+        self._kl_cache = (self.loss, self.kl, rank, (loss, to_logits))
+        return loss, to_logits
+
+    def _divergence(self, y1, y2, sample_weight):
+        loss, to_logits = self._divergence_loss(len(y1.shape))
+        mask = internals.get_keras_mask(y1)
+        if to_logits:
             y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)
             if mask is not None:
                 internals.set_keras_mask(y1, mask)
-        if axis is None:
-            axis = (-2, -1) if len(y1.shape) == 4 else -1
-        return SigmoidKLDivergence(axis=axis)(y2, y1, sample_weight=sample_weight)
+        if (
+            sample_weight is None
+            and mask is None
+            and loss.reduction == "sum_over_batch_size"
+        ):
+            # What Loss.__call__ computes here, without its per-call overhead.
+            return ops.mean(loss.call(y2, y1))
+        return loss(y2, y1, sample_weight=sample_weight)
+
+    def _mean_of_halves(self):
+        """Whether the compiled loss of the 2B rows is the mean of the halves' losses.
+
+        True for Keras' and keras-rdkl's own per-sample losses with a mean
+        reduction, where one call on `[y; y]` and the doubled predictions
+        equals `(L(y, y1) + L(y, y2)) / 2` and saves a loss evaluation per
+        step. Anything else (user losses, which may look across the batch,
+        and `"sum"` reductions) is evaluated on each half.
+        """
+        cached = getattr(self, "_halves_cache", None)
+        if cached is not None and cached[0] is self.loss:
+            return cached[1]
+        result = _is_mean_per_sample_loss(self.loss)
+        self._halves_cache = (self.loss, result)
+        return result
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -426,7 +584,19 @@ class RDropModel(keras.Model):
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         y1, y2 = self._halves(y_pred)
         terms = []
-        if self.loss is not None or self.losses:
+        if self.loss is None and self.losses:
+            # Only regularization losses: counted once.
+            loss = super().compute_loss(x, y, y_pred, None, training=training)
+            terms.append(_float32(loss))
+        elif self.loss is not None and self._mean_of_halves():
+            # One call on the 2B rows with the targets (and weights) doubled:
+            # the mean of the two halves' losses, plus the regularization
+            # losses once.
+            loss = super().compute_loss(
+                x, _twice(y), y_pred, _twice(sample_weight), training=training
+            )
+            terms.append(_float32(loss))
+        elif self.loss is not None:
             # Keras' own loss on each half: the compiled loss (sample weights
             # and masks included) plus the regularization losses, which the
             # average of the two counts once.
@@ -436,14 +606,15 @@ class RDropModel(keras.Model):
             l2 = super().compute_loss(
                 x, y, y2, _fresh(sample_weight), training=training
             )
-            terms.append(0.5 * (ops.cast(l1, "float32") + ops.cast(l2, "float32")))
-        d = ops.cast(self._divergence(y1, y2, _fresh(sample_weight)), "float32")
+            terms.append(0.5 * (_float32(l1) + _float32(l2)))
+        d = _float32(self._divergence(y1, y2, _fresh(sample_weight)))
         self.kl_tracker.update_state(d)
-        terms.append(self.alpha * 0.5 * d)
+        terms.append(d * (0.5 * self.alpha))
         return terms[0] + terms[1] if len(terms) > 1 else terms[0]
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if self._doubled:
+        # Compiled metrics see the first half; without any, y_pred is unused.
+        if self._doubled and internals.has_compiled_metrics(self):
             y_pred = self._halves(y_pred)[0]
         return super().compute_metrics(x, y, y_pred, sample_weight)
 

@@ -1,6 +1,6 @@
 """Dense ZLPR on inputs that pick each internal path, against the NumPy reference.
 
-On PyTorch the dense loss has its own kernels (keras_rdkl/losses/_torch_zlpr.py):
+On PyTorch the dense loss has its own kernels (keras_rdkl/_torch_kernels.py):
 a shared-shift fast path, an exact path for extreme scores or masked
 positives, a term-by-term negative sum where the positive sum dominates, and
 the general `keras.ops` form for soft targets. Every case below runs on every
@@ -145,11 +145,11 @@ def test_loss_class_and_mixed_precision_scores():
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch kernels")
 def test_torch_routing(monkeypatch):
-    from keras_rdkl.losses import _torch_zlpr
+    from keras_rdkl import _torch_kernels
 
     calls = []
     for name in ("_SharedShiftZLPR", "_HardZLPR"):
-        cls = getattr(_torch_zlpr, name)
+        cls = getattr(_torch_kernels, name)
         monkeypatch.setattr(
             cls,
             "apply",
@@ -172,7 +172,7 @@ def test_torch_kernels_agree_with_each_other():
     # Same scores through the shared-shift and the exact kernel.
     import torch
 
-    from keras_rdkl.losses import _torch_zlpr
+    from keras_rdkl import _torch_kernels
 
     t, s = _gp_case(seed=6, scale=8.0)
     s = torch.tensor(s.reshape(6, -1), dtype=torch.float64)
@@ -183,10 +183,10 @@ def test_torch_kernels_agree_with_each_other():
         if fast:
             z = torch.addcmul(v.detach(), v.detach(), p, value=-2.0)
             m = z.amax(-1, keepdim=True).clamp_min(0.0)
-            out = _torch_zlpr._SharedShiftZLPR.apply(v, p.clone(), z, m)
+            out = _torch_kernels._SharedShiftZLPR.apply(v, p.clone(), z, m)
         else:
             keep = torch.logical_and(p > 0, v.detach() > -2e4)
-            out = _torch_zlpr._HardZLPR.apply(v, keep)
+            out = _torch_kernels._HardZLPR.apply(v, keep)
         (out * torch.arange(1.0, 7.0, dtype=torch.float64)).sum().backward()
         outs.append(out.detach().numpy())
         grads.append(v.grad.numpy())

@@ -152,6 +152,78 @@ def test_loss_gradient_and_metrics_match_numpy_reference():
     np.testing.assert_allclose(ev["loss"], ce.mean(), rtol=1e-5)
 
 
+def _squared_batch_mean_ce(y_true, y_pred):
+    """A user loss that looks across the batch: (batch mean of the CE)^2 per sample."""
+    ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+    return ops.ones_like(ce) * ops.square(ops.mean(ce))
+
+
+@pytest.mark.parametrize(
+    "loss, halves",
+    [
+        ("class", "mean"),
+        ("sum_reduction", "sum"),
+        ("user_batch_loss", "squared_mean"),
+    ],
+)
+def test_compiled_loss_is_the_mean_of_the_halves(loss, halves):
+    # Known per-sample losses run once on the doubled rows; a "sum" reduction
+    # and user losses (which may look across the batch) run on each half.
+    # Either way the loss is 1/2 (L(y, y1) + L(y, y2)) + alpha/2 D.
+    bsz, dim, c, alpha, scale = 4, 5, 3, 0.7, 0.3
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(bsz, dim)).astype("float32")
+    y = np.array([0, 2, 1, 2])
+    inputs = keras.Input((dim,))
+    out = RowOffsetDropout(scale)(keras.layers.Dense(c, name="dense")(inputs))
+    model = RDropModel(keras.Model(inputs, out), alpha=alpha, kl="softmax")
+    compiled = {
+        "class": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "sum_reduction": keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="sum"
+        ),
+        "user_batch_loss": _squared_batch_mean_ce,
+    }[loss]
+    model.compile(keras.optimizers.SGD(0.0), compiled)
+    dense = model.model.get_layer("dense")
+    w = keras.ops.convert_to_numpy(dense.kernel).astype("float64")
+    b = keras.ops.convert_to_numpy(dense.bias).astype("float64")
+    hist = model.fit(x, y, batch_size=bsz, epochs=1, shuffle=False, verbose=0).history
+
+    z = x @ w + b
+    off = np_offsets(2 * bsz, c, scale)
+    z1, z2 = z + off[:bsz], z + off[bsz:]
+    ces = [-np_log_softmax(zh)[np.arange(bsz), y] for zh in (z1, z2)]
+    per_half = {
+        "mean": [ce.mean() for ce in ces],
+        "sum": [ce.sum() for ce in ces],
+        "squared_mean": [ce.mean() ** 2 for ce in ces],
+    }[halves]
+    d = np_sym_kl_softmax(z1, z2).mean()
+    expected = 0.5 * sum(per_half) + alpha * 0.5 * d
+    np.testing.assert_allclose(hist["loss"][0], expected, rtol=1e-5)
+    assert model._mean_of_halves() == (halves == "mean")
+
+
+def test_which_compiled_losses_run_once_on_the_doubled_rows():
+    from keras_rdkl.models.rdrop import _is_mean_per_sample_loss as once
+
+    class MyCrossentropy(keras.losses.SparseCategoricalCrossentropy):
+        pass
+
+    assert once("mse") and once(["categorical_crossentropy"])
+    assert once(keras.losses.BinaryCrossentropy(reduction="mean_with_sample_weight"))
+    assert once(MultilabelCategoricalCrossentropy(axis=(-2, -1)))
+    assert once(keras_rdkl.losses.sparse_multilabel_categorical_crossentropy)
+    # Batch-level, summed, user-defined or subclassed: each half separately.
+    assert not once(keras.losses.Dice())
+    assert not once("dice")
+    assert not once(keras.losses.MeanSquaredError(reduction="sum"))
+    assert not once(_squared_batch_mean_ce)
+    assert not once(MyCrossentropy())
+    assert not once(None) and not once("no_such_loss")
+
+
 # Keras divides activity regularization by the batch size from 3.14 on; before,
 # the doubled pass sums it over 2B rows (twice a plain model's value, documented).
 ACTIVITY_PER_SAMPLE = tuple(int(v) for v in keras.__version__.split(".")[:2]) >= (3, 14)

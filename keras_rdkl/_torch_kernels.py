@@ -1,23 +1,28 @@
-"""Dense ZLPR on the eager PyTorch backend: the one backend-specific path.
+"""The PyTorch backend's own kernels: the one backend-specific module.
 
 Everything else in keras_rdkl is written once in `keras.ops`. Eager PyTorch
-runs each `keras.ops` call as its own kernel and records each for autograd,
-so the `keras.ops` form of the loss costs about thirty passes over the
-`[B, heads, L, L]` scores per training step, against the two fused kernels
-of `BinaryCrossentropy(from_logits=True)` (measured in bench/losses.py).
-This module computes the same numbers with:
+runs each `keras.ops` call as its own kernel behind about 10 us of Python
+dispatch, and records each for autograd. Two places pay for that enough to
+have a PyTorch form here, chosen by the callers when
+`keras.backend.backend() == "torch"`:
 
-- one pass over the targets that both validates them and tells whether they
-  are hard (0/1): a single host synchronisation instead of two;
-- a forward pass with one `exp` per score and the four reductions;
-- a hand-written backward that reuses the forward's exponentials: the
-  gradient of `log(1 + sum_i exp(z_i))` is `exp(z_i) / (1 + sum_j exp(z_j))`,
-  two passes instead of autograd's dozen.
+- Dense hard-label ZLPR (`hard_label_zlpr`, with `target_summary`): the
+  `keras.ops` form costs about thirty passes over the `[B, heads, L, L]`
+  scores per training step, against the two fused kernels of
+  `BinaryCrossentropy(from_logits=True)` (bench/losses.py). Here: one pass
+  over the targets that validates them and tells whether they are hard, a
+  forward pass with one `exp` per score, and a hand-written backward that
+  reuses the forward's exponentials (the gradient of
+  `log(1 + sum_i exp(z_i))` is `exp(z_i) / (1 + sum_j exp(z_j))`).
+- The symmetric softmax KL on logits (`softmax_kl`), R-Drop's divergence for
+  classifiers: the same operations as the `keras.ops` form, in native torch
+  calls, which removes most of R-Drop's fixed cost per step on small models
+  (bench/rdrop.py).
 
-The values and gradients equal the `keras.ops` form to rounding; both are
-tested against the same NumPy reference (tests/losses/test_torch_zlpr.py
-also compares them with each other). Soft targets keep the `keras.ops`
-form.
+Values and gradients equal the `keras.ops` forms to rounding; both are
+tested against the same NumPy references on every backend
+(tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py), and the
+ZLPR kernels against each other.
 """
 
 import torch
@@ -128,6 +133,26 @@ class _HardZLPR(torch.autograd.Function):
         g = (grad * _clamp_grad(raw)).unsqueeze(-1)
         scale = torch.where(positive, -g / d_pos, g / d_neg)
         return e * scale, None
+
+
+def softmax_kl(y_true, y_pred, temperature, axis):
+    """Symmetric softmax KL over `axis`; see `keras_rdkl.losses.softmax_kl_divergence`.
+
+    `y_true`, `y_pred`: logits in the compute dtype. Classes masked in either
+    (at or below MASK_THRESHOLD; NaN is not masked) get the logit -1e30
+    after the temperature: `exp` is exactly 0 there, both log-probabilities
+    round to the same value, and they add exactly 0 with a zero gradient.
+    """
+    valid = torch.logical_not(
+        torch.logical_or(y_true <= MASK_THRESHOLD, y_pred <= MASK_THRESHOLD)
+    )
+    log_probs = []
+    for x in (y_pred, y_true):
+        if temperature != 1.0:
+            x = x / temperature
+        log_probs.append(torch.log_softmax(torch.where(valid, x, -1e30), dim=axis))
+    log_p, log_q = log_probs
+    return ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(dim=axis)
 
 
 def hard_label_zlpr(s, positive, scratch):
