@@ -97,6 +97,15 @@ def run_case(case, contender, shape, k, repeats):
     }
 
 
+def run_scaling(contender, shapes, k, repeats):
+    """Runs in the child process: medians (ms) of one contender over several shapes."""
+    out = []
+    for shape in shapes:
+        r = run_case("gp", contender, shape, k, repeats)
+        out.append(r["median_ms"])
+    return {"median_ms": out}
+
+
 def _child(backend, case, contender, shape, k, repeats):
     env = dict(os.environ, KERAS_BACKEND=backend)
     args = [
@@ -130,14 +139,21 @@ def main():
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, ROOT)
-        print("RESULT " + json.dumps(run_case(*json.loads(args.child))))
+        case, contender, shape, k, reps = json.loads(args.child)
+        if case == "scale":
+            result = run_scaling(contender, shape, k, reps)
+        else:
+            result = run_case(case, contender, shape, k, reps)
+        print("RESULT " + json.dumps(result))
         return
 
     repeats = args.repeats or (3 if args.quick else 10)
     gp_shape = [2, 4, 64, 64] if args.quick else [16, 10, 128, 128]
     big_shape = [2, 2, 128, 128] if args.quick else [4, 8, 512, 512]
     k = 32
-    rows_a, rows_b = [], []
+    rows_a, rows_b, rows_l, rows_h = [], [], [], []
+    lengths = [32, 64] if args.quick else [64, 128, 256, 512]
+    heads = [1, 4] if args.quick else [1, 4, 10, 24]
     for backend in args.backends.split(","):
         zl = _child(backend, "gp", "zlpr", gp_shape, k, repeats)
         bce = _child(backend, "gp", "bce", gp_shape, k, repeats)
@@ -154,6 +170,17 @@ def main():
             f"{de['label_mb']:.1f} | {sp['rss_growth_mb']:.0f} | {de['rss_growth_mb']:.0f} |"
         )
         print(rows_a[-1], rows_b[-1], sep="\n", flush=True)
+        # How the ratio scales: with L at 10 heads, and with the heads at L = 128.
+        for label, shapes, rows in (
+            ("L", [[4, 10, n, n] for n in lengths], rows_l),
+            ("heads", [[16, h, 128, 128] for h in heads], rows_h),
+        ):
+            zl = _child(backend, "scale", "zlpr", shapes, k, repeats)["median_ms"]
+            bce = _child(backend, "scale", "bce", shapes, k, repeats)["median_ms"]
+            for shape, a, b in zip(shapes, zl, bce, strict=True):
+                size = shape[2] if label == "L" else shape[1]
+                rows.append(f"| {backend} | {size} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+            print(*rows[-len(shapes) :], sep="\n", flush=True)
 
     import jax
     import keras
@@ -191,6 +218,20 @@ def main():
             "| sparse peak RSS growth MB | dense peak RSS growth MB |",
             "|---|---|---|---|---|---|---|---|",
             *rows_b,
+            "",
+            "## How ZLPR / BCE scales, forward + backward",
+            "",
+            f"With the sequence length L (logits [4, 10, L, L], {k} positives a head):",
+            "",
+            "| backend | L | ZLPR ms | BCE ms | ZLPR / BCE |",
+            "|---|---|---|---|---|",
+            *rows_l,
+            "",
+            f"With the number of heads (logits [16, heads, 128, 128], {k} positives a head):",
+            "",
+            "| backend | heads | ZLPR ms | BCE ms | ZLPR / BCE |",
+            "|---|---|---|---|---|",
+            *rows_h,
             "",
         ]
     )

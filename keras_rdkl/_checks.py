@@ -154,7 +154,13 @@ def check_values(x, name, bad_fn, allowed):
 
     t = ops.stop_gradient(ops.convert_to_tensor(x))
     bad = bad_fn(t)
-    if not bool(ops.convert_to_numpy(ops.any(bad))):
+    any_bad = ops.any(bad)
+    if not is_concrete(any_bad):
+        # A concrete input closed over by a function being traced (jax.jit,
+        # tf.function): the ops on it are traced too, so its values are not
+        # readable here either.
+        return
+    if not bool(ops.convert_to_numpy(any_bad)):
         return
     bad = ops.convert_to_numpy(bad)
     values = ops.convert_to_numpy(t)[bad]

@@ -135,6 +135,20 @@ def test_zlpr_traced_targets_are_clipped_identically():
     assert np.isnan(out[2])
 
 
+def test_concrete_targets_closed_over_by_a_traced_function():
+    """Targets captured as constants by jax.jit / tf.function / torch.compile.
+
+    The value check cannot read them inside the trace (the ops on them are
+    traced too); the loss is computed, as for any traced input.
+    """
+    rng = np.random.default_rng(5)
+    s = (rng.standard_normal((3, 7)) * 2).astype("float32")
+    t = (rng.uniform(0, 1, (3, 7)) < 0.4).astype("float32")
+    captured = as_tensor(t)
+    out = traced(lambda b: L.multilabel_categorical_crossentropy(captured, b))(s)
+    np.testing.assert_allclose(out, ref.zlpr(t, s), rtol=RTOL, atol=ATOL)
+
+
 def test_zlpr_in_graph_forms_agree(monkeypatch):
     """The eager-PyTorch form and the fused form give the same clipped values."""
     from keras_rdkl import _checks
