@@ -73,6 +73,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/rdrop.py --quick
 	$(PY) bench/ner_heads.py --quick --output $(BENCH_OUT)/ner_heads.md
 	$(PY) bench/bert.py --quick --output $(BENCH_OUT)/bert.md
+	$(PY) bench/ner_encoders.py --quick --output $(BENCH_OUT)/ner_encoders.md
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) runs .pytest_cache

@@ -69,5 +69,5 @@ def write_page(path, title, script, settings, table):
     )
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        f.write(text + table + "\n")
+        f.write(text + "\n" + table + "\n")
     print("wrote", path)

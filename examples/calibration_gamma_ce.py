@@ -28,15 +28,12 @@ import time
 import keras
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import _text  # noqa: E402
-
-from keras_rdkl.callbacks import GammaScheduler  # noqa: E402
-from keras_rdkl.datasets import load_goemotions  # noqa: E402
-from keras_rdkl.losses import SparseGammaCrossentropy  # noqa: E402
-from keras_rdkl.metrics import ExpectedCalibrationError  # noqa: E402
-from keras_rdkl.metrics import reliability_diagram_data  # noqa: E402
+from keras_rdkl import text as text_utils
+from keras_rdkl.callbacks import GammaScheduler
+from keras_rdkl.datasets import load_goemotions
+from keras_rdkl.losses import SparseGammaCrossentropy
+from keras_rdkl.metrics import ExpectedCalibrationError
+from keras_rdkl.metrics import reliability_diagram_data
 
 _WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9]")
 
@@ -352,7 +349,7 @@ def main(argv=None):
                 )
             )
     summary = summarise(rows)
-    info = _text.run_info(__file__, argv)
+    info = text_utils.run_info(__file__, argv)
     header = (
         f"Single-label GoEmotions test ({len(data[4])} examples, {n_classes} classes), "
         f"{args.epochs} epochs, seeds {args.seeds} (mean ± std), {args.num_bins}-bin ECE, "
@@ -362,7 +359,7 @@ def main(argv=None):
     print("\n" + table)
     plot(rows, args.seeds[0], out / "calibration_reliability.png")
     results = {"args": vars(args), "summary": summary, "runs": rows}
-    _text.write_report(
+    text_utils.write_report(
         out,
         "calibration",
         "Calibration: cross-entropy vs gamma-cross-entropy (TaiLr)",

@@ -19,28 +19,24 @@ Data: ../shared/data/cluener2020 (found by `keras_rdkl.datasets.load_cluener`).
 
 import argparse
 import pathlib
-import sys
 import time
 
 import keras
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import _text  # noqa: E402
-
-from keras_rdkl.datasets import load_cluener  # noqa: E402
-from keras_rdkl.distillation import GlobalPointerDistillation  # noqa: E402
-from keras_rdkl.layers import GlobalPointer  # noqa: E402
-from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy  # noqa: E402
-from keras_rdkl.metrics import SpanF1  # noqa: E402
-from keras_rdkl.spans import encode_batch  # noqa: E402
+from keras_rdkl import text as text_utils
+from keras_rdkl.datasets import load_cluener
+from keras_rdkl.distillation import GlobalPointerDistillation
+from keras_rdkl.layers import GlobalPointer
+from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
+from keras_rdkl.metrics import SpanF1
+from keras_rdkl.spans import encode_batch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def build_tagger(vocab_size, num_types, hidden, layers, heads, head_size, length, name):
-    encoder = _text.build_transformer_encoder(
+    encoder = text_utils.build_transformer_encoder(
         vocab_size, hidden=hidden, layers=layers, heads=heads, max_length=length
     )
     logits = GlobalPointer(num_types, head_size, name="global_pointer")(encoder.output)
@@ -53,7 +49,7 @@ def prepare(examples, vocab, length, labels):
     num_types = len(labels)
     tokens = [toks for toks, _ in examples]
     spans = [[(type_id[t], a, b) for t, a, b in sp if b < length] for _, sp in examples]
-    x = _text.encode_tokens(tokens, vocab, length)
+    x = text_utils.encode_tokens(tokens, vocab, length)
     y = encode_batch(spans, num_types, length, sparse=True)
     return x, y, sum(len(s) for s in spans), sum(len(sp) for _, sp in examples)
 
@@ -134,7 +130,7 @@ def main(argv=None):
     if args.max_eval:
         dev = dev[: args.max_eval]
     n_types, length = len(labels), args.max_len
-    vocab = _text.build_vocab([t for t, _ in train])
+    vocab = text_utils.build_vocab([t for t, _ in train])
     x_tr, y_tr, _, _ = prepare(train, vocab, length, labels)
     x_dv, y_dv, kept, total = prepare(dev, vocab, length, labels)
     print(
@@ -244,11 +240,11 @@ def main(argv=None):
     table = "\n".join(lines)
     print("\n" + table)
     results = {"args": vars(args), "rows": rows}
-    _text.write_report(
+    text_utils.write_report(
         out,
         "distill_global_pointer",
         "GlobalPointer distillation on CLUENER",
-        _text.run_info(__file__, argv),
+        text_utils.run_info(__file__, argv),
         table,
         results,
     )

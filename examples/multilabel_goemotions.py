@@ -29,9 +29,7 @@ import time
 import keras
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _text  # noqa: E402
-
+from keras_rdkl import text as text_utils
 from keras_rdkl.datasets import load_goemotions
 from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.losses import zlpr_probability
@@ -349,7 +347,7 @@ def main(argv=None):
         calibration_row("ZLPR", "sigmoid(s)", y_te, sigmoid(s_te), args.num_bins),
         calibration_row("BCE", "sigmoid(z)", y_te, sigmoid(z_te), args.num_bins),
     ]
-    info = _text.run_info(__file__, argv)
+    info = text_utils.run_info(__file__, argv)
     header = (
         f"GoEmotions test ({len(x_te)} examples, {n_labels} labels), {args.epochs} epochs, "
         f"seed {args.seed}, backend {keras.backend.backend()}. "
@@ -365,7 +363,7 @@ def main(argv=None):
         "f1": f1_rows,
         "calibration": cal_rows,
     }
-    _text.write_report(
+    text_utils.write_report(
         out,
         "multilabel_goemotions",
         "Multi-label GoEmotions: ZLPR vs BCE",

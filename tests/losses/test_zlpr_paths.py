@@ -77,6 +77,18 @@ def test_positive_part_dominates():
     _check(t, s)
 
 
+@pytest.mark.parametrize("level", [15.0, 35.0])
+def test_positive_part_dominates_moderately(level):
+    # Positives at -level, negatives at -level: the positive part's terms are
+    # e^level, the negative part's e^-level (below and above the PyTorch fast
+    # path's limit of 20 on the largest sign-flipped score).
+    s = np.full((2, 6), -level, "float32")
+    s[1, 3:] = -level - 4.0
+    t = np.zeros_like(s)
+    t[:, :2] = 1.0
+    _check(t, s)
+
+
 def test_infinities_and_fully_masked_rows():
     t = np.array([[1, 0, 1, 0], [0, 1, 0, 0], [1, 1, 0, 0]], "float32")
     s = np.array(

@@ -1,4 +1,21 @@
-"""Helpers shared by the examples: vocabulary, padding, a compact Transformer encoder, run reports."""
+"""Small text-model helpers and run reports, as the examples use them.
+
+- `build_vocab` / `encode_tokens`: a word vocabulary from training tokens
+  (id 0 padding, id 1 unknown) and padded id matrices, for classifiers.
+  (Span taggers have `keras_rdkl.ner.Vocabulary`, with characters and labels.)
+- `build_transformer_encoder`: a compact post-norm Transformer over token
+  ids, trained from scratch, whose padding mask reaches the output.
+- `run_info` / `write_report`: the command that reproduces a run, the
+  machine and the versions, written with the results as JSON and Markdown.
+
+Example:
+
+>>> vocab = build_vocab([["a", "b", "a"], ["c"]])
+>>> vocab
+{'[PAD]': 0, '[UNK]': 1, 'a': 2, 'b': 3, 'c': 4}
+>>> encode_tokens([["a", "z"], ["c", "b", "a"]], vocab, length=2).tolist()
+[[2, 1], [4, 3]]
+"""
 
 import collections
 import json
@@ -11,6 +28,16 @@ import keras
 import numpy as np
 
 from keras_rdkl.layers import SinusoidalPositionEmbedding
+
+__all__ = [
+    "PAD",
+    "UNK",
+    "build_transformer_encoder",
+    "build_vocab",
+    "encode_tokens",
+    "run_info",
+    "write_report",
+]
 
 PAD, UNK = "[PAD]", "[UNK]"
 
@@ -109,7 +136,9 @@ def run_info(script, argv=None):
     """The command that reproduces this run, the machine and the versions, for a report.
 
     Args:
-        script: the example's `__file__`.
+        script: the running script's `__file__`; the command names it relative
+            to the folder above the script's own (the repository root for
+            `examples/`).
         argv: the arguments passed to its `main` (default: `sys.argv[1:]`).
 
     Returns:
