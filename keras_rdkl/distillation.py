@@ -7,6 +7,7 @@ from keras_rdkl import _checks as checks
 from keras_rdkl import _numerics as num
 from keras_rdkl import masking
 from keras_rdkl.losses.divergence import _pair
+from keras_rdkl.losses.divergence import _scaled
 from keras_rdkl.losses.divergence import sigmoid_kl_divergence
 from keras_rdkl.losses.divergence import softmax_kl_divergence
 
@@ -75,9 +76,8 @@ def softmax_kl_teacher_student(
         ("teacher_logits", "student_logits"),
     )
     axis = checks.check_single_axis(axis, len(s.shape))
-    low = ops.cast(-1e30, s.dtype)
-    log_p = ops.log_softmax(ops.where(valid, s, low), axis=axis)
-    log_q = ops.log_softmax(ops.where(valid, t, low), axis=axis)
+    log_p = ops.log_softmax(_scaled(s, valid, -1e30, temperature), axis=axis)
+    log_q = ops.log_softmax(_scaled(t, valid, -1e30, temperature), axis=axis)
     per_class = ops.where(valid, ops.exp(log_q) * (log_q - log_p), 0.0)
     return ops.sum(per_class, axis=axis)
 
