@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: worker processes, peak memory, versions, machine line."""
 
+import argparse
 import json
 import os
 import platform
@@ -9,6 +10,24 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def parser(doc, quick_help=None):
+    """An argument parser with the options every worker benchmark shares.
+
+    `--quick` (smoke run), `--backends` (default: all three) and the hidden
+    `--worker` flag that `run_worker` passes to the child process.
+    """
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=list(BACKENDS),
+        choices=BACKENDS,
+    )
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return p
 
 
 def maxrss_mb():

@@ -14,7 +14,6 @@ bench/results/bert.md.
     .venv/bin/python bench/bert.py --quick     # 2 layers, batch 2, L = 32
 """
 
-import argparse
 import json
 import os
 import tempfile
@@ -82,21 +81,13 @@ def worker(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument(
-        "--backends",
-        nargs="+",
-        default=list(_common.BACKENDS),
-        choices=_common.BACKENDS,
-    )
+    p = _common.parser(__doc__)
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--length", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--output", default=os.path.join(HERE, "results", "bert.md"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.layers, args.batch, args.length, args.repeats = 2, 2, 32, 2

@@ -15,7 +15,6 @@ JAX and TensorFlow, eager PyTorch). Writes bench/results/ner_encoders.md.
     .venv/bin/python bench/ner_encoders.py --quick    # L = 16, 3 steps
 """
 
-import argparse
 import os
 import time
 
@@ -57,21 +56,13 @@ def worker(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true")
-    p.add_argument(
-        "--backends",
-        nargs="+",
-        default=list(_common.BACKENDS),
-        choices=_common.BACKENDS,
-    )
+    p = _common.parser(__doc__)
     p.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--length", type=int, default=48)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--output", default=os.path.join(HERE, "results", "ner_encoders.md"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.length, args.repeats, args.warmup = 16, 3, 1

@@ -120,14 +120,7 @@ def worker(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: L=64, 2 repeats")
-    p.add_argument(
-        "--backends",
-        nargs="+",
-        default=list(_common.BACKENDS),
-        choices=_common.BACKENDS,
-    )
+    p = _common.parser(__doc__, quick_help="smoke run: L=64, 2 repeats")
     p.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     p.add_argument("--lengths", nargs="+", type=int, default=[64, 128, 256, 512])
     p.add_argument("--batch", type=int, default=16)
@@ -137,7 +130,6 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--output", default=os.path.join(HERE, "results", "ner_heads.md"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--memory-of", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:

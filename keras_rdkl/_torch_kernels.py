@@ -58,7 +58,37 @@ def target_summary(t, eps):
 _SHARED_SHIFT_LIMIT = 20.0
 
 
-class _SharedShiftZLPR(torch.autograd.Function):
+class _ZLPRFunction(torch.autograd.Function):
+    """What both hard-label ZLPR kernels share: the sums, the loss, the backward.
+
+    A kernel's forward splits the shifted exponentials into the positive
+    part `e_pos` and the negative part `e_neg` (each entry whole on one
+    side), then calls `_finish` with the shifts. The backward uses
+    `d loss / d z = e / d_part` and `d z / d s = -1` at positives, `1`
+    elsewhere; each entry is nonzero on one side only, so nothing cancels.
+    """
+
+    @staticmethod
+    def _finish(ctx, e_pos, e_neg, m_pos, m_neg):
+        d_pos = e_pos.sum(-1, keepdim=True).add_(torch.exp(-m_pos))
+        d_neg = e_neg.sum(-1, keepdim=True).add_(torch.exp(-m_neg))
+        raw = (d_pos.log() + m_pos + d_neg.log() + m_neg).squeeze(-1)
+        ctx.save_for_backward(e_pos, e_neg, d_pos, d_neg, raw)
+        # Mathematically >= 0; guard the last ulp of rounding.
+        return raw.clamp_min(0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        e_pos, e_neg, d_pos, d_neg, raw = ctx.saved_tensors
+        # clamp_min(raw, 0) passes the gradient above 0, half of it at 0 (as
+        # torch.maximum does), none below.
+        g = grad * torch.where(raw > 0, 1.0, torch.where(raw == 0, 0.5, 0.0))
+        g = g.unsqueeze(-1)
+        grad_s = torch.mul(e_neg, g / d_neg).addcmul_(e_pos, -g / d_pos)
+        return (grad_s,) + (None,) * ctx.other_inputs
+
+
+class _SharedShiftZLPR(_ZLPRFunction):
     """ZLPR of scores `s` [R, N] with 0/1 targets `p`, one `exp` per score.
 
     With `z = -s` at positives and `s` elsewhere (given, in a buffer the
@@ -78,35 +108,14 @@ class _SharedShiftZLPR(torch.autograd.Function):
     @staticmethod
     def forward(ctx, s, p, z, m):
         del s  # z holds the scores, sign-flipped at positives
+        ctx.other_inputs = 3
         e = z.sub_(m).exp_()
-        # Split in place into the positive and the negative terms (exact:
-        # each entry goes whole to one side), then sum each side.
-        e_pos = p.mul_(e)
+        e_pos = p.mul_(e)  # in place, exact: each entry whole to one side
         e_neg = e.sub_(e_pos)
-        floor = torch.exp(-m)
-        d_pos = e_pos.sum(-1, keepdim=True).add_(floor)
-        d_neg = e_neg.sum(-1, keepdim=True).add_(floor)
-        raw = (d_pos.log() + d_neg.log()).add_(m, alpha=2.0).squeeze(-1)
-        ctx.save_for_backward(e_pos, e_neg, d_pos, d_neg, raw)
-        # Mathematically >= 0; guard the last ulp of rounding.
-        return raw.clamp_min(0.0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        e_pos, e_neg, d_pos, d_neg, raw = ctx.saved_tensors
-        g = (grad * _clamp_grad(raw)).unsqueeze(-1)
-        # d loss / d z = e / d_part; d z / d s = -1 at positives, 1 elsewhere.
-        # Each entry is nonzero on one side only, so nothing cancels.
-        grad_s = torch.mul(e_neg, g / d_neg).addcmul_(e_pos, -g / d_pos)
-        return grad_s, None, None, None
+        return _ZLPRFunction._finish(ctx, e_pos, e_neg, m, m)
 
 
-def _clamp_grad(raw):
-    """The factor `clamp_min(raw, 0)` puts on a gradient (torch.maximum's)."""
-    return torch.where(raw > 0, 1.0, torch.where(raw == 0, 0.5, 0.0))
-
-
-class _HardZLPR(torch.autograd.Function):
+class _HardZLPR(_ZLPRFunction):
     """ZLPR of scores `s` [R, N] with hard targets; `positive` [R, N] bool.
 
     The exact path for any scores: each part is shifted by its own max
@@ -117,26 +126,15 @@ class _HardZLPR(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, s, positive):
+        ctx.other_inputs = 1
         neg_inf = float("-inf")
         z = torch.where(positive, -s, s)
         m_pos = torch.where(positive, z, neg_inf).amax(-1, keepdim=True).clamp_min_(0)
         m_neg = torch.where(positive, neg_inf, z).amax(-1, keepdim=True).clamp_min_(0)
         e = z.sub_(torch.where(positive, m_pos, m_neg)).exp_()
-        d_pos = torch.where(positive, e, 0.0).sum(-1, keepdim=True)
-        d_neg = torch.where(positive, 0.0, e).sum(-1, keepdim=True)
-        d_pos.add_(torch.exp(-m_pos))
-        d_neg.add_(torch.exp(-m_neg))
-        raw = (d_pos.log() + m_pos + d_neg.log() + m_neg).squeeze(-1)
-        ctx.save_for_backward(e, positive, d_pos, d_neg, raw)
-        # Mathematically >= 0; guard the last ulp of rounding.
-        return raw.clamp_min(0.0)
-
-    @staticmethod
-    def backward(ctx, grad):
-        e, positive, d_pos, d_neg, raw = ctx.saved_tensors
-        g = (grad * _clamp_grad(raw)).unsqueeze(-1)
-        scale = torch.where(positive, -g / d_pos, g / d_neg)
-        return e * scale, None
+        e_pos = torch.where(positive, e, 0.0)
+        e_neg = torch.where(positive, 0.0, e)
+        return _ZLPRFunction._finish(ctx, e_pos, e_neg, m_pos, m_neg)
 
 
 def softmax_kl(y_true, y_pred, temperature, axis):
