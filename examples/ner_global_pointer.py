@@ -129,6 +129,22 @@ def parse_args(argv=None):
         choices=["auto", "on", "off"],
         help="character CNN over each word (auto: on for word-level corpora)",
     )
+    p.add_argument(
+        "--bigrams",
+        default="off",
+        choices=["on", "off"],
+        help="bigram embeddings (each token with its right neighbour, bigrams seen "
+        "twice or more in training) beside the token embeddings; for Chinese "
+        "characters",
+    )
+    p.add_argument(
+        "--min-count",
+        type=int,
+        default=0,
+        help="training count a token needs for its own id; rarer tokens train the "
+        "[UNK] embedding that unseen words get (0 = auto: 2 for word-level corpora, "
+        "1 for characters)",
+    )
     p.add_argument("--output-dir", default="runs/ner")
     p.add_argument(
         "--verbose", type=int, default=1, help="Keras progress bars: 0, 1 or 2"
@@ -147,6 +163,10 @@ def parse_args(argv=None):
             p.error(f"--{name.replace('_', '-')} must be > 0")
     if args.rdrop_alpha < 0:
         p.error("--rdrop-alpha must be >= 0")
+    if args.min_count < 0:
+        p.error("--min-count must be >= 0")
+    if args.bert_dir and args.bigrams == "on":
+        p.error("--bigrams does not apply with --bert-dir (BERT has its own inputs)")
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
     if args.crf_lr_multiplier <= 0:
@@ -335,6 +355,7 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch, bert=None):
             dropout=args.dropout,
             head_size=args.head_size,
             num_chars=vocab.num_chars,
+            num_bigrams=vocab.num_bigrams,
             head_kwargs=head_kwargs,
         )
     model = tagger
@@ -409,8 +430,10 @@ def main(argv=None):
     else:
         vocab = ner.Vocabulary.build(
             [t for t, _ in splits["train"]],
+            min_count=args.min_count or (2 if corpus["level"] == "word" else 1),
             lowercase=corpus["lowercase"],
             chars=chars,
+            bigrams=args.bigrams == "on",
             labels=labels,
             level=corpus["level"],
         )
@@ -426,7 +449,7 @@ def main(argv=None):
     print(
         f"{args.dataset}: {len(labels)} types, train {len(splits['train'])} / dev "
         f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
-        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}, "
+        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}, "
         f"vocab {len(vocab)}, backend {keras.backend.backend()}, "
         f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
         f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"

@@ -13,8 +13,9 @@ loses only the run in progress.
 
 Plans that bundle the issue's results runs: `--plan cluener` (best config,
 3 seeds), `--plan heads` (GlobalPointer vs EfficientGlobalPointer), `--plan
-rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid), `--plan
-germeval`, `--plan wnut17`.
+rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid, 8 epochs),
+`--plan long` (no R-Drop / R-Drop / bigrams, 16 epochs), `--plan germeval`,
+`--plan wnut17`.
 """
 
 import argparse
@@ -31,6 +32,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "ner_global_pointer.py"
 BEST = "--dataset cluener --encoder bilstm --epochs 8 --learning-rate 5e-3"
+LONG = "--dataset cluener --encoder bilstm --epochs 16 --learning-rate 5e-3"
 PLANS = {
     "cluener": [("bilstm GP + R-Drop 1 (sigmoid)", f"{BEST} --rdrop-alpha 1")],
     "heads": [
@@ -46,16 +48,22 @@ PLANS = {
         (f"(c) softmax alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl softmax")
         for a in ("0.5", "1", "2", "4")
     ],
+    "long": [
+        ("(a) no R-Drop, 16 epochs", f"{LONG} --rdrop-alpha 0"),
+        ("(b) R-Drop sigmoid, alpha 0.5, 16 epochs", f"{LONG} --rdrop-alpha 0.5"),
+        ("(a) no R-Drop, bigrams, 16 epochs", f"{LONG} --rdrop-alpha 0 --bigrams on"),
+    ],
     "germeval": [
         (
-            "bilstm GP, word + char CNN",
-            "--dataset germeval --epochs 15 --learning-rate 5e-3",
+            "BiLSTM + GlobalPointer, word + char CNN, min-count 2",
+            "--dataset germeval --epochs 40 --patience 8 --batch-size 16 "
+            "--learning-rate 5e-3",
         )
     ],
     "wnut17": [
         (
-            "bilstm GP, word + char CNN",
-            "--dataset wnut17 --epochs 15 --learning-rate 5e-3",
+            "BiLSTM + CRF, word + char CNN, min-count 2",
+            "--dataset wnut17 --head crf --epochs 15 --patience 4 --learning-rate 5e-3",
         )
     ],
 }

@@ -122,6 +122,8 @@ def build_span_tagger(
     char_dim=32,
     char_filters=64,
     max_chars=16,
+    num_bigrams=0,
+    bigram_dim=None,
     encoder_kwargs=None,
     head_kwargs=None,
     name=None,
@@ -132,7 +134,11 @@ def build_span_tagger(
     with `num_chars > 0` also character ids `[batch, length, max_chars]`
     (the model then takes a dict `{"token_ids", "char_ids"}`; a character
     CNN's word features are concatenated to the token embeddings, for
-    English / German where unseen words would otherwise all be `[UNK]`).
+    English / German where unseen words would otherwise all be `[UNK]`),
+    and with `num_bigrams > 0` bigram ids `[batch, length]` (each token with
+    its right neighbour, `Vocabulary.encode_bigrams`; for Chinese
+    characters, where a bigram is often a word), whose embeddings are
+    concatenated too.
     The padding mask (`token_ids != 0`) goes explicitly to the encoder and
     the head, so padded spans hold the masking value
     (`keras_rdkl.mask_value`) in the logits.
@@ -155,6 +161,8 @@ def build_span_tagger(
         num_chars: size of the character vocabulary; 0 = no character input.
         char_dim, char_filters: character CNN widths.
         max_chars: characters per word of the character input.
+        num_bigrams: size of the bigram vocabulary; 0 = no bigram input.
+        bigram_dim: bigram embedding width (None: `embedding_dim`).
         encoder_kwargs: extra arguments of the encoder function (`heads`,
             `dilations`, ...).
         head_kwargs: extra arguments of the head function (`head="crf"`:
@@ -188,12 +196,26 @@ def build_span_tagger(
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(
         token_ids
     )
-    inputs = token_ids
+    inputs = {"token_ids": token_ids}
+    features = [x]
     if num_chars:
         char_ids = keras.Input((None, max_chars), dtype="int32", name="char_ids")
-        chars = CharCNN(num_chars, char_dim, char_filters, name="char_cnn")(char_ids)
-        x = keras.layers.Concatenate(name="token_features")([x, chars])
-        inputs = {"token_ids": token_ids, "char_ids": char_ids}
+        features.append(
+            CharCNN(num_chars, char_dim, char_filters, name="char_cnn")(char_ids)
+        )
+        inputs["char_ids"] = char_ids
+    if num_bigrams:
+        bigram_ids = keras.Input((None,), dtype="int32", name="bigram_ids")
+        features.append(
+            keras.layers.Embedding(
+                num_bigrams, bigram_dim or embedding_dim, name="bigram_embedding"
+            )(bigram_ids)
+        )
+        inputs["bigram_ids"] = bigram_ids
+    if len(features) > 1:
+        x = keras.layers.Concatenate(name="token_features")(features)
+    if len(inputs) == 1:
+        inputs = token_ids
     if dropout:
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     x = ENCODERS[encoder](

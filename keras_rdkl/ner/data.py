@@ -20,6 +20,7 @@ from keras_rdkl.ner.tagging import spans_to_tag_ids
 from keras_rdkl.spans import encode_batch
 
 __all__ = [
+    "END",
     "PAD",
     "UNK",
     "SpanBatches",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 PAD, UNK = "[PAD]", "[UNK]"
+END = "[END]"  # the right neighbour of a sentence's last token, in bigrams
 
 
 class Vocabulary:
@@ -41,6 +43,10 @@ class Vocabulary:
             a pretrained model's vocabulary, see `ner.bert_vocabulary`).
         chars: optional list of characters in id order (same two specials),
             for word + character models; `None` for token-only models.
+        bigrams: optional list of token bigrams in id order (same two
+            specials), each `"left right"` (a token and its right neighbour,
+            `[END]` after the last token), for models with bigram features
+            (Chinese characters); `None` for models without.
         lowercase: lower-case tokens before looking them up (characters keep
             their case).
         labels: optional list of entity-type names (head order), saved with
@@ -56,6 +62,9 @@ class Vocabulary:
     [2, 1]
     >>> vocab.encode_chars(["ab"], max_chars=3).tolist()
     [[2, 3, 0]]
+    >>> vocab = Vocabulary.build([list("abab")], bigrams=True, bigram_min_count=2)
+    >>> vocab.bigrams[2:], vocab.encode_bigrams(list("abc"))
+    (['a b'], [2, 1, 1])
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class Vocabulary:
         labels=None,
         level="char",
         unk_token=None,
+        bigrams=None,
     ):
         tokens = list(tokens)
         if unk_token is None and tokens[:2] != [PAD, UNK]:
@@ -77,6 +87,12 @@ class Vocabulary:
                 f"`tokens` must start with {PAD!r} and hold `unk_token`. Received: "
                 f"tokens[:3]={tokens[:3]!r}, unk_token={unk_token!r}"
             )
+        for name, specials in (("chars", chars), ("bigrams", bigrams)):
+            if specials is not None and list(specials[:2]) != [PAD, UNK]:
+                raise ValueError(
+                    f"`{name}` must start with {PAD!r}, {UNK!r}. "
+                    f"Received: {list(specials[:2])!r}"
+                )
         if level not in ("char", "word"):
             raise ValueError(
                 f"`level` must be 'char' or 'word'. Received: level={level!r}"
@@ -92,6 +108,10 @@ class Vocabulary:
         self.char_ids = (
             None if chars is None else {c: i for i, c in enumerate(self.chars)}
         )
+        self.bigrams = None if bigrams is None else list(bigrams)
+        self.bigram_ids = (
+            None if bigrams is None else {b: i for i, b in enumerate(self.bigrams)}
+        )
 
     @classmethod
     def build(
@@ -103,6 +123,8 @@ class Vocabulary:
         chars=False,
         labels=None,
         level="char",
+        bigrams=False,
+        bigram_min_count=2,
     ):
         """Builds a vocabulary from training tokens (most frequent first).
 
@@ -113,12 +135,19 @@ class Vocabulary:
             lowercase: count and look up tokens lower-cased.
             chars: also build a character vocabulary (every character seen).
             labels, level: stored as given (see the class).
+            bigrams: also build a bigram vocabulary (each token with its
+                right neighbour, `[END]` after the last; most frequent first).
+            bigram_min_count: keep bigrams seen at least this often (rarer
+                ones share `[UNK]`, whose embedding then gets trained).
 
         Returns:
             A `Vocabulary`.
         """
         token_lists = [list(t) for t in token_lists]
         min_count = checks.check_int(min_count, "min_count", minimum=1)
+        bigram_min_count = checks.check_int(
+            bigram_min_count, "bigram_min_count", minimum=1
+        )
         counts = collections.Counter(
             t.lower() if lowercase else t for tokens in token_lists for t in tokens
         )
@@ -136,7 +165,21 @@ class Vocabulary:
                 c for tokens in token_lists for t in tokens for c in t
             )
             char_list = [PAD, UNK] + sorted(cc, key=lambda c: (-cc[c], c))
-        return cls([PAD, UNK] + ordered, char_list, lowercase, labels, level)
+        bigram_list = None
+        if bigrams:
+            bc = collections.Counter(
+                b for tokens in token_lists for b in _bigrams(tokens, lowercase)
+            )
+            kept = [b for b, c in bc.items() if c >= bigram_min_count]
+            bigram_list = [PAD, UNK] + sorted(kept, key=lambda b: (-bc[b], b))
+        return cls(
+            [PAD, UNK] + ordered,
+            char_list,
+            lowercase,
+            labels,
+            level,
+            bigrams=bigram_list,
+        )
 
     def __len__(self):
         return len(self.tokens)
@@ -145,6 +188,20 @@ class Vocabulary:
     def num_chars(self):
         """Number of character ids (0 without a character vocabulary)."""
         return 0 if self.chars is None else len(self.chars)
+
+    @property
+    def num_bigrams(self):
+        """Number of bigram ids (0 without a bigram vocabulary)."""
+        return 0 if self.bigrams is None else len(self.bigrams)
+
+    def encode_bigrams(self, tokens):
+        """Bigram ids, one per token: the token with its right neighbour (unknown -> 1)."""
+        if self.bigram_ids is None:
+            raise ValueError(
+                "This vocabulary has no bigrams (build it with bigrams=True)."
+            )
+        get = self.bigram_ids.get
+        return [get(b, 1) for b in _bigrams(tokens, self.lowercase)]
 
     def encode(self, tokens):
         """Token ids of one token list (unknown tokens -> `unk_id`, 1 by default)."""
@@ -174,6 +231,7 @@ class Vocabulary:
             "labels": self.labels,
             "level": self.level,
             "unk_token": self.unk_token,
+            "bigrams": self.bigrams,
         }
 
     def save(self, path):
@@ -184,6 +242,13 @@ class Vocabulary:
     def load(cls, path):
         """Reads a vocabulary written by `save`."""
         return cls(**json.loads(pathlib.Path(path).read_text(encoding="utf-8")))
+
+
+def _bigrams(tokens, lowercase=False):
+    tokens = [t.lower() for t in tokens] if lowercase else list(tokens)
+    if not tokens:
+        return []
+    return [f"{a} {b}" for a, b in zip(tokens, tokens[1:] + [END], strict=True)]
 
 
 def index_spans(examples, labels):
@@ -298,7 +363,8 @@ class SpanBatches(keras.utils.PyDataset):
         bucket: group sentences of similar length.
         pad_to_multiple: round batch lengths up to a multiple of this.
         max_chars: characters per word when the vocabulary has characters
-            (inputs are then a dict `{"token_ids", "char_ids"}`).
+            (inputs are then a dict `{"token_ids", "char_ids"}`, with
+            `"bigram_ids"` `[B, L]` too when it has bigrams).
         with_targets: yield `(x, y)`; False yields `x` only (prediction).
         targets: `"spans"` (GlobalPointer grids `[B, types, L, L]`) or
             `"tags"` (BIO tag ids `[B, L]`, for `head="crf"`); see
@@ -344,6 +410,11 @@ class SpanBatches(keras.utils.PyDataset):
             if vocab.chars is not None
             else None
         )
+        self.bigrams = (
+            [np.asarray(vocab.encode_bigrams(t), "int32") for t, _ in examples]
+            if getattr(vocab, "bigrams", None) is not None
+            else None
+        )
         self.spans = [list(s) for _, s in examples]
         self.dropped_spans = 0
         if targets == "tags":
@@ -385,6 +456,12 @@ class SpanBatches(keras.utils.PyDataset):
             for row, j in enumerate(idx):
                 chars[row, : len(self.chars[j])] = self.chars[j]
             x = {"token_ids": ids, "char_ids": chars}
+        if self.bigrams is not None:
+            bigrams = np.zeros((len(idx), length), "int32")
+            for row, j in enumerate(idx):
+                bigrams[row, : len(self.bigrams[j])] = self.bigrams[j]
+            x = {"token_ids": ids, **(x if isinstance(x, dict) else {})}
+            x["bigram_ids"] = bigrams
         if not self.with_targets:
             return (x,)
         if self.targets == "tags":

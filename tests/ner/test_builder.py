@@ -114,6 +114,45 @@ def test_word_and_char_inputs_reload(tmp_path):
     )
 
 
+@pytest.mark.parametrize("num_chars", [0, 10])
+def test_bigram_inputs_change_scores_and_reload(tmp_path, num_chars):
+    model = ner.build_span_tagger(
+        20,
+        2,
+        encoder="bilstm",
+        embedding_dim=8,
+        hidden=8,
+        head_size=4,
+        num_chars=num_chars,
+        char_dim=4,
+        char_filters=6,
+        max_chars=4,
+        num_bigrams=12,
+        bigram_dim=5,
+    )
+    assert model.get_layer("bigram_embedding").output_dim == 5
+    expected = {"token_ids", "bigram_ids"} | ({"char_ids"} if num_chars else set())
+    assert {t.name.split(":")[0] for t in model.inputs} == expected
+    bigrams = np.where(IDS > 0, (IDS % 11) + 1, 0).astype("int32")
+    x = {"token_ids": IDS, "bigram_ids": bigrams}
+    if num_chars:
+        x["char_ids"] = _chars(IDS)
+    logits = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+    assert logits.shape == (2, 2, 6, 6)
+    assert np.all(logits[:, :, 4:, :] < MASK_THRESHOLD)  # padded rows stay masked
+    other = dict(x, bigram_ids=np.where(IDS > 0, 1, 0).astype("int32"))
+    moved = keras.ops.convert_to_numpy(model.predict_on_batch(other))
+    assert not np.allclose(moved[:, :, :4, :4], logits[:, :, :4, :4])
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded.predict_on_batch(x)),
+        logits,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
 def test_char_cnn_matches_numpy():
     layer = ner.CharCNN(6, char_dim=3, filters=2, kernel_size=1)
     ids = np.array([[[1, 2, 0], [0, 0, 0]]], "int32")

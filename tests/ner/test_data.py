@@ -103,6 +103,60 @@ def test_span_batches_shuffle_each_epoch_and_chars():
     assert set(x_only) == {"token_ids", "char_ids"}
 
 
+def test_bigram_vocabulary_counts_pairs_with_an_end_marker(tmp_path):
+    # Bigrams of "abab": "a b" x2, "b a" x1, "b [END]" x1; of "ab": "a b", "b [END]".
+    vocab = ner.Vocabulary.build(
+        [list("abab"), list("ab")], bigrams=True, bigram_min_count=2
+    )
+    assert vocab.bigrams == ["[PAD]", "[UNK]", "a b", "b [END]"]
+    assert vocab.num_bigrams == 4
+    # One id per token: the token with its right neighbour; unseen -> 1.
+    assert vocab.encode_bigrams(list("abba")) == [2, 1, 1, 1]
+    assert vocab.encode_bigrams(list("ab")) == [2, 3]
+    assert vocab.encode_bigrams([]) == []
+    everything = ner.Vocabulary.build([list("abab")], bigrams=True, bigram_min_count=1)
+    assert everything.bigrams[2:] == ["a b", "b [END]", "b a"]
+    # Lower-cased like the tokens.
+    lower = ner.Vocabulary.build(
+        [["X", "y"]], lowercase=True, bigrams=True, bigram_min_count=1, level="word"
+    )
+    assert (
+        lower.encode_bigrams(["x", "Y"]) == lower.encode_bigrams(["X", "y"]) != [1, 1]
+    )
+    vocab.save(tmp_path / "v.json")
+    again = ner.Vocabulary.load(tmp_path / "v.json")
+    assert again.get_config() == vocab.get_config()
+    assert again.encode_bigrams(list("abba")) == [2, 1, 1, 1]
+    plain = ner.Vocabulary.build([list("ab")])
+    assert plain.num_bigrams == 0 and plain.bigrams is None
+    with pytest.raises(ValueError, match="no bigrams"):
+        plain.encode_bigrams(["a"])
+    with pytest.raises(ValueError, match="bigram_min_count"):
+        ner.Vocabulary.build([["a"]], bigrams=True, bigram_min_count=0)
+    with pytest.raises(ValueError, match="`bigrams` must start with"):
+        ner.Vocabulary(["[PAD]", "[UNK]"], bigrams=["a b"])
+
+
+def test_span_batches_bigram_ids_follow_the_tokens():
+    ex = _examples()
+    vocab = ner.Vocabulary.build([t for t, _ in ex], bigrams=True, bigram_min_count=1)
+    data = ner.SpanBatches(ex, vocab, 2, batch_size=4, bucket=False)
+    x, _ = data[0]
+    assert set(x) == {"token_ids", "bigram_ids"}
+    assert x["bigram_ids"].shape == x["token_ids"].shape
+    for row, (tokens, _) in enumerate(ex):
+        n = len(tokens)
+        np.testing.assert_array_equal(
+            x["bigram_ids"][row, :n], vocab.encode_bigrams(tokens)
+        )
+        assert (x["bigram_ids"][row, n:] == 0).all()
+    both = ner.Vocabulary.build(
+        [t for t, _ in ex], chars=True, bigrams=True, bigram_min_count=1
+    )
+    (xb,) = ner.SpanBatches(ex, both, 2, batch_size=4, with_targets=False)[0]
+    assert set(xb) == {"token_ids", "char_ids", "bigram_ids"}
+
+
 def test_index_spans_unknown_type():
     assert ner.index_spans([(["a"], [("B", 0, 0)])], ["A", "B"]) == [
         (["a"], [(1, 0, 0)])
