@@ -56,6 +56,12 @@ def test_bad_flags_exit():
         example.parse_args(["--encoder", "gru"])
     with pytest.raises(SystemExit):
         example.parse_args(["--rdrop-alpha", "1", "--dropout", "0"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--min-count", "-1"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--bigrams", "on", "--bert-dir", "some/bert"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--bigrams", "maybe"])
 
 
 @requires_data("cluener2020")
@@ -72,6 +78,8 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
             "idcnn",
             "--rdrop-alpha",
             "1",
+            "--bigrams",
+            "on",
             "--output-dir",
             str(out),
         ]
@@ -91,6 +99,7 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
     # The saved model and vocabulary reload and give the same spans.
     model, vocab = ner.load_tagger(out)
     assert vocab.labels == saved["labels"]
+    assert vocab.num_bigrams > 2 and "bigram_ids" in {t.name for t in model.inputs}
     dev_examples = summary["splits"]["dev"]
     before = ner.predict_spans(summary["model"], dev_examples, vocab, len(vocab.labels))
     after = ner.predict_spans(model, dev_examples, vocab, len(vocab.labels))
