@@ -81,6 +81,8 @@ def eval_split(summary):
 def write_table(out, table, include=()):
     """Rewrites `<out>/ner_<table>.md` from the finished runs of `table`.
 
+    The text of `<out>/ner_<table>.notes.md`, if there is one, is appended.
+
     `include` lists `(other_table, variant)` pairs whose runs are shown in
     this table too (a shared baseline, run once).
     """
@@ -152,6 +154,9 @@ def write_table(out, table, include=()):
     lines += ["", "Commands (add `--seed N`):", ""]
     for r in rows:
         lines.append(f"- {r['name']}: `KERAS_BACKEND={r['backend']} {r['command']}`")
+    notes = out / f"ner_{table}.notes.md"  # hand-written, kept across rewrites
+    if notes.exists():
+        lines += ["", notes.read_text(encoding="utf-8").strip()]
     (out / f"ner_{table}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

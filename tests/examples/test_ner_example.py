@@ -173,6 +173,10 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
         0
     ].endswith("within 2 sd |")
     assert "`KERAS_BACKEND=jax python examples/ner_global_pointer.py --v a`" in table
+    assert "Notes" not in table
+    (tmp_path / "ner_t.notes.md").write_text("Notes: kept.\n")
+    grid.write_table(tmp_path, "t")
+    assert (tmp_path / "ner_t.md").read_text().rstrip().endswith("Notes: kept.")
 
     # A baseline of another table is shown with --include, without running it.
     other = dict(run("base", 1, 0.7), table="u")
