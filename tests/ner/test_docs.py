@@ -33,3 +33,17 @@ def test_docs_crf_head_example_runs():
     exec(compile(crf[0], "docs/ner.md:crf head", "exec"), namespace)
     assert len(namespace["pred"]) == 2
     assert all(len(sp) == 4 for sent in namespace["pred"] for sp in sent)
+
+
+def test_docs_bigram_example_runs():
+    text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    first = next(b for b in blocks if "build_span_tagger" in b)
+    bigram = [b for b in blocks if "num_bigrams" in b]
+    assert bigram, "docs/ner.md has no python block with bigram features"
+    namespace = {}
+    exec(compile(first, "docs/ner.md:keras_rdkl.ner", "exec"), namespace)
+    exec(compile(bigram[0], "docs/ner.md:bigrams", "exec"), namespace)
+    assert namespace["bi_vocab"].num_bigrams > 2
+    for ent in namespace["bi_ents"]:
+        assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
