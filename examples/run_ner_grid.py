@@ -12,7 +12,7 @@ loses only the run in progress.
         --variant "bilstm+rdrop=--dataset cluener --rdrop-alpha 1"
 
 Plans that bundle the issue's results runs: `--plan cluener` (best config,
-3 seeds), `--plan heads` (GlobalPointer vs EfficientGlobalPointer), `--plan
+3 seeds), `--plan heads` (GlobalPointer, EfficientGlobalPointer, CRF), `--plan
 rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid, 8 epochs),
 `--plan long` (no R-Drop / R-Drop / bigrams, 16 epochs), `--plan germeval`,
 `--plan wnut17`.
@@ -34,23 +34,42 @@ SCRIPT = ROOT / "examples" / "ner_global_pointer.py"
 BEST = "--dataset cluener --encoder bilstm --epochs 8 --learning-rate 5e-3"
 LONG = "--dataset cluener --encoder bilstm --epochs 16 --learning-rate 5e-3"
 PLANS = {
-    "cluener": [("bilstm GP + R-Drop 1 (sigmoid)", f"{BEST} --rdrop-alpha 1")],
+    "cluener": [
+        (
+            "BiLSTM + GlobalPointer + R-Drop 0.5 (sigmoid), 16 epochs",
+            f"{LONG} --rdrop-alpha 0.5 --rdrop-kl sigmoid",
+        )
+    ],
     "heads": [
         ("GlobalPointer", f"{BEST} --head global_pointer"),
         ("EfficientGlobalPointer", f"{BEST} --head efficient_global_pointer"),
+        ("CRF", f"{BEST} --head crf"),
     ],
     "rdrop": [("(a) no R-Drop", f"{BEST} --rdrop-alpha 0")]
     + [
-        (f"(b) sigmoid alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl sigmoid")
+        (
+            f"(b) R-Drop sigmoid, alpha {a}",
+            f"{BEST} --rdrop-alpha {a} --rdrop-kl sigmoid",
+        )
         for a in ("0.5", "1", "2", "4")
     ]
     + [
-        (f"(c) softmax alpha={a}", f"{BEST} --rdrop-alpha {a} --rdrop-kl softmax")
+        (
+            f"(c) R-Drop softmax, alpha {a}",
+            f"{BEST} --rdrop-alpha {a} --rdrop-kl softmax",
+        )
         for a in ("0.5", "1", "2", "4")
     ],
     "long": [
         ("(a) no R-Drop, 16 epochs", f"{LONG} --rdrop-alpha 0"),
-        ("(b) R-Drop sigmoid, alpha 0.5, 16 epochs", f"{LONG} --rdrop-alpha 0.5"),
+        (
+            "(b) R-Drop sigmoid, alpha 0.5, 16 epochs",
+            f"{LONG} --rdrop-alpha 0.5 --rdrop-kl sigmoid",
+        ),
+        (
+            "(c) R-Drop softmax, alpha 0.5, 16 epochs",
+            f"{LONG} --rdrop-alpha 0.5 --rdrop-kl softmax",
+        ),
         ("(a) no R-Drop, bigrams, 16 epochs", f"{LONG} --rdrop-alpha 0 --bigrams on"),
     ],
     "germeval": [
