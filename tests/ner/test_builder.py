@@ -76,19 +76,25 @@ def test_padding_invariance_conv_and_attention(encoder):
     )
 
 
-def test_word_and_char_inputs_reload(tmp_path):
-    model = ner.build_span_tagger(
-        20,
-        2,
-        encoder="idcnn",
-        embedding_dim=8,
-        hidden=8,
-        head_size=4,
-        num_chars=10,
-        char_dim=4,
-        char_filters=6,
-        max_chars=4,
+# Small widths for the models with character / bigram inputs.
+SMALL = dict(
+    embedding_dim=8, hidden=8, head_size=4, char_dim=4, char_filters=6, max_chars=4
+)
+
+
+def _assert_reload_predicts_the_same(model, x, logits, path):
+    model.save(path)
+    reloaded = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded.predict_on_batch(x)),
+        logits,
+        rtol=1e-5,
+        atol=1e-5,
     )
+
+
+def test_word_and_char_inputs_reload(tmp_path):
+    model = ner.build_span_tagger(20, 2, encoder="idcnn", num_chars=10, **SMALL)
     x = {"token_ids": IDS, "char_ids": _chars(IDS)}
     logits = keras.ops.convert_to_numpy(model.predict_on_batch(x))
     assert logits.shape == (2, 2, 6, 6)
@@ -104,31 +110,13 @@ def test_word_and_char_inputs_reload(tmp_path):
     la = keras.ops.convert_to_numpy(model.predict_on_batch(a))
     lb = keras.ops.convert_to_numpy(model.predict_on_batch(b))
     assert not np.allclose(la[:, :, 0, 0], lb[:, :, 0, 0])
-    model.save(tmp_path / "m.keras")
-    reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict_on_batch(x)),
-        logits,
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    _assert_reload_predicts_the_same(model, x, logits, tmp_path / "m.keras")
 
 
 @pytest.mark.parametrize("num_chars", [0, 10])
 def test_bigram_inputs_change_scores_and_reload(tmp_path, num_chars):
     model = ner.build_span_tagger(
-        20,
-        2,
-        encoder="bilstm",
-        embedding_dim=8,
-        hidden=8,
-        head_size=4,
-        num_chars=num_chars,
-        char_dim=4,
-        char_filters=6,
-        max_chars=4,
-        num_bigrams=12,
-        bigram_dim=5,
+        20, 2, num_chars=num_chars, num_bigrams=12, bigram_dim=5, **SMALL
     )
     assert model.get_layer("bigram_embedding").output_dim == 5
     expected = {"token_ids", "bigram_ids"} | ({"char_ids"} if num_chars else set())
@@ -143,14 +131,7 @@ def test_bigram_inputs_change_scores_and_reload(tmp_path, num_chars):
     other = dict(x, bigram_ids=np.where(IDS > 0, 1, 0).astype("int32"))
     moved = keras.ops.convert_to_numpy(model.predict_on_batch(other))
     assert not np.allclose(moved[:, :, :4, :4], logits[:, :, :4, :4])
-    model.save(tmp_path / "m.keras")
-    reloaded = keras.saving.load_model(tmp_path / "m.keras", compile=False)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict_on_batch(x)),
-        logits,
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    _assert_reload_predicts_the_same(model, x, logits, tmp_path / "m.keras")
 
 
 def test_char_cnn_matches_numpy():

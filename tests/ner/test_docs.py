@@ -22,28 +22,27 @@ def test_docs_ner_example_runs(capsys):
         assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
 
 
-def test_docs_crf_head_example_runs():
+def _run_after_first_block(marker, name):
+    """Runs the first build_span_tagger block, then the first block containing `marker`."""
     text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     first = next(b for b in blocks if "build_span_tagger" in b)
-    crf = [b for b in blocks if 'head="crf"' in b]
-    assert crf, "docs/ner.md has no python block with the CRF head"
+    found = [b for b in blocks if marker in b]
+    assert found, f"docs/ner.md has no python block with {name}"
     namespace = {}
     exec(compile(first, "docs/ner.md:keras_rdkl.ner", "exec"), namespace)
-    exec(compile(crf[0], "docs/ner.md:crf head", "exec"), namespace)
+    exec(compile(found[0], f"docs/ner.md:{name}", "exec"), namespace)
+    return namespace
+
+
+def test_docs_crf_head_example_runs():
+    namespace = _run_after_first_block('head="crf"', "the CRF head")
     assert len(namespace["pred"]) == 2
     assert all(len(sp) == 4 for sent in namespace["pred"] for sp in sent)
 
 
 def test_docs_bigram_example_runs():
-    text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    first = next(b for b in blocks if "build_span_tagger" in b)
-    bigram = [b for b in blocks if "num_bigrams" in b]
-    assert bigram, "docs/ner.md has no python block with bigram features"
-    namespace = {}
-    exec(compile(first, "docs/ner.md:keras_rdkl.ner", "exec"), namespace)
-    exec(compile(bigram[0], "docs/ner.md:bigrams", "exec"), namespace)
+    namespace = _run_after_first_block("num_bigrams", "bigram features")
     assert namespace["bi_vocab"].num_bigrams > 2
     for ent in namespace["bi_ents"]:
         assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
