@@ -104,7 +104,12 @@ def parse_args(argv=None):
     p.add_argument(
         "--steps-per-epoch", type=int, default=0, help="0 = one pass over the data"
     )
-    p.add_argument("--embedding-dim", type=int, default=128)
+    p.add_argument(
+        "--embedding-dim",
+        type=int,
+        default=None,
+        help="token embedding width (default 128, or that of --word-vectors)",
+    )
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--head-size", type=int, default=64, help="GlobalPointer head size")
@@ -145,6 +150,31 @@ def parse_args(argv=None):
         "[UNK] embedding that unseen words get (0 = auto: 2 for word-level corpora, "
         "1 for characters)",
     )
+    p.add_argument(
+        "--word-vectors",
+        default=None,
+        help="word2vec/GloVe text file (e.g. from examples/word_vectors.py): its "
+        "words join the vocabulary and start from their vectors",
+    )
+    p.add_argument(
+        "--max-word-vectors",
+        type=int,
+        default=0,
+        help="read only the first N words of --word-vectors (0 = all)",
+    )
+    p.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the token embedding fixed (with --word-vectors)",
+    )
+    p.add_argument(
+        "--train-on-dev",
+        type=float,
+        default=0.0,
+        help="share of the dev split (its first sentences) added to training; the "
+        "rest stays the dev set for early stopping. Only for corpora with a test "
+        "split (wnut17, germeval, conll: with TEST), which then gives the score",
+    )
     p.add_argument("--output-dir", default="runs/ner")
     p.add_argument(
         "--verbose", type=int, default=1, help="Keras progress bars: 0, 1 or 2"
@@ -159,12 +189,24 @@ def parse_args(argv=None):
         "layers",
         "head_size",
     ):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be > 0")
     if args.rdrop_alpha < 0:
         p.error("--rdrop-alpha must be >= 0")
     if args.min_count < 0:
         p.error("--min-count must be >= 0")
+    if not 0 <= args.train_on_dev < 1:
+        p.error(f"--train-on-dev must be in [0, 1). Received: {args.train_on_dev}")
+    if args.max_word_vectors < 0:
+        p.error("--max-word-vectors must be >= 0")
+    if args.bert_dir and args.word_vectors:
+        p.error(
+            "--word-vectors does not apply with --bert-dir (BERT has its own inputs)"
+        )
+    if args.freeze_embeddings and not args.word_vectors:
+        p.error(
+            "--freeze-embeddings needs --word-vectors (it would freeze random vectors)"
+        )
     if args.bert_dir and args.bigrams == "on":
         p.error("--bigrams does not apply with --bert-dir (BERT has its own inputs)")
     if not 0 <= args.dropout < 1:
@@ -277,6 +319,37 @@ def load_corpus(spec, scheme="bio"):
     raise ValueError(f"--dataset must be one of {CORPORA}. Received: {spec!r}")
 
 
+def add_dev_to_train(corpus, share):
+    """The corpus with the first `share` of its dev sentences moved into training.
+
+    The rest stays the dev set (early stopping, best epoch); the test split,
+    which must exist, gives the score. The move is the same for every seed.
+    """
+    if corpus["test"] is None:
+        raise ValueError(
+            "--train-on-dev needs a corpus with a test split to score on (the dev "
+            f"set then only picks the epoch). Received: --train-on-dev {share} on a "
+            "corpus without one"
+        )
+    dev = corpus["dev"]
+    cut = round(share * len(dev))
+    if not 0 < cut < len(dev):
+        raise ValueError(
+            f"--train-on-dev {share} would move {cut} of {len(dev)} dev sentences; "
+            "at least one must move and one must stay"
+        )
+    note = (
+        f"trained on train + the first {cut} dev sentences; the other "
+        f"{len(dev) - cut} are the dev set"
+    )
+    return dict(
+        corpus,
+        train=list(corpus["train"]) + list(dev[:cut]),
+        dev=dev[cut:],
+        notes="; ".join(n for n in (corpus["notes"], note) if n),
+    )
+
+
 def _repair_count(stats):
     """The repair counters of read_conll's stats: {repaired_sequences, repaired_tags}."""
     if not isinstance(stats, dict):
@@ -320,7 +393,9 @@ def grid_softmax_kl():
     return GridSoftmaxKLDivergence(name="grid_softmax_kl_divergence")
 
 
-def build_and_compile(args, vocab, num_types, steps_per_epoch, bert=None):
+def build_and_compile(
+    args, vocab, num_types, steps_per_epoch, bert=None, embedding_weights=None
+):
     import keras
 
     from keras_rdkl.models import RDropModel
@@ -357,6 +432,8 @@ def build_and_compile(args, vocab, num_types, steps_per_epoch, bert=None):
             num_chars=vocab.num_chars,
             num_bigrams=vocab.num_bigrams,
             head_kwargs=head_kwargs,
+            embedding_weights=embedding_weights,
+            trainable_embeddings=not args.freeze_embeddings,
         )
     model = tagger
     if args.rdrop_alpha > 0:
@@ -399,6 +476,8 @@ def main(argv=None):
     t0 = time.perf_counter()
 
     corpus = load_corpus(args.dataset, args.scheme)
+    if args.train_on_dev:
+        corpus = add_dev_to_train(corpus, args.train_on_dev)
     labels = list(corpus["labels"])
     splits = {"train": corpus["train"], "dev": corpus["dev"], "test": corpus["test"]}
     if args.max_train and len(splits["train"]) > args.max_train:
@@ -437,6 +516,23 @@ def main(argv=None):
             labels=labels,
             level=corpus["level"],
         )
+    embedding_weights, vector_note = None, ""
+    if args.word_vectors:
+        words, vectors = ner.load_word_vectors(
+            args.word_vectors,
+            max_words=args.max_word_vectors or None,
+            lowercase=vocab.lowercase,
+        )
+        trained = len(vocab)
+        vocab = vocab.extended(words)
+        embedding_weights = ner.embedding_matrix(vocab, words, vectors, seed=args.seed)
+        known = set(words)
+        vector_note = (
+            f", word vectors {args.word_vectors}: {len(words)} x {vectors.shape[1]}, "
+            f"{sum(t in known for t in vocab.tokens[:trained])} of {trained} training "
+            f"tokens covered, {len(vocab) - trained} new"
+            f"{' (frozen)' if args.freeze_embeddings else ''}"
+        )
     train, _, window_stats = ner.split_windows(splits["train"], args.max_length)
     long_eval = {
         k: ner.split_windows(v, args.max_length)[2]
@@ -450,7 +546,7 @@ def main(argv=None):
         f"{args.dataset}: {len(labels)} types, train {len(splits['train'])} / dev "
         f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
         f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}, "
-        f"vocab {len(vocab)}, backend {keras.backend.backend()}, "
+        f"vocab {len(vocab)}{vector_note}, backend {keras.backend.backend()}, "
         f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
         f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"
         f"{' (' + args.rdrop_kl + ')' if args.rdrop_alpha else ''}"
@@ -488,7 +584,14 @@ def main(argv=None):
             "spans left out (the outermost kept); scoring still counts every gold span"
         )
     steps = args.steps_per_epoch or len(train_data)
-    tagger, model = build_and_compile(args, vocab, len(labels), steps, bert=bert)
+    tagger, model = build_and_compile(
+        args,
+        vocab,
+        len(labels),
+        steps,
+        bert=bert,
+        embedding_weights=embedding_weights,
+    )
     scorer = ner.EntityF1Callback(
         tagger,
         splits["dev"],

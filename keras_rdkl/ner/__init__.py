@@ -31,6 +31,9 @@ from keras_rdkl.ner.predict import predict_spans
 from keras_rdkl.ner.predict import tokenize
 from keras_rdkl.ner.scoring import entity_scores
 from keras_rdkl.ner.scoring import format_scores
+from keras_rdkl.ner.vectors import embedding_matrix
+from keras_rdkl.ner.vectors import load_word_vectors
+from keras_rdkl.ner.vectors import save_word_vectors
 
 __all__ = [
     "AddSpecialTokens",
@@ -48,16 +51,19 @@ __all__ = [
     "bilstm_encoder",
     "build_bert_tagger",
     "build_span_tagger",
+    "embedding_matrix",
     "entity_scores",
     "find_crf",
     "format_scores",
     "idcnn_encoder",
     "index_spans",
     "load_tagger",
+    "load_word_vectors",
     "merge_windows",
     "predict_entities",
     "predict_spans",
     "register_head",
+    "save_word_vectors",
     "split_windows",
     "tagger_loss",
     "tagging",

@@ -1,6 +1,7 @@
 """One builder from token ids (and character ids) to a span head."""
 
 import keras
+import numpy as np
 
 from keras_rdkl.layers import ConditionalRandomField
 from keras_rdkl.layers import EfficientGlobalPointer
@@ -113,7 +114,7 @@ def build_span_tagger(
     num_types,
     encoder="bilstm",
     head="global_pointer",
-    embedding_dim=128,
+    embedding_dim=None,
     hidden=256,
     layers=1,
     dropout=0.3,
@@ -126,6 +127,8 @@ def build_span_tagger(
     bigram_dim=None,
     encoder_kwargs=None,
     head_kwargs=None,
+    embedding_weights=None,
+    trainable_embeddings=True,
     name=None,
 ):
     """Builds a span tagger: embeddings -> encoder -> span head, from scratch.
@@ -152,7 +155,8 @@ def build_span_tagger(
             (a dense layer to BIO tag scores and a `ConditionalRandomField`,
             decoding constrained to well-formed BIO; flat spans only), or a
             name added with `register_head`.
-        embedding_dim: token embedding width.
+        embedding_dim: token embedding width (None: 128, or the width of
+            `embedding_weights`).
         hidden: encoder width.
         layers: encoder depth (layers / blocks).
         dropout: dropout on the embeddings, inside the encoder and on its
@@ -167,6 +171,11 @@ def build_span_tagger(
             `dilations`, ...).
         head_kwargs: extra arguments of the head function (`head="crf"`:
             `lr_multiplier` of its `ConditionalRandomField`).
+        embedding_weights: optional `[vocab_size, embedding_dim]` initial
+            token embedding, e.g. pretrained word vectors through
+            `embedding_matrix`.
+        trainable_embeddings: False freezes the token embedding (its
+            weights stay as given).
         name: model name.
 
     Returns:
@@ -191,11 +200,33 @@ def build_span_tagger(
             f"`encoder` must be one of {sorted(ENCODERS)}. Received: {encoder!r}"
         )
     check_head_and_dropout(head, dropout)
+    if embedding_weights is not None:
+        embedding_weights = np.asarray(embedding_weights)
+        width = embedding_weights.shape[-1] if embedding_weights.ndim == 2 else None
+        if width is None or embedding_weights.shape[0] != vocab_size:
+            raise ValueError(
+                "`embedding_weights` must be [vocab_size, embedding_dim] = "
+                f"[{vocab_size}, ...]. Received: shape {embedding_weights.shape}"
+            )
+        if embedding_dim is not None and embedding_dim != width:
+            raise ValueError(
+                f"`embedding_dim` ({embedding_dim}) must match the width of "
+                f"`embedding_weights` ({width}), or be None"
+            )
+        embedding_dim = width
+    elif embedding_dim is None:
+        embedding_dim = 128
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     mask = PaddingMask(name="padding_mask")(token_ids)
-    x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(
-        token_ids
+    embedding = keras.layers.Embedding(
+        vocab_size,
+        embedding_dim,
+        trainable=bool(trainable_embeddings),
+        name="token_embedding",
     )
+    x = embedding(token_ids)
+    if embedding_weights is not None:
+        embedding.set_weights([embedding_weights])
     inputs = {"token_ids": token_ids}
     features = [x]
     if num_chars:

@@ -181,6 +181,25 @@ class Vocabulary:
             bigrams=bigram_list,
         )
 
+    def extended(self, tokens):
+        """A copy with `tokens` it lacks appended (existing ids unchanged).
+
+        For pretrained word vectors: `vocab.extended(words)` gives ids to
+        words never seen in training, so they keep their vector
+        (`embedding_matrix`) instead of sharing `[UNK]`. Tokens are
+        lower-cased first when the vocabulary is.
+        """
+        have = set(self.tokens)
+        extra = []
+        for t in tokens:
+            t = t.lower() if self.lowercase else t
+            if t not in have:
+                have.add(t)
+                extra.append(t)
+        config = self.get_config()
+        config["tokens"] = self.tokens + extra
+        return type(self)(**config)
+
     def __len__(self):
         return len(self.tokens)
 

@@ -2,6 +2,8 @@
 
 import importlib.util
 
+import keras
+import numpy as np
 import pytest
 
 from keras_rdkl import ner
@@ -87,3 +89,95 @@ def test_bad_dataset_spec():
         example.load_corpus("conll2003")
     with pytest.raises(ValueError, match="TRAIN"):
         example.load_corpus("conll:a,b,c,d")
+
+
+def test_train_on_dev_moves_the_first_share_and_keeps_the_rest(tmp_path):
+    example = _example()
+    dev_sents = [[(f"d{i}", "O"), ("Paris", "B-LOC")] for i in range(10)]
+    train = _write(tmp_path / "train.txt", [LONG, SHORT])
+    dev = _write(tmp_path / "dev.txt", dev_sents)
+    corpus = example.load_corpus(f"conll:{train},{dev},{train}")
+    moved = example.add_dev_to_train(corpus, 0.7)
+    assert moved["train"] == corpus["train"] + corpus["dev"][:7]
+    assert moved["dev"] == corpus["dev"][7:] and moved["test"] == corpus["test"]
+    assert "first 7 dev sentences" in moved["notes"] and "other 3" in moved["notes"]
+    assert len(corpus["train"]) == 2  # the input is left as it was
+
+    with pytest.raises(ValueError, match="test split"):
+        example.add_dev_to_train(example.load_corpus(f"conll:{train},{dev}"), 0.5)
+    with pytest.raises(ValueError, match="one must stay"):
+        example.add_dev_to_train(corpus, 0.99)
+    with pytest.raises(SystemExit):
+        example.parse_args(["--train-on-dev", "1"])
+
+
+def test_train_on_dev_end_to_end(tmp_path):
+    example = _example()
+    sents = [[(f"w{i}", "O"), ("Berlin", "B-LOC"), ("Anna", "B-PER")] for i in range(8)]
+    train = _write(tmp_path / "train.txt", sents)
+    dev = _write(tmp_path / "dev.txt", sents[:4])
+    summary = example.main(
+        [
+            "--dataset",
+            f"conll:{train},{dev},{train}",
+            "--train-on-dev",
+            "0.5",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--hidden",
+            "8",
+            "--embedding-dim",
+            "8",
+            "--verbose",
+            "0",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert summary["train_sentences"] == 10 and summary["dev"]["gold"] == 4
+    assert "first 2 dev sentences" in summary["notes"]
+    assert summary["args"]["train_on_dev"] == 0.5 and summary["test"]["gold"] == 16
+
+
+def test_word_vectors_join_the_vocabulary_and_stay_frozen(tmp_path, capsys):
+    example = _example()
+    sents = [[(f"w{i}", "O"), ("Berlin", "B-LOC"), ("Anna", "B-PER")] for i in range(6)]
+    train = _write(tmp_path / "train.txt", sents)
+    ner.save_word_vectors(
+        tmp_path / "v.txt",
+        ["berlin", "hamburg", "w0", "anna"],
+        np.arange(4 * 6, dtype="float32").reshape(4, 6) / 10.0,
+    )
+    summary = example.main(
+        [
+            "--dataset",
+            f"conll:{train},{train}",
+            "--word-vectors",
+            str(tmp_path / "v.txt"),
+        ]
+        + ["--freeze-embeddings", "--epochs", "1", "--batch-size", "4", "--hidden", "8"]
+        + ["--verbose", "0", "--output-dir", str(tmp_path / "run")]
+    )
+    assert "word vectors" in capsys.readouterr().out
+    vocab = summary["vocab"]
+    # Case kept (CoNLL files); "hamburg" was never seen in training but has an id.
+    assert (
+        vocab.encode(["hamburg"]) != [vocab.unk_id]
+        and len(vocab) == summary["vocab_size"]
+    )
+    layer = summary["model"].get_layer("token_embedding")
+    assert layer.output_dim == 6 and not layer.trainable
+    start = ner.embedding_matrix(
+        vocab, *ner.load_word_vectors(tmp_path / "v.txt"), seed=1
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(layer.embeddings), start
+    )  # frozen through training
+    model, again = ner.load_tagger(tmp_path / "run")
+    assert again.tokens == vocab.tokens
+    with pytest.raises(SystemExit):
+        example.parse_args(["--freeze-embeddings"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--word-vectors", "v.txt", "--embedding-dim", "0"])

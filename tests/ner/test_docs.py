@@ -46,3 +46,12 @@ def test_docs_bigram_example_runs():
     assert namespace["bi_vocab"].num_bigrams > 2
     for ent in namespace["bi_ents"]:
         assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
+
+
+def test_docs_word_vectors_example_runs():
+    namespace = _run_after_first_block("embedding_matrix", "word vectors")
+    vocab = namespace["en_vocab"]
+    assert vocab.encode(["Bergen"]) != [vocab.unk_id]
+    assert namespace["wv_model"].get_layer("token_embedding").output_dim == 4
+    for ent in namespace["wv_ents"]:
+        assert "Anna flew to Bergen"[ent["start"] : ent["end"]] == ent["text"]
