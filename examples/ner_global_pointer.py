@@ -168,6 +168,13 @@ def parse_args(argv=None):
         help="keep the token embedding fixed (with --word-vectors)",
     )
     p.add_argument(
+        "--split-marks",
+        default="",
+        help='characters split off the front of tokens in every split ("@#": '
+        '"@user" -> "@" "user", how WNUT-17\'s dev and test files are '
+        "tokenized but not its train file); empty = none",
+    )
+    p.add_argument(
         "--train-on-dev",
         type=float,
         default=0.0,
@@ -317,6 +324,20 @@ def load_corpus(spec, scheme="bio"):
             repairs=repairs,
         )
     raise ValueError(f"--dataset must be one of {CORPORA}. Received: {spec!r}")
+
+
+def split_corpus_marks(corpus, marks):
+    """`ner.split_marks` over every split, with the counts in the corpus notes."""
+    from keras_rdkl import ner
+
+    out, counts = dict(corpus), []
+    for name in ("train", "dev", "test"):
+        if corpus[name] is not None:
+            out[name], n = ner.split_marks(corpus[name], marks)
+            counts.append(f"{name} {n}")
+    note = f"leading {marks!r} split off tokens: " + ", ".join(counts)
+    out["notes"] = "; ".join(n for n in (corpus["notes"], note) if n)
+    return out
 
 
 def add_dev_to_train(corpus, share):
@@ -476,6 +497,8 @@ def main(argv=None):
     t0 = time.perf_counter()
 
     corpus = load_corpus(args.dataset, args.scheme)
+    if args.split_marks:
+        corpus = split_corpus_marks(corpus, args.split_marks)
     if args.train_on_dev:
         corpus = add_dev_to_train(corpus, args.train_on_dev)
     labels = list(corpus["labels"])

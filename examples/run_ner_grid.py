@@ -15,7 +15,8 @@ Plans that bundle the issue's results runs: `--plan cluener` (best config,
 3 seeds), `--plan heads` (GlobalPointer, EfficientGlobalPointer, CRF), `--plan
 rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid, 8 epochs),
 `--plan long` (no R-Drop / R-Drop / bigrams, 16 epochs), `--plan germeval`,
-`--plan wnut17`.
+`--plan wnut17`, `--plan wnut17_vectors` (part of dev in training, word vectors
+trained on Reddit text first with examples/word_vectors.py).
 """
 
 import argparse
@@ -33,6 +34,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "ner_global_pointer.py"
 BEST = "--dataset cluener --encoder bilstm --epochs 8 --learning-rate 5e-3"
 LONG = "--dataset cluener --encoder bilstm --epochs 16 --learning-rate 5e-3"
+WNUT = "--dataset wnut17 --head crf --epochs 15 --patience 4 --learning-rate 5e-3"
+# Word vectors trained on unlabeled Reddit text (GoEmotions) and WNUT-17's
+# train + dev tokens; a plan that needs them makes them first (PREPARE).
+VECTORS = "runs/vectors/reddit.txt"
+VECTORS_COMMAND = (
+    f"examples/word_vectors.py --corpus goemotions --corpus wnut17 --output {VECTORS}"
+)
 PLANS = {
     "cluener": [
         (
@@ -82,10 +90,25 @@ PLANS = {
     "wnut17": [
         (
             "BiLSTM + CRF, word + char CNN, min-count 2",
-            "--dataset wnut17 --head crf --epochs 15 --patience 4 --learning-rate 5e-3",
+            WNUT,
         )
     ],
+    "wnut17_vectors": [
+        ("CRF, train + 70% of dev", f"{WNUT} --train-on-dev 0.7"),
+        (
+            "CRF, Reddit vectors frozen, dropout 0.5",
+            f"{WNUT} --word-vectors {VECTORS} --freeze-embeddings --dropout 0.5",
+        ),
+        (
+            "CRF, train + 70% of dev, Reddit vectors frozen, dropout 0.5",
+            f"{WNUT} --train-on-dev 0.7 --word-vectors {VECTORS} "
+            "--freeze-embeddings --dropout 0.5",
+        ),
+    ],
 }
+# Files a plan's runs read, and the command (run with this Python from the
+# repository root) that makes each one when it is missing.
+PREPARE = {"wnut17_vectors": [(VECTORS, VECTORS_COMMAND)]}
 
 
 def mean_sd(values):
@@ -233,6 +256,16 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, KERAS_BACKEND=args.backend)
+    for plan in dict.fromkeys(args.plan):
+        for path, command in PREPARE.get(plan, []):
+            if not (ROOT / path).exists():
+                print(f"{plan} needs {path}: python {command}", flush=True)
+                subprocess.run(
+                    [sys.executable, *shlex.split(command)],
+                    env=env,
+                    cwd=ROOT,
+                    check=True,
+                )
     summaries = []
     # Seeds outermost within a table: the first seed of every variant finishes first.
     for table in dict.fromkeys(j[0] for j in jobs):

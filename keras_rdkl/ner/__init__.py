@@ -17,6 +17,7 @@ from keras_rdkl.ner.data import SpanBatches
 from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.data import index_spans
 from keras_rdkl.ner.data import merge_windows
+from keras_rdkl.ner.data import split_marks
 from keras_rdkl.ner.data import split_windows
 from keras_rdkl.ner.encoders import ENCODERS
 from keras_rdkl.ner.encoders import CharCNN
@@ -64,6 +65,7 @@ __all__ = [
     "predict_spans",
     "register_head",
     "save_word_vectors",
+    "split_marks",
     "split_windows",
     "tagger_loss",
     "tagging",

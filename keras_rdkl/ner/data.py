@@ -284,6 +284,47 @@ def index_spans(examples, labels):
     return out
 
 
+def split_marks(examples, marks="@#"):
+    """Splits a leading mark off tokens (`"@user"` -> `"@"`, `"user"`), moving spans along.
+
+    For corpora whose splits were tokenized differently: WNUT-17's train
+    file keeps `@user` and `#tag` as one token, its dev and test files split
+    the sign off. A span keeps its tokens; one that starts on a split token
+    starts after the mark (as the dev and test files label them). A token
+    that is only marks (`"@"`, `"##"`) stays as it is.
+
+    Args:
+        examples: list of `(tokens, spans)`, spans `(type, start, end)` with
+            inclusive token positions (extra items after `end` are kept).
+        marks: the characters split off the front of a token.
+
+    Returns:
+        `(examples, count)`: new examples and the number of tokens split.
+
+    Example:
+
+    >>> split_marks([(["RT", "@anna", ":", "#paris"], [("PER", 1, 1)])])
+    ([(['RT', '@', 'anna', ':', '#', 'paris'], [('PER', 2, 2)])], 2)
+    """
+    if not isinstance(marks, str) or not marks:
+        raise ValueError(
+            f"`marks` must be a non-empty string of characters. Received: marks={marks!r}"
+        )
+    out, count = [], 0
+    for tokens, spans in examples:
+        new, where = [], []  # where[i]: new position of token i's word part
+        for t in tokens:
+            if len(t) > 1 and t[0] in marks and t.lstrip(marks):
+                new.append(t[0])
+                count += 1
+                t = t[1:]
+            where.append(len(new))
+            new.append(t)
+        moved = [(sp[0], where[sp[1]], where[sp[2]], *sp[3:]) for sp in spans]
+        out.append((new, moved))
+    return out, count
+
+
 def split_windows(examples, max_length):
     """Splits sentences longer than `max_length` tokens into windows.
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shlex
 
 import keras
 import numpy as np
@@ -187,6 +188,23 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
     )
     table = (tmp_path / "ner_t.md").read_text()
     assert "| base | dev | 0.7000 +- 0.0000 |" in table and "| best |" in table
+
+
+def test_grid_plans_parse_and_name_their_prerequisites():
+    grid = _load("run_ner_grid")
+    example = _load("ner_global_pointer")
+    vectors = _load("word_vectors")
+    for plan, variants in grid.PLANS.items():
+        for name, flags in variants:
+            args = example.parse_args(shlex.split(flags))
+            if args.word_vectors:  # made by the plan's PREPARE step when missing
+                made = [path for path, _ in grid.PREPARE.get(plan, [])]
+                assert args.word_vectors in made, (plan, name)
+    for steps in grid.PREPARE.values():
+        for path, command in steps:
+            script, *flags = shlex.split(command)
+            assert script == "examples/word_vectors.py"
+            assert vectors.parse_args(flags).output == path
 
 
 def test_grid_softmax_kl_matches_numpy():

@@ -181,3 +181,15 @@ def test_word_vectors_join_the_vocabulary_and_stay_frozen(tmp_path, capsys):
         example.parse_args(["--freeze-embeddings"])
     with pytest.raises(SystemExit):
         example.parse_args(["--word-vectors", "v.txt", "--embedding-dim", "0"])
+
+
+def test_split_marks_applies_to_every_split_with_counts(tmp_path):
+    example = _example()
+    train = _write(tmp_path / "train.txt", [[("RT", "O"), ("@anna", "B-PER")], SHORT])
+    test = _write(tmp_path / "test.txt", [[("#paris", "B-LOC"), ("@", "O")]])
+    corpus = example.load_corpus(f"conll:{train},{train},{test}")
+    out = example.split_corpus_marks(corpus, "@#")
+    assert out["train"][0] == (["RT", "@", "anna"], [("PER", 2, 2)])
+    assert out["test"][0] == (["#", "paris", "@"], [("LOC", 1, 1)])
+    assert "train 1, dev 1, test 1" in out["notes"]
+    assert example.parse_args(["--split-marks", "@#"]).split_marks == "@#"

@@ -163,3 +163,29 @@ def test_index_spans_unknown_type():
     ]
     with pytest.raises(ValueError, match="'C'"):
         ner.index_spans([(["a"], [("C", 0, 0)])], ["A", "B"])
+
+
+def test_split_marks_moves_spans_and_counts():
+    examples = [
+        (["RT", "@anna", ":", "#new", "york", "rocks"], [("PER", 1, 1), ("LOC", 3, 4)]),
+        (["@", "##", "a@b", "@x"], [("ORG", 2, 3, 0.5)]),
+        ([], []),
+    ]
+    out, count = ner.split_marks(examples)
+    assert count == 3
+    assert out[0] == (
+        ["RT", "@", "anna", ":", "#", "new", "york", "rocks"],
+        [
+            ("PER", 2, 2),
+            ("LOC", 5, 6),
+        ],  # a span starting on a split token skips the mark
+    )
+    # Marks alone stay whole; a mark inside a word is not split; a span
+    # ending on a split token ends on its word part; extra items are kept.
+    assert out[1] == (["@", "##", "a@b", "@", "x"], [("ORG", 2, 4, 0.5)])
+    assert out[2] == ([], [])
+    assert examples[0][0][1] == "@anna"  # the input is left as it was
+    only_hash, n = ner.split_marks(examples[:1], marks="#")
+    assert n == 1 and only_hash[0][0][1] == "@anna"
+    with pytest.raises(ValueError, match="marks"):
+        ner.split_marks(examples, marks="")
