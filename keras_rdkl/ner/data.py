@@ -148,12 +148,9 @@ class Vocabulary:
         bigram_min_count = checks.check_int(
             bigram_min_count, "bigram_min_count", minimum=1
         )
-        counts = collections.Counter(
-            t.lower() if lowercase else t for tokens in token_lists for t in tokens
-        )
-        ordered = sorted(
-            (t for t, c in counts.items() if c >= min_count),
-            key=lambda t: (-counts[t], t),
+        ordered = _by_count(
+            (t.lower() if lowercase else t for tokens in token_lists for t in tokens),
+            min_count,
         )
         if max_size is not None:
             ordered = ordered[
@@ -161,17 +158,12 @@ class Vocabulary:
             ]
         char_list = None
         if chars:
-            cc = collections.Counter(
-                c for tokens in token_lists for t in tokens for c in t
-            )
-            char_list = [PAD, UNK] + sorted(cc, key=lambda c: (-cc[c], c))
+            chars_seen = (c for tokens in token_lists for t in tokens for c in t)
+            char_list = [PAD, UNK] + _by_count(chars_seen, 1)
         bigram_list = None
         if bigrams:
-            bc = collections.Counter(
-                b for tokens in token_lists for b in _bigrams(tokens, lowercase)
-            )
-            kept = [b for b, c in bc.items() if c >= bigram_min_count]
-            bigram_list = [PAD, UNK] + sorted(kept, key=lambda b: (-bc[b], b))
+            seen = (b for tokens in token_lists for b in _bigrams(tokens, lowercase))
+            bigram_list = [PAD, UNK] + _by_count(seen, bigram_min_count)
         return cls(
             [PAD, UNK] + ordered,
             char_list,
@@ -261,6 +253,13 @@ class Vocabulary:
     def load(cls, path):
         """Reads a vocabulary written by `save`."""
         return cls(**json.loads(pathlib.Path(path).read_text(encoding="utf-8")))
+
+
+def _by_count(items, min_count):
+    """The distinct items seen at least `min_count` times, most frequent first (ties by value)."""
+    counts = collections.Counter(items)
+    kept = [t for t, c in counts.items() if c >= min_count]
+    return sorted(kept, key=lambda t: (-counts[t], t))
 
 
 def _bigrams(tokens, lowercase=False):
@@ -398,6 +397,14 @@ def merge_windows(window_spans, origins, num_sentences):
     return [sorted(set(s), key=lambda sp: (sp[1], sp[2], sp[0])) for s in out]
 
 
+def _pad(rows, length):
+    """Stacks int32 arrays `[n_i, ...]` into `[len(rows), length, ...]`, zero-padded."""
+    out = np.zeros((len(rows), length) + rows[0].shape[1:], "int32")
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
+
+
 class SpanBatches(keras.utils.PyDataset):
     """Batches of token ids and span-tagger targets, bucketed by length.
 
@@ -472,7 +479,7 @@ class SpanBatches(keras.utils.PyDataset):
         )
         self.bigrams = (
             [np.asarray(vocab.encode_bigrams(t), "int32") for t, _ in examples]
-            if getattr(vocab, "bigrams", None) is not None
+            if vocab.bigrams is not None
             else None
         )
         self.spans = [list(s) for _, s in examples]
@@ -507,21 +514,13 @@ class SpanBatches(keras.utils.PyDataset):
         idx = self.batches[index]
         m = self.pad_to_multiple
         length = int(math.ceil(self.lengths[idx].max() / m) * m)
-        ids = np.zeros((len(idx), length), "int32")
-        for row, j in enumerate(idx):
-            ids[row, : len(self.ids[j])] = self.ids[j]
-        x = ids
+        x = {"token_ids": _pad([self.ids[j] for j in idx], length)}
         if self.chars is not None:
-            chars = np.zeros((len(idx), length, self.max_chars), "int32")
-            for row, j in enumerate(idx):
-                chars[row, : len(self.chars[j])] = self.chars[j]
-            x = {"token_ids": ids, "char_ids": chars}
+            x["char_ids"] = _pad([self.chars[j] for j in idx], length)
         if self.bigrams is not None:
-            bigrams = np.zeros((len(idx), length), "int32")
-            for row, j in enumerate(idx):
-                bigrams[row, : len(self.bigrams[j])] = self.bigrams[j]
-            x = {"token_ids": ids, **(x if isinstance(x, dict) else {})}
-            x["bigram_ids"] = bigrams
+            x["bigram_ids"] = _pad([self.bigrams[j] for j in idx], length)
+        if len(x) == 1:
+            x = x["token_ids"]
         if not self.with_targets:
             return (x,)
         if self.targets == "tags":
