@@ -160,6 +160,7 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
         run("b", 2, 0.51),
         run("c", 1, 0.61),
         run("c", 2, 0.605),
+        run("lucky", 1, 0.70),  # one seed: shown, but never the best
     ]
     (tmp_path / "ner_runs.jsonl").write_text(
         "\n".join(json.dumps(r) for r in rows) + "\n"
@@ -173,6 +174,9 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
     assert [line for line in table.splitlines() if line.startswith("| c |")][
         0
     ].endswith("within 2 sd |")
+    assert [line for line in table.splitlines() if line.startswith("| lucky |")][
+        0
+    ].endswith("n < 2: no spread |")
     assert "`KERAS_BACKEND=jax python examples/ner_global_pointer.py --v a`" in table
     assert "Notes" not in table
     (tmp_path / "ner_t.notes.md").write_text("Notes: kept.\n")
