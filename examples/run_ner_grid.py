@@ -100,6 +100,15 @@ PLANS = {
             f"{WNUT} --word-vectors {VECTORS} --freeze-embeddings --dropout 0.5",
         ),
         (
+            "CRF, train + 70% of dev, Reddit vectors frozen",
+            f"{WNUT} --train-on-dev 0.7 --word-vectors {VECTORS} --freeze-embeddings",
+        ),
+        (
+            "CRF, train + 70% of dev, Reddit vectors frozen, @# split",
+            f"{WNUT} --split-marks @# --train-on-dev 0.7 --word-vectors {VECTORS} "
+            "--freeze-embeddings",
+        ),
+        (
             "CRF, train + 70% of dev, Reddit vectors frozen, dropout 0.5",
             f"{WNUT} --train-on-dev 0.7 --word-vectors {VECTORS} "
             "--freeze-embeddings --dropout 0.5",
