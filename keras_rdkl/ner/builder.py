@@ -208,6 +208,11 @@ def build_span_tagger(
                 "`embedding_weights` must be [vocab_size, embedding_dim] = "
                 f"[{vocab_size}, ...]. Received: shape {embedding_weights.shape}"
             )
+        if not np.isfinite(embedding_weights).all():
+            raise ValueError(
+                "`embedding_weights` must be finite. Received: "
+                f"{int((~np.isfinite(embedding_weights)).sum())} NaN or infinite values"
+            )
         if embedding_dim is not None and embedding_dim != width:
             raise ValueError(
                 f"`embedding_dim` ({embedding_dim}) must match the width of "

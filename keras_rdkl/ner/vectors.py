@@ -38,7 +38,7 @@ def load_word_vectors(path, max_words=None, lowercase=False):
     Raises:
         ValueError: naming the file and line, for a line whose number of
             values differs from the first vector's or holds a value that is
-            not a number, or for a file without vectors.
+            not a finite number, or for a file without vectors.
 
     Example:
 
@@ -79,6 +79,11 @@ def load_word_vectors(path, max_words=None, lowercase=False):
                 raise ValueError(
                     f"{path}:{number}: value {bad!r} of {word!r} is not a number"
                 ) from None
+            if not np.isfinite(row).all():
+                bad = values[int(np.argmin(np.isfinite(row)))]
+                raise ValueError(
+                    f"{path}:{number}: value {bad!r} of {word!r} is not finite"
+                )
             if lowercase:
                 word = word.lower()
             if word in seen:
@@ -152,6 +157,11 @@ def embedding_matrix(vocab, words, vectors, scale=DEFAULT_SCALE, seed=None):
         )
     if not scale > 0:
         raise ValueError(f"`scale` must be > 0. Received: scale={scale!r}")
+    if not np.isfinite(vectors).all():
+        raise ValueError(
+            "`vectors` must be finite. Received: "
+            f"{int((~np.isfinite(vectors)).sum())} NaN or infinite values"
+        )
     rng = np.random.default_rng(seed)
     out = rng.uniform(-scale, scale, (len(vocab), vectors.shape[1])).astype("float32")
     index = {w: i for i, w in enumerate(words)}

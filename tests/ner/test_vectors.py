@@ -39,6 +39,8 @@ def test_load_reads_word2vec_and_glove_files(tmp_path):
         ("a 1 2\nb 1 x\n", r"bad\.txt:2: value 'x' of 'b' is not a number"),
         ("a\n", r"bad\.txt:1: a word without values"),
         ("\n\n", r"bad\.txt: no word vectors"),
+        ("a 1 2\nb nan 2\n", r"bad\.txt:2: value 'nan' of 'b' is not finite"),
+        ("a 1 inf\n", r"bad\.txt:1: value 'inf' of 'a' is not finite"),
     ],
 )
 def test_bad_files_name_the_file_and_line(tmp_path, text, match):
@@ -91,6 +93,8 @@ def test_embedding_matrix_against_numpy():
         ner.embedding_matrix(vocab, words, vectors, scale=0)
     with pytest.raises(ValueError, match="vectors"):
         ner.embedding_matrix(vocab, words[:2], vectors)
+    with pytest.raises(ValueError, match="finite"):
+        ner.embedding_matrix(vocab, words, np.where(vectors > 6, np.nan, vectors))
 
 
 def test_builder_starts_from_the_weights_and_freezes(tmp_path):
@@ -137,6 +141,8 @@ def test_builder_rejects_mismatched_weights():
         ner.build_span_tagger(10, 2, embedding_weights=weights, **SMALL)
     with pytest.raises(ValueError, match="embedding_dim"):
         ner.build_span_tagger(12, 2, embedding_dim=8, embedding_weights=weights)
+    with pytest.raises(ValueError, match="finite"):
+        ner.build_span_tagger(12, 2, embedding_weights=weights + np.inf)
     assert (
         ner.build_span_tagger(12, 2, **SMALL).get_layer("token_embedding").output_dim
         == 128
