@@ -1,5 +1,6 @@
 """Shared test setup: the backend in use and the real datasets beside the project."""
 
+import importlib.util
 import os
 import pathlib
 
@@ -14,6 +15,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # here too for a plain `pytest` run, before any test reads it.
 os.environ.setdefault("KERAS_RDKL_DATA", str(ROOT.parent / "shared" / "data"))
 DATA_DIR = pathlib.Path(os.environ["KERAS_RDKL_DATA"])
+
+
+def load_example(name):
+    """Imports `examples/<name>.py` as a module (examples are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "examples" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def requires_data(folder):

@@ -1,28 +1,16 @@
 """Smoke run of examples/calibration_gamma_ce.py on real GoEmotions data (tiny settings)."""
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
 from tests.conftest import DATA_DIR
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import requires_data
 
 
-def _load(name):
-    sys.path.insert(0, str(ROOT / "examples"))
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_parse_settings():
-    ex = _load("calibration_gamma_ce")
+    ex = load_example("calibration_gamma_ce")
     assert ex.parse_settings("0.1:0.3,0.5:0.2") == [(0.1, 0.3), (0.5, 0.2)]
     assert ex.parse_settings("") == []
     import argparse
@@ -35,7 +23,7 @@ def test_parse_settings():
 
 @requires_data("goemotions")
 def test_calibration_example_smoke(tmp_path):
-    ex = _load("calibration_gamma_ce")
+    ex = load_example("calibration_gamma_ce")
     out = tmp_path / "run"
     results = ex.main(
         [

@@ -1,29 +1,17 @@
 """Smoke run of examples/distill_global_pointer.py on real CLUENER data (tiny settings)."""
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
 from tests.conftest import DATA_DIR
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import requires_data
-
-
-def _load(name):
-    sys.path.insert(0, str(ROOT / "examples"))
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @requires_data("cluener2020")
 def test_distill_example_smoke(tmp_path):
-    ex = _load("distill_global_pointer")
+    ex = load_example("distill_global_pointer")
     out = tmp_path / "run"
     teacher_path = tmp_path / "teacher.keras"
     args = [

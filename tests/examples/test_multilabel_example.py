@@ -1,26 +1,16 @@
 """Smoke run of examples/multilabel_goemotions.py on real GoEmotions data (tiny settings)."""
 
-import importlib.util
 import json
 
 import numpy as np
 
 from tests.conftest import DATA_DIR
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import requires_data
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_helpers_f1_against_hand_count():
-    ex = _load("multilabel_goemotions")
+    ex = load_example("multilabel_goemotions")
     y = np.array([[1, 0, 1], [0, 1, 0]], bool)
     p = np.array([[1, 1, 0], [0, 1, 0]], bool)
     # label 0: tp1; label 1: tp1 fp1; label 2: fn1 -> micro 2*2/(4+1+1)
@@ -31,7 +21,7 @@ def test_helpers_f1_against_hand_count():
 
 @requires_data("goemotions")
 def test_multilabel_example_smoke(tmp_path):
-    ex = _load("multilabel_goemotions")
+    ex = load_example("multilabel_goemotions")
     out = tmp_path / "run"
     results = ex.main(
         [

@@ -1,6 +1,5 @@
 """Smoke run of examples/ner_global_pointer.py on real CLUENER data; reload and predict from text."""
 
-import importlib.util
 import json
 import shlex
 
@@ -10,18 +9,8 @@ import pytest
 
 from keras_rdkl import ner
 from tests.conftest import DATA_DIR
-from tests.conftest import ROOT
+from tests.conftest import load_example
 from tests.conftest import requires_data
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "examples" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 TINY = [
     "--max-train",
@@ -46,7 +35,7 @@ TINY = [
 
 
 def test_bad_flags_exit():
-    example = _load("ner_global_pointer")
+    example = load_example("ner_global_pointer")
     with pytest.raises(SystemExit):
         example.parse_args(["--head", "tree"])
     with pytest.raises(SystemExit):
@@ -68,7 +57,7 @@ def test_bad_flags_exit():
 @requires_data("cluener2020")
 def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_RDKL_DATA", str(DATA_DIR))
-    example = _load("ner_global_pointer")
+    example = load_example("ner_global_pointer")
     out = tmp_path / "run"
     summary = example.main(
         TINY
@@ -107,7 +96,7 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
     assert [[s[:3] for s in p] for p in after] == [[s[:3] for s in p] for p in before]
 
     # Raw text -> entities with character offsets, through the small command.
-    predict = _load("ner_predict")
+    predict = load_example("ner_predict")
     ents = predict.main([str(out), "我在北京大学读书。"])
     for e in ents[0]:
         assert "我在北京大学读书。"[e["start"] : e["end"]] == e["text"]
@@ -116,7 +105,7 @@ def test_smoke_run_reload_and_predict(tmp_path, monkeypatch, capsys):
 @requires_data("cluener2020")
 def test_smoke_run_crf_head_with_rdrop(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_RDKL_DATA", str(DATA_DIR))
-    example = _load("ner_global_pointer")
+    example = load_example("ner_global_pointer")
     out = tmp_path / "crf"
     summary = example.main(
         TINY
@@ -137,7 +126,7 @@ def test_smoke_run_crf_head_with_rdrop(tmp_path, monkeypatch, capsys):
 
 
 def test_grid_table_rows_and_two_sd_notes(tmp_path):
-    grid = _load("run_ner_grid")
+    grid = load_example("run_ner_grid")
 
     def run(variant, seed, f1):
         return dict(
@@ -195,9 +184,9 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
 
 
 def test_grid_plans_parse_and_name_their_prerequisites():
-    grid = _load("run_ner_grid")
-    example = _load("ner_global_pointer")
-    vectors = _load("word_vectors")
+    grid = load_example("run_ner_grid")
+    example = load_example("ner_global_pointer")
+    vectors = load_example("word_vectors")
     for plan, variants in grid.PLANS.items():
         for name, flags in variants:
             args = example.parse_args(shlex.split(flags))
@@ -213,7 +202,7 @@ def test_grid_plans_parse_and_name_their_prerequisites():
 
 def test_grid_softmax_kl_matches_numpy():
     # (c) of the R-Drop experiment: symmetric KL of softmax over each head's L x L grid.
-    example = _load("ner_global_pointer")
+    example = load_example("ner_global_pointer")
     rng = np.random.default_rng(0)
     s = rng.normal(size=(2, 3, 4, 4)).astype("float32")
     t = rng.normal(size=(2, 3, 4, 4)).astype("float32")

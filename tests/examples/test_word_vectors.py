@@ -1,25 +1,14 @@
 """examples/word_vectors.py: gensim skip-gram vectors on unlabeled text, written for --word-vectors."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from keras_rdkl import ner
-from tests.conftest import ROOT
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "word_vectors", ROOT / "examples" / "word_vectors.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_example
 
 
 def test_vectors_from_a_text_file_are_repeatable(tmp_path):
-    script = _load()
+    script = load_example("word_vectors")
     text = tmp_path / "text.txt"
     lines = ["The cat sat on the mat.", "A dog sat on the log!", "", "the CAT, the dog"]
     text.write_text("\n".join(lines * 20), encoding="utf-8")
@@ -35,7 +24,7 @@ def test_vectors_from_a_text_file_are_repeatable(tmp_path):
 
 
 def test_bad_arguments(tmp_path):
-    script = _load()
+    script = load_example("word_vectors")
     with pytest.raises(ValueError, match="--corpus"):
         script.read_corpus("wikipedia")
     with pytest.raises(SystemExit):

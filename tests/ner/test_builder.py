@@ -37,15 +37,7 @@ def test_shapes_masks_and_reload(tmp_path, encoder, head):
     assert np.all(logits[~np.broadcast_to(valid, logits.shape)] <= MASK_THRESHOLD)
     assert np.all(np.isfinite(logits[np.broadcast_to(valid, logits.shape)]))
     assert np.all(logits[np.broadcast_to(valid, logits.shape)] > MASK_THRESHOLD)
-    path = tmp_path / "tagger.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path, compile=False)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict_on_batch(IDS)),
-        logits,
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    _assert_reload_predicts_the_same(model, IDS, logits, tmp_path / "tagger.keras")
 
 
 def test_padding_does_not_change_token_scores():

@@ -1,22 +1,11 @@
 """`--dataset conll:...` edge cases on fixture files written here: CRLF, long sentences, bad tags."""
 
-import importlib.util
-
 import keras
 import numpy as np
 import pytest
 
 from keras_rdkl import ner
-from tests.conftest import ROOT
-
-
-def _example():
-    spec = importlib.util.spec_from_file_location(
-        "ner_global_pointer", ROOT / "examples" / "ner_global_pointer.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_example
 
 
 def _write(path, sentences, newline="\n"):
@@ -34,7 +23,7 @@ SHORT = [("in", "O"), ("Berlin", "B-LOC")]
 
 
 def test_crlf_file_reads_like_lf(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     lf = example.load_corpus(f"conll:{_write(tmp_path / 'lf.txt', [LONG, SHORT])}")
     crlf = example.load_corpus(
         f"conll:{_write(tmp_path / 'crlf.txt', [LONG, SHORT], newline=chr(13) + chr(10))}"
@@ -46,7 +35,7 @@ def test_crlf_file_reads_like_lf(tmp_path):
 
 
 def test_long_sentences_become_windows_with_counts(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     path = _write(tmp_path / "train.txt", [LONG, SHORT])
     corpus = example.load_corpus(f"conll:{path},{path}")
     examples = ner.index_spans(corpus["train"], corpus["labels"])
@@ -63,7 +52,7 @@ def test_long_sentences_become_windows_with_counts(tmp_path):
 
 
 def test_repairs_counted_when_the_reader_reports_them(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     bad = [("a", "O"), ("b", "I-PER"), ("c", "O")]
     path = _write(tmp_path / "bad.txt", [bad, SHORT])
     corpus = example.load_corpus(f"conll:{path},{path}")
@@ -77,14 +66,14 @@ def test_repairs_counted_when_the_reader_reports_them(tmp_path):
 
 
 def test_unknown_tag_is_a_clear_error(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     path = _write(tmp_path / "odd.txt", [[("a", "X-PER")]])
     with pytest.raises(ValueError, match="odd.txt"):
         example.load_corpus(f"conll:{path}")
 
 
 def test_bad_dataset_spec():
-    example = _example()
+    example = load_example("ner_global_pointer")
     with pytest.raises(ValueError, match="--dataset"):
         example.load_corpus("conll2003")
     with pytest.raises(ValueError, match="TRAIN"):
@@ -92,7 +81,7 @@ def test_bad_dataset_spec():
 
 
 def test_train_on_dev_moves_the_first_share_and_keeps_the_rest(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     dev_sents = [[(f"d{i}", "O"), ("Paris", "B-LOC")] for i in range(10)]
     train = _write(tmp_path / "train.txt", [LONG, SHORT])
     dev = _write(tmp_path / "dev.txt", dev_sents)
@@ -112,7 +101,7 @@ def test_train_on_dev_moves_the_first_share_and_keeps_the_rest(tmp_path):
 
 
 def test_train_on_dev_end_to_end(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     sents = [[(f"w{i}", "O"), ("Berlin", "B-LOC"), ("Anna", "B-PER")] for i in range(8)]
     train = _write(tmp_path / "train.txt", sents)
     dev = _write(tmp_path / "dev.txt", sents[:4])
@@ -142,7 +131,7 @@ def test_train_on_dev_end_to_end(tmp_path):
 
 
 def test_word_vectors_join_the_vocabulary_and_stay_frozen(tmp_path, capsys):
-    example = _example()
+    example = load_example("ner_global_pointer")
     sents = [[(f"w{i}", "O"), ("Berlin", "B-LOC"), ("Anna", "B-PER")] for i in range(6)]
     train = _write(tmp_path / "train.txt", sents)
     ner.save_word_vectors(
@@ -184,7 +173,7 @@ def test_word_vectors_join_the_vocabulary_and_stay_frozen(tmp_path, capsys):
 
 
 def test_split_marks_applies_to_every_split_with_counts(tmp_path):
-    example = _example()
+    example = load_example("ner_global_pointer")
     train = _write(tmp_path / "train.txt", [[("RT", "O"), ("@anna", "B-PER")], SHORT])
     test = _write(tmp_path / "test.txt", [[("#paris", "B-LOC"), ("@", "O")]])
     corpus = example.load_corpus(f"conll:{train},{train},{test}")
