@@ -15,9 +15,9 @@ from keras_rdkl.compat.bert4keras import load_bert_dir  # noqa: E402
 from keras_rdkl.models import RDropModel  # noqa: E402
 from tests.compat import test_bert_port as port  # noqa: E402
 from tests.conftest import DATA_DIR  # noqa: E402
+from tests.conftest import load_example  # noqa: E402
 from tests.conftest import requires_data  # noqa: E402
 from tests.examples.test_ner_example import TINY  # noqa: E402
-from tests.examples.test_ner_example import _load  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_bert_tagger_trains_with_rdrop(bert_dir):
 @requires_data("cluener2020")
 def test_example_bert_dir_smoke_run(bert_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_RDKL_DATA", str(DATA_DIR))
-    example = _load("ner_global_pointer")
+    example = load_example("ner_global_pointer")
     out = tmp_path / "run"
     args = [a for a in TINY]
     args[args.index("--hidden") : args.index("--hidden") + 2] = []
