@@ -15,9 +15,9 @@ have a PyTorch form here, chosen by the callers when
   reuses the forward's exponentials (the gradient of
   `log(1 + sum_i exp(z_i))` is `exp(z_i) / (1 + sum_j exp(z_j))`).
 - The symmetric softmax KL on logits (`softmax_kl`), R-Drop's divergence for
-  classifiers: the same operations as the `keras.ops` form, in native torch
-  calls, which removes most of R-Drop's fixed cost per step on small models
-  (bench/rdrop.py).
+  classifiers: the forward in native torch calls and a closed-form backward
+  (one autograd node), which removes most of R-Drop's fixed cost per step on
+  small models (bench/rdrop.py).
 
 Values and gradients equal the `keras.ops` forms to rounding; both are
 tested against the same NumPy references on every backend
@@ -137,24 +137,62 @@ class _HardZLPR(_ZLPRFunction):
         return _ZLPRFunction._finish(ctx, e_pos, e_neg, m_pos, m_neg)
 
 
+class _SoftmaxKL(torch.autograd.Function):
+    """Symmetric softmax KL of logits `a` (y_pred) and `b` (y_true) over `axis`.
+
+    With `p = softmax(a / T)`, `q = softmax(b / T)`, `d = log p - log q` and
+    `delta = p - q`, the value is `sum(delta * d)` and the backward is the
+    closed form
+
+    ```
+    d/da = (p * (d - <p, d>) + delta) / T
+    d/db = -(q * (d - <q, d>) + delta) / T
+    ```
+
+    (`<., .>` a sum over `axis`): one autograd node in place of about a
+    dozen. Classes masked in either input (at or below MASK_THRESHOLD; NaN
+    is not masked) get the logit -1e30 after the temperature: `p = q = 0`
+    there, both log-probabilities round to the same value, so `d = delta =
+    0` and both the value and the gradients there are exactly 0.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, temperature, axis):
+        valid = torch.logical_not(
+            torch.logical_or(a <= MASK_THRESHOLD, b <= MASK_THRESHOLD)
+        )
+        if temperature != 1.0:
+            a, b = a / temperature, b / temperature
+        log_p = torch.log_softmax(torch.where(valid, a, -1e30), dim=axis)
+        log_q = torch.log_softmax(torch.where(valid, b, -1e30), dim=axis)
+        p, q = log_p.exp(), log_q.exp()
+        d = log_p.sub_(log_q)
+        delta = torch.sub(p, q)
+        ctx.axis, ctx.temperature = axis, temperature
+        ctx.save_for_backward(p, q, d, delta)
+        return torch.mul(delta, d).sum(dim=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, q, d, delta = ctx.saved_tensors
+        axis = ctx.axis
+        g = grad.unsqueeze(axis)
+        if ctx.temperature != 1.0:
+            g = g / ctx.temperature
+        grads = []
+        for w, sign in ((p, 1.0), (q, -1.0)):
+            centred = d - (w * d).sum(dim=axis, keepdim=True)
+            grads.append(centred.mul_(w).add_(delta).mul_(g * sign))
+        return grads[0], grads[1], None, None
+
+
 def softmax_kl(y_true, y_pred, temperature, axis):
     """Symmetric softmax KL over `axis`; see `keras_rdkl.losses.softmax_kl_divergence`.
 
-    `y_true`, `y_pred`: logits in the compute dtype. Classes masked in either
-    (at or below MASK_THRESHOLD; NaN is not masked) get the logit -1e30
-    after the temperature: `exp` is exactly 0 there, both log-probabilities
-    round to the same value, and they add exactly 0 with a zero gradient.
+    `y_true`, `y_pred`: logits in the compute dtype, of one shape (see
+    `_SoftmaxKL` for the masking and the backward).
     """
-    valid = torch.logical_not(
-        torch.logical_or(y_true <= MASK_THRESHOLD, y_pred <= MASK_THRESHOLD)
-    )
-    log_probs = []
-    for x in (y_pred, y_true):
-        if temperature != 1.0:
-            x = x / temperature
-        log_probs.append(torch.log_softmax(torch.where(valid, x, -1e30), dim=axis))
-    log_p, log_q = log_probs
-    return ((log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(dim=axis)
+    return _SoftmaxKL.apply(y_pred, y_true, float(temperature), int(axis))
 
 
 def hard_label_zlpr(s, positive, scratch):

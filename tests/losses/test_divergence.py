@@ -144,6 +144,50 @@ def test_gradients(temperature):
     np.testing.assert_allclose(g, closed, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+def test_softmax_gradients_of_both_inputs_with_masks_and_weights(temperature):
+    # R-Drop differentiates both arguments: each against finite differences
+    # of the reference, under a non-uniform upstream gradient, with masked
+    # classes (zero gradient there) and the class axis not last.
+    t, s = _pair((3, 5, 2), scale=1.5, seed=7)
+    m = keras_rdkl.MASK_THRESHOLD * 2
+    s[0, 1, 0] = m
+    t[1, 3, 1] = m
+    weights = np.array([[0.5, -2.0], [1.0, 3.0], [0.0, 1.5]], "float32")
+
+    def moved(x):  # the reference takes the class axis last
+        return np.moveaxis(x, 1, -1)
+
+    def weighted(x):
+        return ops.multiply(x, weights)
+
+    fd_s = ref.finite_difference(
+        lambda x: weights * ref.softmax_sym_kl(moved(t), moved(x), temperature),
+        s.astype("float64"),
+    )
+    fd_t = ref.finite_difference(
+        lambda x: weights * ref.softmax_sym_kl(moved(x), moved(s), temperature),
+        t.astype("float64"),
+    )
+    g_s = grad(
+        lambda v: weighted(
+            softmax_kl_divergence(t, v, temperature=temperature, axis=1)
+        ),
+        s,
+    )
+    g_t = grad(
+        lambda v: weighted(
+            softmax_kl_divergence(v, s, temperature=temperature, axis=1)
+        ),
+        t,
+    )
+    np.testing.assert_allclose(g_s, fd_s, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_t, fd_t, rtol=1e-4, atol=1e-5)
+    for g in (g_s, g_t):
+        assert g[0, 1, 0] == 0 and g[1, 3, 1] == 0
+    assert np.all(g_s[2, :, 0] == 0) and np.all(g_t[2, :, 0] == 0)  # weight 0
+
+
 def test_loss_classes_reduce_like_keras():
     t, s = _pair((2, 3, 4, 4), seed=5)
     loss = SigmoidKLDivergence(temperature=2.0, axis=(-2, -1))
