@@ -115,6 +115,14 @@ def parse_args(argv=None):
     p.add_argument("--head-size", type=int, default=64, help="GlobalPointer head size")
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument(
+        "--token-dropout",
+        type=float,
+        default=0.0,
+        help="word dropout: in training, token ids become [UNK] with this "
+        "probability (keras_rdkl.ner.TokenDropout), so that unseen test words are "
+        "tagged from context and spelling",
+    )
+    p.add_argument(
         "--bert-dir",
         default=None,
         help="folder of a Google-format BERT (bert_config.json, vocab.txt, checkpoint "
@@ -141,6 +149,14 @@ def parse_args(argv=None):
         help="bigram embeddings (each token with its right neighbour, bigrams seen "
         "twice or more in training) beside the token embeddings; for Chinese "
         "characters",
+    )
+    p.add_argument(
+        "--word-shapes",
+        default="off",
+        choices=["on", "off"],
+        help="word-shape embeddings (case, digits, @user / #tag / URL; "
+        "keras_rdkl.ner.word_shape) beside the token embeddings; for lower-cased "
+        "word-level corpora (wnut17)",
     )
     p.add_argument(
         "--min-count",
@@ -216,8 +232,16 @@ def parse_args(argv=None):
         )
     if args.bert_dir and args.bigrams == "on":
         p.error("--bigrams does not apply with --bert-dir (BERT has its own inputs)")
+    if args.bert_dir and args.word_shapes == "on":
+        p.error(
+            "--word-shapes does not apply with --bert-dir (BERT has its own inputs)"
+        )
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
+    if not 0 <= args.token_dropout < 1:
+        p.error("--token-dropout must be in [0, 1)")
+    if args.bert_dir and args.token_dropout:
+        p.error("--token-dropout does not apply with --bert-dir")
     if args.crf_lr_multiplier <= 0:
         p.error("--crf-lr-multiplier must be > 0")
     if args.head == "crf" and args.rdrop_alpha > 0 and args.rdrop_kl != "softmax":
@@ -452,9 +476,12 @@ def build_and_compile(
             head_size=args.head_size,
             num_chars=vocab.num_chars,
             num_bigrams=vocab.num_bigrams,
+            num_shapes=vocab.num_shapes,
             head_kwargs=head_kwargs,
             embedding_weights=embedding_weights,
             trainable_embeddings=not args.freeze_embeddings,
+            token_dropout=args.token_dropout,
+            unk_id=vocab.unk_id,
         )
     model = tagger
     if args.rdrop_alpha > 0:
@@ -536,6 +563,7 @@ def main(argv=None):
             lowercase=corpus["lowercase"],
             chars=chars,
             bigrams=args.bigrams == "on",
+            shapes=args.word_shapes == "on",
             labels=labels,
             level=corpus["level"],
         )
@@ -568,7 +596,7 @@ def main(argv=None):
     print(
         f"{args.dataset}: {len(labels)} types, train {len(splits['train'])} / dev "
         f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
-        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}, "
+        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}{' + word shapes' if vocab.shapes else ''}, "
         f"vocab {len(vocab)}{vector_note}, backend {keras.backend.backend()}, "
         f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
         f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"

@@ -13,15 +13,18 @@ from keras_rdkl.ner.builder import target_kind
 from keras_rdkl.ner.callbacks import EntityF1Callback
 from keras_rdkl.ner.data import PAD
 from keras_rdkl.ner.data import UNK
+from keras_rdkl.ner.data import WORD_SHAPES
 from keras_rdkl.ner.data import SpanBatches
 from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.data import index_spans
 from keras_rdkl.ner.data import merge_windows
 from keras_rdkl.ner.data import split_marks
 from keras_rdkl.ner.data import split_windows
+from keras_rdkl.ner.data import word_shape
 from keras_rdkl.ner.encoders import ENCODERS
 from keras_rdkl.ner.encoders import CharCNN
 from keras_rdkl.ner.encoders import PaddingMask
+from keras_rdkl.ner.encoders import TokenDropout
 from keras_rdkl.ner.encoders import ZeroPadding
 from keras_rdkl.ner.encoders import bilstm_encoder
 from keras_rdkl.ner.encoders import idcnn_encoder
@@ -42,10 +45,12 @@ __all__ = [
     "HEADS",
     "PAD",
     "UNK",
+    "WORD_SHAPES",
     "CharCNN",
     "EntityF1Callback",
     "PaddingMask",
     "SpanBatches",
+    "TokenDropout",
     "Vocabulary",
     "ZeroPadding",
     "bert_vocabulary",
@@ -72,4 +77,5 @@ __all__ = [
     "target_kind",
     "tokenize",
     "transformer_encoder",
+    "word_shape",
 ]

@@ -11,6 +11,7 @@ from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.ner.encoders import ENCODERS
 from keras_rdkl.ner.encoders import CharCNN
 from keras_rdkl.ner.encoders import PaddingMask
+from keras_rdkl.ner.encoders import TokenDropout
 from keras_rdkl.ner.tagging import crf_constraints
 from keras_rdkl.ner.tagging import num_crf_tags
 
@@ -125,10 +126,14 @@ def build_span_tagger(
     max_chars=16,
     num_bigrams=0,
     bigram_dim=None,
+    num_shapes=0,
+    shape_dim=16,
     encoder_kwargs=None,
     head_kwargs=None,
     embedding_weights=None,
     trainable_embeddings=True,
+    token_dropout=0.0,
+    unk_id=1,
     name=None,
 ):
     """Builds a span tagger: embeddings -> encoder -> span head, from scratch.
@@ -141,7 +146,9 @@ def build_span_tagger(
     and with `num_bigrams > 0` bigram ids `[batch, length]` (each token with
     its right neighbour, `Vocabulary.encode_bigrams`; for Chinese
     characters, where a bigram is often a word), whose embeddings are
-    concatenated too.
+    concatenated too, and with `num_shapes > 0` word-shape ids `[batch,
+    length]` (`Vocabulary.encode_shapes`: case, digits, `@` / `#` / URLs;
+    for lower-cased word vocabularies), embedded and concatenated likewise.
     The padding mask (`token_ids != 0`) goes explicitly to the encoder and
     the head, so padded spans hold the masking value
     (`keras_rdkl.mask_value`) in the logits.
@@ -167,6 +174,9 @@ def build_span_tagger(
         max_chars: characters per word of the character input.
         num_bigrams: size of the bigram vocabulary; 0 = no bigram input.
         bigram_dim: bigram embedding width (None: `embedding_dim`).
+        num_shapes: number of word-shape ids (`Vocabulary.num_shapes`); 0 =
+            no word-shape input.
+        shape_dim: word-shape embedding width.
         encoder_kwargs: extra arguments of the encoder function (`heads`,
             `dilations`, ...).
         head_kwargs: extra arguments of the head function (`head="crf"`:
@@ -176,6 +186,11 @@ def build_span_tagger(
             `embedding_matrix`.
         trainable_embeddings: False freezes the token embedding (its
             weights stay as given).
+        token_dropout: word dropout rate (`TokenDropout`): in training,
+            token ids become `unk_id` with this probability, so the model
+            learns to tag the unseen words of test text from context and
+            spelling.
+        unk_id: the vocabulary's unknown id (`Vocabulary.unk_id`).
         name: model name.
 
     Returns:
@@ -229,7 +244,10 @@ def build_span_tagger(
         trainable=bool(trainable_embeddings),
         name="token_embedding",
     )
-    x = embedding(token_ids)
+    ids = token_ids
+    if token_dropout:
+        ids = TokenDropout(token_dropout, unk_id=unk_id, name="token_dropout")(ids)
+    x = embedding(ids)
     if embedding_weights is not None:
         embedding.set_weights([embedding_weights])
     inputs = {"token_ids": token_ids}
@@ -248,6 +266,14 @@ def build_span_tagger(
             )(bigram_ids)
         )
         inputs["bigram_ids"] = bigram_ids
+    if num_shapes:
+        shape_ids = keras.Input((None,), dtype="int32", name="shape_ids")
+        features.append(
+            keras.layers.Embedding(num_shapes, shape_dim, name="shape_embedding")(
+                shape_ids
+            )
+        )
+        inputs["shape_ids"] = shape_ids
     if len(features) > 1:
         x = keras.layers.Concatenate(name="token_features")(features)
     if len(inputs) == 1:

@@ -10,6 +10,7 @@ import collections
 import json
 import math
 import pathlib
+import re
 
 import keras
 import numpy as np
@@ -23,15 +24,78 @@ __all__ = [
     "END",
     "PAD",
     "UNK",
+    "WORD_SHAPES",
     "SpanBatches",
     "Vocabulary",
     "index_spans",
     "merge_windows",
     "split_windows",
+    "word_shape",
 ]
 
 PAD, UNK = "[PAD]", "[UNK]"
 END = "[END]"  # the right neighbour of a sentence's last token, in bigrams
+# The classes of `word_shape`, in id order (ids 0 / 1 are padding / unused).
+WORD_SHAPES = (
+    PAD,
+    UNK,
+    "lower",
+    "title",
+    "upper",
+    "mixed",
+    "digits",
+    "letters+digits",
+    "punctuation",
+    "mention",
+    "hashtag",
+    "url",
+    "other",
+)
+_SHAPE_IDS = {name: i for i, name in enumerate(WORD_SHAPES)}
+_URL = re.compile(r"^(https?://|www\.)|\.(com|org|net|co|ly|io)(/|$)", re.IGNORECASE)
+
+
+def word_shape(token):
+    """The orthographic class of a word: its case, digits and Twitter marks.
+
+    One of `WORD_SHAPES[2:]`: `"mention"` (`@user`), `"hashtag"` (`#tag`),
+    `"url"`, then by the word's letters and digits: `"lower"`, `"title"`
+    (first letter upper, the rest lower: `"Paris"`, `"I"`), `"upper"` (two or
+    more letters, all upper), `"mixed"` (`"iPhone"`), `"digits"`,
+    `"letters+digits"`, `"punctuation"` (no letter or digit), `"other"`
+    (the empty string). For word-level models whose vocabulary is
+    lower-cased, this gives the encoder the case the token ids lose
+    (`Vocabulary(shapes=True)`, `build_span_tagger(num_shapes=...)`).
+
+    Example:
+
+    >>> [word_shape(w) for w in ["paris", "Paris", "NASA", "iPhone", "2017"]]
+    ['lower', 'title', 'upper', 'mixed', 'digits']
+    >>> [word_shape(w) for w in ["@bob", "#tbt", "http://t.co/x", "...", "A4"]]
+    ['mention', 'hashtag', 'url', 'punctuation', 'letters+digits']
+    """
+    token = str(token)
+    if not token:
+        return "other"
+    if len(token) > 1 and token[0] == "@":
+        return "mention"
+    if len(token) > 1 and token[0] == "#":
+        return "hashtag"
+    if _URL.search(token):
+        return "url"
+    letters = [c for c in token if c.isalpha()]
+    digits = any(c.isdigit() for c in token)
+    if not letters:
+        return "digits" if digits else "punctuation"
+    if digits:
+        return "letters+digits"
+    if all(c.islower() for c in letters):
+        return "lower"
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return "title"
+    if all(c.isupper() for c in letters):
+        return "upper"
+    return "mixed"
 
 
 class Vocabulary:
@@ -54,6 +118,9 @@ class Vocabulary:
         level: `"char"` (each character a token, joined without spaces) or
             `"word"` (tokens joined with spaces), used by `predict_entities`.
         unk_token: None (id 1 is `[UNK]`) or the token unknown tokens map to.
+        shapes: True for models with word-shape features (`word_shape`:
+            case, digits, `@` / `#` / URLs; `encode_shapes`), which give the
+            case back to lower-cased word models.
 
     Example:
 
@@ -76,6 +143,7 @@ class Vocabulary:
         level="char",
         unk_token=None,
         bigrams=None,
+        shapes=False,
     ):
         tokens = list(tokens)
         if unk_token is None and tokens[:2] != [PAD, UNK]:
@@ -112,6 +180,7 @@ class Vocabulary:
         self.bigram_ids = (
             None if bigrams is None else {b: i for i, b in enumerate(self.bigrams)}
         )
+        self.shapes = bool(shapes)
 
     @classmethod
     def build(
@@ -125,6 +194,7 @@ class Vocabulary:
         level="char",
         bigrams=False,
         bigram_min_count=2,
+        shapes=False,
     ):
         """Builds a vocabulary from training tokens (most frequent first).
 
@@ -139,6 +209,7 @@ class Vocabulary:
                 right neighbour, `[END]` after the last; most frequent first).
             bigram_min_count: keep bigrams seen at least this often (rarer
                 ones share `[UNK]`, whose embedding then gets trained).
+            shapes: word-shape features too (see the class).
 
         Returns:
             A `Vocabulary`.
@@ -171,6 +242,7 @@ class Vocabulary:
             labels,
             level,
             bigrams=bigram_list,
+            shapes=shapes,
         )
 
     def extended(self, tokens):
@@ -204,6 +276,19 @@ class Vocabulary:
     def num_bigrams(self):
         """Number of bigram ids (0 without a bigram vocabulary)."""
         return 0 if self.bigrams is None else len(self.bigrams)
+
+    @property
+    def num_shapes(self):
+        """Number of word-shape ids (0 without word-shape features)."""
+        return len(WORD_SHAPES) if self.shapes else 0
+
+    def encode_shapes(self, tokens):
+        """Word-shape ids, one per token (`WORD_SHAPES`, see `word_shape`)."""
+        if not self.shapes:
+            raise ValueError(
+                "This vocabulary has no word shapes (build it with shapes=True)."
+            )
+        return [_SHAPE_IDS[word_shape(t)] for t in tokens]
 
     def encode_bigrams(self, tokens):
         """Bigram ids, one per token: the token with its right neighbour (unknown -> 1)."""
@@ -243,6 +328,7 @@ class Vocabulary:
             "level": self.level,
             "unk_token": self.unk_token,
             "bigrams": self.bigrams,
+            "shapes": self.shapes,
         }
 
     def save(self, path):
@@ -431,7 +517,8 @@ class SpanBatches(keras.utils.PyDataset):
         pad_to_multiple: round batch lengths up to a multiple of this.
         max_chars: characters per word when the vocabulary has characters
             (inputs are then a dict `{"token_ids", "char_ids"}`, with
-            `"bigram_ids"` `[B, L]` too when it has bigrams).
+            `"bigram_ids"` `[B, L]` too when it has bigrams and
+            `"shape_ids"` `[B, L]` when it has word shapes).
         with_targets: yield `(x, y)`; False yields `x` only (prediction).
         targets: `"spans"` (GlobalPointer grids `[B, types, L, L]`) or
             `"tags"` (BIO tag ids `[B, L]`, for `head="crf"`); see
@@ -482,6 +569,11 @@ class SpanBatches(keras.utils.PyDataset):
             if vocab.bigrams is not None
             else None
         )
+        self.shapes = (
+            [np.asarray(vocab.encode_shapes(t), "int32") for t, _ in examples]
+            if vocab.shapes
+            else None
+        )
         self.spans = [list(s) for _, s in examples]
         self.dropped_spans = 0
         if targets == "tags":
@@ -519,6 +611,8 @@ class SpanBatches(keras.utils.PyDataset):
             x["char_ids"] = _pad([self.chars[j] for j in idx], length)
         if self.bigrams is not None:
             x["bigram_ids"] = _pad([self.bigrams[j] for j in idx], length)
+        if self.shapes is not None:
+            x["shape_ids"] = _pad([self.shapes[j] for j in idx], length)
         if len(x) == 1:
             x = x["token_ids"]
         if not self.with_targets:

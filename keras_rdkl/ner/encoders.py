@@ -17,6 +17,7 @@ __all__ = [
     "ENCODERS",
     "CharCNN",
     "PaddingMask",
+    "TokenDropout",
     "ZeroPadding",
     "bilstm_encoder",
     "idcnn_encoder",
@@ -43,6 +44,65 @@ class PaddingMask(keras.layers.Layer):
 
     def compute_output_spec(self, token_ids):
         return keras.KerasTensor(token_ids.shape, dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="keras_rdkl")
+class TokenDropout(keras.layers.Layer):
+    """Word dropout: in training, each token id becomes the unknown id with probability `rate`.
+
+    Test sentences hold words never seen in training, which all map to the
+    unknown id; a model trained only on known words never learns what to do
+    with it. Replacing known ids by the unknown one at random in training
+    (Lample et al., 2016) teaches it to tag from the context and the
+    spelling (the character CNN still sees every word). Padding (id 0)
+    stays padding; in inference the ids pass unchanged.
+
+    Args:
+        rate: probability in [0, 1) that a token id is replaced.
+        unk_id: the id unknown tokens map to (`Vocabulary.unk_id`, 1).
+        seed: optional int seed.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TokenDropout(0.5, seed=0)
+    >>> ids = np.array([[5, 6, 7, 0]])
+    >>> keras.ops.convert_to_numpy(layer(ids)).tolist()  # inference: unchanged
+    [[5, 6, 7, 0]]
+    >>> out = keras.ops.convert_to_numpy(layer(ids, training=True))
+    >>> bool(out[0, 3] == 0 and set(out[0, :3].tolist()) <= {1, 5, 6, 7})
+    True
+    """
+
+    def __init__(self, rate, unk_id=1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate!r}")
+        if not 0 <= float(rate) < 1:
+            raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate!r}")
+        if isinstance(unk_id, bool) or not isinstance(unk_id, int) or unk_id < 1:
+            raise ValueError(
+                f"`unk_id` must be an int >= 1 (0 is padding). Received: unk_id={unk_id!r}"
+            )
+        self.rate = float(rate)
+        self.unk_id = unk_id
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, token_ids, training=None):
+        if not training or self.rate == 0:
+            return token_ids
+        draw = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator)
+        drop = ops.logical_and(draw < self.rate, ops.not_equal(token_ids, 0))
+        return ops.where(drop, ops.cast(self.unk_id, token_ids.dtype), token_ids)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, unk_id=self.unk_id, seed=self.seed)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")

@@ -126,6 +126,73 @@ def test_bigram_inputs_change_scores_and_reload(tmp_path, num_chars):
     _assert_reload_predicts_the_same(model, x, logits, tmp_path / "m.keras")
 
 
+def test_shape_inputs_change_scores_and_reload(tmp_path):
+    model = ner.build_span_tagger(
+        20, 2, num_chars=10, num_shapes=len(ner.WORD_SHAPES), shape_dim=3, **SMALL
+    )
+    assert model.get_layer("shape_embedding").output_dim == 3
+    assert {t.name.split(":")[0] for t in model.inputs} == {
+        "token_ids",
+        "char_ids",
+        "shape_ids",
+    }
+    shapes = np.where(IDS > 0, 2, 0).astype("int32")
+    x = {"token_ids": IDS, "char_ids": _chars(IDS), "shape_ids": shapes}
+    logits = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+    assert logits.shape == (2, 2, 6, 6)
+    assert np.all(logits[:, :, 4:, :] < MASK_THRESHOLD)  # padded rows stay masked
+    # The same token ids, another shape (e.g. "Paris" against "paris").
+    other = dict(x, shape_ids=np.where(IDS > 0, 3, 0).astype("int32"))
+    moved = keras.ops.convert_to_numpy(model.predict_on_batch(other))
+    assert not np.allclose(moved[:, :, :4, :4], logits[:, :, :4, :4])
+    _assert_reload_predicts_the_same(model, x, logits, tmp_path / "m.keras")
+
+
+def test_token_dropout_replaces_ids_in_training_only():
+    layer = ner.TokenDropout(0.3, unk_id=3, seed=1)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(4, 50, size=(40, 250)).astype("int32")
+    ids[:, 200:] = 0  # padding
+    out = keras.ops.convert_to_numpy(layer(ids, training=True))
+    assert np.array_equal(keras.ops.convert_to_numpy(layer(ids)), ids)
+    assert (out[:, 200:] == 0).all()  # padding stays padding
+    changed = out != ids
+    assert (out[changed] == 3).all()
+    # 8,000 draws at rate 0.3: the share lies within 5 sd (0.005) of it.
+    assert abs(changed[:, :200].mean() - 0.3) < 0.025
+    again = keras.ops.convert_to_numpy(layer(ids, training=True))
+    assert not np.array_equal(again, out)  # a fresh draw each call
+    assert (
+        keras.ops.convert_to_numpy(ner.TokenDropout(0.0)(ids, training=True)) == ids
+    ).all()
+    config = layer.get_config()
+    assert (config["rate"], config["unk_id"], config["seed"]) == (0.3, 3, 1)
+    for bad in (1.0, -0.1, "0.2", True):
+        with pytest.raises(ValueError, match="`rate` must be in"):
+            ner.TokenDropout(bad)
+    with pytest.raises(ValueError, match="`unk_id` must be an int >= 1"):
+        ner.TokenDropout(0.1, unk_id=0)
+
+
+def test_builder_token_dropout_trains_on_unknown_ids_and_reloads(tmp_path):
+    model = ner.build_span_tagger(
+        20, 2, token_dropout=0.5, unk_id=1, num_chars=10, dropout=0.0, **SMALL
+    )
+    assert model.get_layer("token_dropout").rate == 0.5
+    x = {"token_ids": IDS, "char_ids": _chars(IDS)}
+    plain = ner.build_span_tagger(20, 2, num_chars=10, dropout=0.0, **SMALL)
+    plain.set_weights(model.get_weights())
+    logits = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+    # In inference the layer is the identity: the same model without it.
+    np.testing.assert_allclose(
+        logits, keras.ops.convert_to_numpy(plain.predict_on_batch(x)), rtol=1e-6
+    )
+    # In training some of the 6 ids become [UNK] (none, 1 in 64 per call).
+    trained = [keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(4)]
+    assert any(not np.allclose(t[:, :, :4, :4], logits[:, :, :4, :4]) for t in trained)
+    _assert_reload_predicts_the_same(model, x, logits, tmp_path / "m.keras")
+
+
 def test_char_cnn_matches_numpy():
     layer = ner.CharCNN(6, char_dim=3, filters=2, kernel_size=1)
     ids = np.array([[[1, 2, 0], [0, 0, 0]]], "int32")

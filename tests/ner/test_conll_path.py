@@ -172,6 +172,39 @@ def test_word_vectors_join_the_vocabulary_and_stay_frozen(tmp_path, capsys):
         example.parse_args(["--word-vectors", "v.txt", "--embedding-dim", "0"])
 
 
+def test_word_shapes_and_token_dropout_flags(tmp_path, capsys):
+    example = load_example("ner_global_pointer")
+    sents = [
+        [(f"w{i}", "O"), ("Berlin", "B-LOC"), ("@anna", "B-PER")] for i in range(6)
+    ]
+    train = _write(tmp_path / "train.txt", sents)
+    summary = example.main(
+        ["--dataset", f"conll:{train},{train}", "--word-shapes", "on"]
+        + ["--token-dropout", "0.25"]
+        + ["--epochs", "1", "--batch-size", "4", "--hidden", "8"]
+        + ["--embedding-dim", "8", "--verbose", "0"]
+        + ["--output-dir", str(tmp_path / "run")]
+    )
+    assert "+ word shapes" in capsys.readouterr().out
+    assert summary["vocab"].shapes
+    assert "shape_ids" in {t.name.split(":")[0] for t in summary["model"].inputs}
+    assert summary["model"].get_layer("token_dropout").rate == 0.25
+    model, vocab = ner.load_tagger(tmp_path / "run")
+    assert vocab.shapes
+    tokens = [[t for t, _ in s] for s in sents[:2]]
+    before = ner.predict_spans(summary["model"], tokens, vocab, 2)
+    after = ner.predict_spans(model, tokens, vocab, 2)
+    assert [[s[:3] for s in p] for p in after] == [[s[:3] for s in p] for p in before]
+    with pytest.raises(SystemExit):
+        example.parse_args(["--word-shapes", "on", "--bert-dir", "some/bert"])
+    for bad in (
+        ["--token-dropout", "1"],
+        ["--token-dropout", "0.1", "--bert-dir", "b"],
+    ):
+        with pytest.raises(SystemExit):
+            example.parse_args(bad)
+
+
 def test_split_marks_applies_to_every_split_with_counts(tmp_path):
     example = load_example("ner_global_pointer")
     train = _write(tmp_path / "train.txt", [[("RT", "O"), ("@anna", "B-PER")], SHORT])

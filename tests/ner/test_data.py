@@ -157,6 +157,84 @@ def test_span_batches_bigram_ids_follow_the_tokens():
     assert set(xb) == {"token_ids", "char_ids", "bigram_ids"}
 
 
+@pytest.mark.parametrize(
+    "word, shape",
+    [
+        ("paris", "lower"),
+        ("don't", "lower"),
+        ("Paris", "title"),
+        ("I", "title"),
+        ("É", "title"),
+        ("Ünal", "title"),
+        ("NASA", "upper"),
+        ("U.S.", "upper"),
+        ("iPhone", "mixed"),
+        ("McDonald", "mixed"),
+        ("2017", "digits"),
+        ("3.5", "digits"),
+        ("A4", "letters+digits"),
+        ("2nd", "letters+digits"),
+        ("...", "punctuation"),
+        ("@", "punctuation"),
+        ("#", "punctuation"),
+        ("@anna_b", "mention"),
+        ("#TBT", "hashtag"),
+        ("http://t.co/x1", "url"),
+        ("www.example.org", "url"),
+        ("bit.ly/abc", "url"),
+        ("", "other"),
+    ],
+)
+def test_word_shape_classes(word, shape):
+    assert ner.word_shape(word) == shape
+    assert shape in ner.WORD_SHAPES[2:]
+
+
+def test_shape_vocabulary_and_batches(tmp_path):
+    ex = [
+        (["Anna", "met", "@bob", "in", "NYC", "2017"], [(0, 0, 0)]),
+        (["#tbt", "iPhone"], []),
+    ]
+    vocab = ner.Vocabulary.build(
+        [t for t, _ in ex], lowercase=True, chars=True, shapes=True, level="word"
+    )
+    assert vocab.num_shapes == len(ner.WORD_SHAPES)
+    ids = vocab.encode_shapes(["Anna", "met", "@bob", "in", "NYC", "2017"])
+    assert [ner.WORD_SHAPES[i] for i in ids] == [
+        "title",
+        "lower",
+        "mention",
+        "lower",
+        "upper",
+        "digits",
+    ]
+    # The case the lower-cased token ids lose is in the shapes.
+    assert vocab.encode(["Anna"]) == vocab.encode(["anna"])
+    assert vocab.encode_shapes(["Anna"]) != vocab.encode_shapes(["anna"])
+    vocab.save(tmp_path / "v.json")
+    again = ner.Vocabulary.load(tmp_path / "v.json")
+    assert again.get_config() == vocab.get_config() and again.shapes
+    (x,) = ner.SpanBatches(ex, vocab, 1, batch_size=2, with_targets=False)[0]
+    assert set(x) == {"token_ids", "char_ids", "shape_ids"}
+    assert x["shape_ids"].shape == x["token_ids"].shape
+    for row, j in enumerate(
+        ner.SpanBatches(ex, vocab, 1, batch_size=2, with_targets=False).batches[0]
+    ):
+        tokens = ex[j][0]
+        np.testing.assert_array_equal(
+            x["shape_ids"][row, : len(tokens)], vocab.encode_shapes(tokens)
+        )
+        assert (x["shape_ids"][row, len(tokens) :] == 0).all()
+    plain = ner.Vocabulary.build([["a"]])
+    assert plain.num_shapes == 0 and not plain.shapes
+    with pytest.raises(ValueError, match="no word shapes"):
+        plain.encode_shapes(["a"])
+    # A vocabulary saved before word shapes existed loads without them.
+    config = plain.get_config()
+    del config["shapes"]
+    assert not ner.Vocabulary(**config).shapes
+
+
 def test_index_spans_unknown_type():
     assert ner.index_spans([(["a"], [("B", 0, 0)])], ["A", "B"]) == [
         (["a"], [(1, 0, 0)])
