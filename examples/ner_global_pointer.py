@@ -159,6 +159,13 @@ def parse_args(argv=None):
         "word-level corpora (wnut17)",
     )
     p.add_argument(
+        "--gazetteer",
+        default=None,
+        help="JSON lists of names (keras_rdkl.ner.Gazetteer; examples/gazetteers.py "
+        "writes places and person names): begin / inside marks of listed phrases "
+        "join the token features",
+    )
+    p.add_argument(
         "--min-count",
         type=int,
         default=0,
@@ -240,6 +247,8 @@ def parse_args(argv=None):
         p.error("--dropout must be in [0, 1)")
     if not 0 <= args.token_dropout < 1:
         p.error("--token-dropout must be in [0, 1)")
+    if args.bert_dir and args.gazetteer:
+        p.error("--gazetteer does not apply with --bert-dir (BERT has its own inputs)")
     if args.bert_dir and args.token_dropout:
         p.error("--token-dropout does not apply with --bert-dir")
     if args.crf_lr_multiplier <= 0:
@@ -477,6 +486,7 @@ def build_and_compile(
             num_chars=vocab.num_chars,
             num_bigrams=vocab.num_bigrams,
             num_shapes=vocab.num_shapes,
+            num_gazetteer_features=vocab.num_gazetteer_features,
             head_kwargs=head_kwargs,
             embedding_weights=embedding_weights,
             trainable_embeddings=not args.freeze_embeddings,
@@ -564,6 +574,7 @@ def main(argv=None):
             chars=chars,
             bigrams=args.bigrams == "on",
             shapes=args.word_shapes == "on",
+            gazetteer=ner.Gazetteer.load(args.gazetteer) if args.gazetteer else None,
             labels=labels,
             level=corpus["level"],
         )
@@ -596,7 +607,7 @@ def main(argv=None):
     print(
         f"{args.dataset}: {len(labels)} types, train {len(splits['train'])} / dev "
         f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
-        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}{' + word shapes' if vocab.shapes else ''}, "
+        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}{' + word shapes' if vocab.shapes else ''}{' + gazetteer (' + ', '.join(vocab.gazetteer.names) + ')' if vocab.gazetteer else ''}, "
         f"vocab {len(vocab)}{vector_note}, backend {keras.backend.backend()}, "
         f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
         f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"

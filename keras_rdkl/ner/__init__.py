@@ -29,6 +29,7 @@ from keras_rdkl.ner.encoders import ZeroPadding
 from keras_rdkl.ner.encoders import bilstm_encoder
 from keras_rdkl.ner.encoders import idcnn_encoder
 from keras_rdkl.ner.encoders import transformer_encoder
+from keras_rdkl.ner.gazetteer import Gazetteer
 from keras_rdkl.ner.predict import load_tagger
 from keras_rdkl.ner.predict import predict_entities
 from keras_rdkl.ner.predict import predict_spans
@@ -48,6 +49,7 @@ __all__ = [
     "WORD_SHAPES",
     "CharCNN",
     "EntityF1Callback",
+    "Gazetteer",
     "PaddingMask",
     "SpanBatches",
     "TokenDropout",

@@ -128,6 +128,7 @@ def build_span_tagger(
     bigram_dim=None,
     num_shapes=0,
     shape_dim=16,
+    num_gazetteer_features=0,
     encoder_kwargs=None,
     head_kwargs=None,
     embedding_weights=None,
@@ -148,7 +149,10 @@ def build_span_tagger(
     characters, where a bigram is often a word), whose embeddings are
     concatenated too, and with `num_shapes > 0` word-shape ids `[batch,
     length]` (`Vocabulary.encode_shapes`: case, digits, `@` / `#` / URLs;
-    for lower-cased word vocabularies), embedded and concatenated likewise.
+    for lower-cased word vocabularies), embedded and concatenated likewise,
+    and with `num_gazetteer_features > 0` a float `"gazetteer"` input
+    `[batch, length, features]` (`Vocabulary.encode_gazetteer`: marks of
+    phrases from lists of names), concatenated as it is.
     The padding mask (`token_ids != 0`) goes explicitly to the encoder and
     the head, so padded spans hold the masking value
     (`keras_rdkl.mask_value`) in the logits.
@@ -177,6 +181,8 @@ def build_span_tagger(
         num_shapes: number of word-shape ids (`Vocabulary.num_shapes`); 0 =
             no word-shape input.
         shape_dim: word-shape embedding width.
+        num_gazetteer_features: features per token of the gazetteer input
+            (`Vocabulary.num_gazetteer_features`); 0 = no gazetteer input.
         encoder_kwargs: extra arguments of the encoder function (`heads`,
             `dilations`, ...).
         head_kwargs: extra arguments of the head function (`head="crf"`:
@@ -274,6 +280,12 @@ def build_span_tagger(
             )
         )
         inputs["shape_ids"] = shape_ids
+    if num_gazetteer_features:
+        marks = keras.Input(
+            (None, num_gazetteer_features), dtype="float32", name="gazetteer"
+        )
+        features.append(marks)
+        inputs["gazetteer"] = marks
     if len(features) > 1:
         x = keras.layers.Concatenate(name="token_features")(features)
     if len(inputs) == 1:

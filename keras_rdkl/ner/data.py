@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from keras_rdkl import _checks as checks
+from keras_rdkl.ner.gazetteer import Gazetteer
 from keras_rdkl.ner.tagging import flatten_spans
 from keras_rdkl.ner.tagging import spans_to_tag_ids
 from keras_rdkl.spans import encode_batch
@@ -144,6 +145,7 @@ class Vocabulary:
         unk_token=None,
         bigrams=None,
         shapes=False,
+        gazetteer=None,
     ):
         tokens = list(tokens)
         if unk_token is None and tokens[:2] != [PAD, UNK]:
@@ -181,6 +183,14 @@ class Vocabulary:
             None if bigrams is None else {b: i for i, b in enumerate(self.bigrams)}
         )
         self.shapes = bool(shapes)
+        if isinstance(gazetteer, dict):
+            gazetteer = Gazetteer(**gazetteer)
+        if gazetteer is not None and not isinstance(gazetteer, Gazetteer):
+            raise ValueError(
+                "`gazetteer` must be a keras_rdkl.ner.Gazetteer, its config or None. "
+                f"Received: {type(gazetteer).__name__}"
+            )
+        self.gazetteer = gazetteer
 
     @classmethod
     def build(
@@ -195,6 +205,7 @@ class Vocabulary:
         bigrams=False,
         bigram_min_count=2,
         shapes=False,
+        gazetteer=None,
     ):
         """Builds a vocabulary from training tokens (most frequent first).
 
@@ -210,6 +221,7 @@ class Vocabulary:
             bigram_min_count: keep bigrams seen at least this often (rarer
                 ones share `[UNK]`, whose embedding then gets trained).
             shapes: word-shape features too (see the class).
+            gazetteer: optional `Gazetteer` (see the class).
 
         Returns:
             A `Vocabulary`.
@@ -243,6 +255,7 @@ class Vocabulary:
             level,
             bigrams=bigram_list,
             shapes=shapes,
+            gazetteer=gazetteer,
         )
 
     def extended(self, tokens):
@@ -281,6 +294,19 @@ class Vocabulary:
     def num_shapes(self):
         """Number of word-shape ids (0 without word-shape features)."""
         return len(WORD_SHAPES) if self.shapes else 0
+
+    @property
+    def num_gazetteer_features(self):
+        """Gazetteer features per token (0 without a gazetteer)."""
+        return 0 if self.gazetteer is None else self.gazetteer.num_features
+
+    def encode_gazetteer(self, tokens):
+        """`[len(tokens), num_gazetteer_features]` marks (`Gazetteer.features`)."""
+        if self.gazetteer is None:
+            raise ValueError(
+                "This vocabulary has no gazetteer (build it with gazetteer=...)."
+            )
+        return self.gazetteer.features(tokens)
 
     def encode_shapes(self, tokens):
         """Word-shape ids, one per token (`WORD_SHAPES`, see `word_shape`)."""
@@ -329,6 +355,9 @@ class Vocabulary:
             "unk_token": self.unk_token,
             "bigrams": self.bigrams,
             "shapes": self.shapes,
+            "gazetteer": None
+            if self.gazetteer is None
+            else self.gazetteer.get_config(),
         }
 
     def save(self, path):
@@ -483,9 +512,9 @@ def merge_windows(window_spans, origins, num_sentences):
     return [sorted(set(s), key=lambda sp: (sp[1], sp[2], sp[0])) for s in out]
 
 
-def _pad(rows, length):
-    """Stacks int32 arrays `[n_i, ...]` into `[len(rows), length, ...]`, zero-padded."""
-    out = np.zeros((len(rows), length) + rows[0].shape[1:], "int32")
+def _pad(rows, length, dtype="int32"):
+    """Stacks arrays `[n_i, ...]` into `[len(rows), length, ...]`, zero-padded."""
+    out = np.zeros((len(rows), length) + rows[0].shape[1:], dtype)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out
@@ -518,7 +547,8 @@ class SpanBatches(keras.utils.PyDataset):
         max_chars: characters per word when the vocabulary has characters
             (inputs are then a dict `{"token_ids", "char_ids"}`, with
             `"bigram_ids"` `[B, L]` too when it has bigrams and
-            `"shape_ids"` `[B, L]` when it has word shapes).
+            `"shape_ids"` `[B, L]` when it has word shapes and `"gazetteer"`
+            `[B, L, features]` float32 when it has a gazetteer).
         with_targets: yield `(x, y)`; False yields `x` only (prediction).
         targets: `"spans"` (GlobalPointer grids `[B, types, L, L]`) or
             `"tags"` (BIO tag ids `[B, L]`, for `head="crf"`); see
@@ -574,6 +604,11 @@ class SpanBatches(keras.utils.PyDataset):
             if vocab.shapes
             else None
         )
+        self.gazetteer = (
+            [vocab.encode_gazetteer(t) for t, _ in examples]
+            if vocab.gazetteer is not None
+            else None
+        )
         self.spans = [list(s) for _, s in examples]
         self.dropped_spans = 0
         if targets == "tags":
@@ -613,6 +648,8 @@ class SpanBatches(keras.utils.PyDataset):
             x["bigram_ids"] = _pad([self.bigrams[j] for j in idx], length)
         if self.shapes is not None:
             x["shape_ids"] = _pad([self.shapes[j] for j in idx], length)
+        if self.gazetteer is not None:
+            x["gazetteer"] = _pad([self.gazetteer[j] for j in idx], length, "float32")
         if len(x) == 1:
             x = x["token_ids"]
         if not self.with_targets:

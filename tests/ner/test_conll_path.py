@@ -172,25 +172,29 @@ def test_word_vectors_join_the_vocabulary_and_stay_frozen(tmp_path, capsys):
         example.parse_args(["--word-vectors", "v.txt", "--embedding-dim", "0"])
 
 
-def test_word_shapes_and_token_dropout_flags(tmp_path, capsys):
+def test_word_shapes_token_dropout_and_gazetteer_flags(tmp_path, capsys):
     example = load_example("ner_global_pointer")
     sents = [
         [(f"w{i}", "O"), ("Berlin", "B-LOC"), ("@anna", "B-PER")] for i in range(6)
     ]
     train = _write(tmp_path / "train.txt", sents)
+    lists = tmp_path / "lists.json"
+    lists.write_text('{"city": ["Berlin"], "first_name": ["Anna"]}')
     summary = example.main(
         ["--dataset", f"conll:{train},{train}", "--word-shapes", "on"]
-        + ["--token-dropout", "0.25"]
+        + ["--token-dropout", "0.25", "--gazetteer", str(lists)]
         + ["--epochs", "1", "--batch-size", "4", "--hidden", "8"]
         + ["--embedding-dim", "8", "--verbose", "0"]
         + ["--output-dir", str(tmp_path / "run")]
     )
-    assert "+ word shapes" in capsys.readouterr().out
+    assert "+ word shapes + gazetteer (city, first_name)" in capsys.readouterr().out
     assert summary["vocab"].shapes
     assert "shape_ids" in {t.name.split(":")[0] for t in summary["model"].inputs}
     assert summary["model"].get_layer("token_dropout").rate == 0.25
+    assert summary["vocab"].num_gazetteer_features == 4
+    assert "gazetteer" in {t.name.split(":")[0] for t in summary["model"].inputs}
     model, vocab = ner.load_tagger(tmp_path / "run")
-    assert vocab.shapes
+    assert vocab.shapes and vocab.gazetteer.names == ["city", "first_name"]
     tokens = [[t for t, _ in s] for s in sents[:2]]
     before = ner.predict_spans(summary["model"], tokens, vocab, 2)
     after = ner.predict_spans(model, tokens, vocab, 2)
