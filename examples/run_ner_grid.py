@@ -16,7 +16,9 @@ Plans that bundle the issue's results runs: `--plan cluener` (best config,
 rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid, 8 epochs),
 `--plan long` (no R-Drop / R-Drop / bigrams, 16 epochs), `--plan germeval`,
 `--plan wnut17`, `--plan wnut17_vectors` (part of dev in training, word vectors
-trained on Reddit text first with examples/word_vectors.py).
+trained on Reddit text first with examples/word_vectors.py), `--plan
+wnut17_gazetteer` (the same with place and person-name lists, written first
+with examples/gazetteers.py).
 """
 
 import argparse
@@ -40,6 +42,13 @@ WNUT = "--dataset wnut17 --head crf --epochs 15 --patience 4 --learning-rate 5e-
 VECTORS = "runs/vectors/reddit.txt"
 VECTORS_COMMAND = (
     f"examples/word_vectors.py --corpus goemotions --corpus wnut17 --output {VECTORS}"
+)
+# Place and person-name lists (GeoNames, US Census) for --gazetteer.
+GAZETTEER = "runs/gazetteers/places_names.json"
+GAZETTEER_COMMAND = f"examples/gazetteers.py --output {GAZETTEER}"
+WNUT_BEST = (
+    f"{WNUT} --train-on-dev 0.7 --word-vectors {VECTORS} --freeze-embeddings "
+    f"--gazetteer {GAZETTEER}"
 )
 PLANS = {
     "cluener": [
@@ -119,10 +128,19 @@ PLANS = {
             "--freeze-embeddings --dropout 0.5",
         ),
     ],
+    "wnut17_gazetteer": [
+        ("CRF, train + 70% of dev, Reddit vectors frozen, gazetteer", WNUT_BEST),
+    ],
 }
 # Files a plan's runs read, and the command (run with this Python from the
 # repository root) that makes each one when it is missing.
-PREPARE = {"wnut17_vectors": [(VECTORS, VECTORS_COMMAND)]}
+PREPARE = {
+    "wnut17_vectors": [(VECTORS, VECTORS_COMMAND)],
+    "wnut17_gazetteer": [
+        (VECTORS, VECTORS_COMMAND),
+        (GAZETTEER, GAZETTEER_COMMAND),
+    ],
+}
 
 
 def mean_sd(values):

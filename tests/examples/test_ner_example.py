@@ -186,18 +186,21 @@ def test_grid_table_rows_and_two_sd_notes(tmp_path):
 def test_grid_plans_parse_and_name_their_prerequisites():
     grid = load_example("run_ner_grid")
     example = load_example("ner_global_pointer")
-    vectors = load_example("word_vectors")
+    makers = {
+        "examples/word_vectors.py": load_example("word_vectors"),
+        "examples/gazetteers.py": load_example("gazetteers"),
+    }
     for plan, variants in grid.PLANS.items():
+        made = [path for path, _ in grid.PREPARE.get(plan, [])]
         for name, flags in variants:
             args = example.parse_args(shlex.split(flags))
-            if args.word_vectors:  # made by the plan's PREPARE step when missing
-                made = [path for path, _ in grid.PREPARE.get(plan, [])]
-                assert args.word_vectors in made, (plan, name)
+            # Files a run reads are made by the plan's PREPARE step when missing.
+            for needed in (args.word_vectors, args.gazetteer):
+                assert needed is None or needed in made, (plan, name, needed)
     for steps in grid.PREPARE.values():
         for path, command in steps:
             script, *flags = shlex.split(command)
-            assert script == "examples/word_vectors.py"
-            assert vectors.parse_args(flags).output == path
+            assert makers[script].parse_args(flags).output == path
 
 
 def test_grid_softmax_kl_matches_numpy():
