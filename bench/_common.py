@@ -51,6 +51,28 @@ def run_worker(script, backend, extra):
     raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
 
 
+def train_step_medians(contenders, repeats, warmup):
+    """Median `train_on_batch` seconds of each compiled `{name: (model, x, y)}`.
+
+    Each model is warmed up first; then the contenders run interleaved, one
+    step each per round, so drift on a shared machine hits all alike.
+    """
+    import time
+
+    import numpy as np
+
+    for model, x, y in contenders.values():
+        for _ in range(warmup):
+            model.train_on_batch(x, y)
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, (model, x, y) in contenders.items():
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def versions():
     out = {}
     for mod in ("keras", "tensorflow", "jax", "torch", "numpy"):

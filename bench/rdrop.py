@@ -21,7 +21,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 import _common
 
@@ -115,17 +114,7 @@ def run_backend(args):
         }
         for model, _, _ in contenders.values():
             model.compile(keras.optimizers.Adam(1e-4), loss, jit_compile=jit)
-        for model, xb, yb in contenders.values():
-            for _ in range(args.warmup):
-                model.train_on_batch(xb, yb)
-        times = {k: [] for k in contenders}
-        # Interleave the contenders so drift on a shared machine hits all alike.
-        for _ in range(args.repeats):
-            for key, (model, xb, yb) in contenders.items():
-                start = time.perf_counter()
-                model.train_on_batch(xb, yb)
-                times[key].append(time.perf_counter() - start)
-        med = {k: float(np.median(v)) for k, v in times.items()}
+        med = _common.train_step_medians(contenders, args.repeats, args.warmup)
         rows.append(
             {
                 "backend": backend,

@@ -22,7 +22,6 @@ Writes bench/results/rdrop_parts.md.
 """
 
 import os
-import time
 
 import _common
 
@@ -81,24 +80,15 @@ def _contenders(keras, width, batch):
 
 def worker(args):
     import keras
-    import numpy as np
 
     rows = []
     for width in args.widths:
         contenders = _contenders(keras, width, args.batch)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        for model, xb, yb in contenders.values():
+        for model, _, _ in contenders.values():
             model.compile(keras.optimizers.Adam(1e-4), loss)
-            for _ in range(args.warmup):
-                model.train_on_batch(xb, yb)
-        times = {k: [] for k in contenders}
-        for _ in range(args.repeats):
-            for key, (model, xb, yb) in contenders.items():
-                start = time.perf_counter()
-                model.train_on_batch(xb, yb)
-                times[key].append(time.perf_counter() - start)
-        med = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
-        rows.append({"width": width, "ms": med})
+        med = _common.train_step_medians(contenders, args.repeats, args.warmup)
+        rows.append({"width": width, "ms": {k: 1e3 * v for k, v in med.items()}})
     _common.emit({"rows": rows})
 
 

@@ -229,28 +229,25 @@ def parse_args(argv=None):
         p.error(f"--train-on-dev must be in [0, 1). Received: {args.train_on_dev}")
     if args.max_word_vectors < 0:
         p.error("--max-word-vectors must be >= 0")
-    if args.bert_dir and args.word_vectors:
-        p.error(
-            "--word-vectors does not apply with --bert-dir (BERT has its own inputs)"
-        )
+    # Inputs of the from-scratch token features, which a BERT tagger does not take.
+    feature_flags = {
+        "--word-vectors": args.word_vectors,
+        "--bigrams": args.bigrams == "on",
+        "--word-shapes": args.word_shapes == "on",
+        "--gazetteer": args.gazetteer,
+        "--token-dropout": args.token_dropout,
+    }
+    for flag, used in feature_flags.items():
+        if args.bert_dir and used:
+            p.error(f"{flag} does not apply with --bert-dir (BERT has its own inputs)")
     if args.freeze_embeddings and not args.word_vectors:
         p.error(
             "--freeze-embeddings needs --word-vectors (it would freeze random vectors)"
-        )
-    if args.bert_dir and args.bigrams == "on":
-        p.error("--bigrams does not apply with --bert-dir (BERT has its own inputs)")
-    if args.bert_dir and args.word_shapes == "on":
-        p.error(
-            "--word-shapes does not apply with --bert-dir (BERT has its own inputs)"
         )
     if not 0 <= args.dropout < 1:
         p.error("--dropout must be in [0, 1)")
     if not 0 <= args.token_dropout < 1:
         p.error("--token-dropout must be in [0, 1)")
-    if args.bert_dir and args.gazetteer:
-        p.error("--gazetteer does not apply with --bert-dir (BERT has its own inputs)")
-    if args.bert_dir and args.token_dropout:
-        p.error("--token-dropout does not apply with --bert-dir")
     if args.crf_lr_multiplier <= 0:
         p.error("--crf-lr-multiplier must be > 0")
     if args.head == "crf" and args.rdrop_alpha > 0 and args.rdrop_kl != "softmax":

@@ -258,34 +258,24 @@ def build_span_tagger(
         embedding.set_weights([embedding_weights])
     inputs = {"token_ids": token_ids}
     features = [x]
+
+    def add_input(name, shape, dtype="int32"):
+        inputs[name] = keras.Input(shape, dtype=dtype, name=name)
+        return inputs[name]
+
     if num_chars:
-        char_ids = keras.Input((None, max_chars), dtype="int32", name="char_ids")
-        features.append(
-            CharCNN(num_chars, char_dim, char_filters, name="char_cnn")(char_ids)
-        )
-        inputs["char_ids"] = char_ids
+        layer = CharCNN(num_chars, char_dim, char_filters, name="char_cnn")
+        features.append(layer(add_input("char_ids", (None, max_chars))))
     if num_bigrams:
-        bigram_ids = keras.Input((None,), dtype="int32", name="bigram_ids")
-        features.append(
-            keras.layers.Embedding(
-                num_bigrams, bigram_dim or embedding_dim, name="bigram_embedding"
-            )(bigram_ids)
-        )
-        inputs["bigram_ids"] = bigram_ids
+        width = bigram_dim or embedding_dim
+        layer = keras.layers.Embedding(num_bigrams, width, name="bigram_embedding")
+        features.append(layer(add_input("bigram_ids", (None,))))
     if num_shapes:
-        shape_ids = keras.Input((None,), dtype="int32", name="shape_ids")
-        features.append(
-            keras.layers.Embedding(num_shapes, shape_dim, name="shape_embedding")(
-                shape_ids
-            )
-        )
-        inputs["shape_ids"] = shape_ids
+        layer = keras.layers.Embedding(num_shapes, shape_dim, name="shape_embedding")
+        features.append(layer(add_input("shape_ids", (None,))))
     if num_gazetteer_features:
-        marks = keras.Input(
-            (None, num_gazetteer_features), dtype="float32", name="gazetteer"
-        )
-        features.append(marks)
-        inputs["gazetteer"] = marks
+        shape = (None, num_gazetteer_features)
+        features.append(add_input("gazetteer", shape, dtype="float32"))
     if len(features) > 1:
         x = keras.layers.Concatenate(name="token_features")(features)
     if len(inputs) == 1:

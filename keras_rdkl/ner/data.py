@@ -345,6 +345,26 @@ class Vocabulary:
             out[i, : len(ids)] = ids
         return out
 
+    def encode_inputs(self, tokens, max_chars=16):
+        """Every model input of one token list, by input name.
+
+        `"token_ids"` `[n]`, and as the vocabulary has them `"char_ids"`
+        `[n, max_chars]`, `"bigram_ids"` `[n]`, `"shape_ids"` `[n]` (int32)
+        and `"gazetteer"` `[n, features]` (float32): the inputs of
+        `build_span_tagger` built with this vocabulary's sizes, which
+        `SpanBatches` pads into batches.
+        """
+        out = {"token_ids": np.asarray(self.encode(tokens), "int32")}
+        if self.chars is not None:
+            out["char_ids"] = self.encode_chars(tokens, max_chars)
+        if self.bigrams is not None:
+            out["bigram_ids"] = np.asarray(self.encode_bigrams(tokens), "int32")
+        if self.shapes:
+            out["shape_ids"] = np.asarray(self.encode_shapes(tokens), "int32")
+        if self.gazetteer is not None:
+            out["gazetteer"] = self.encode_gazetteer(tokens)
+        return out
+
     def get_config(self):
         return {
             "tokens": self.tokens,
@@ -512,9 +532,9 @@ def merge_windows(window_spans, origins, num_sentences):
     return [sorted(set(s), key=lambda sp: (sp[1], sp[2], sp[0])) for s in out]
 
 
-def _pad(rows, length, dtype="int32"):
+def _pad(rows, length):
     """Stacks arrays `[n_i, ...]` into `[len(rows), length, ...]`, zero-padded."""
-    out = np.zeros((len(rows), length) + rows[0].shape[1:], dtype)
+    out = np.zeros((len(rows), length) + rows[0].shape[1:], rows[0].dtype)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out
@@ -588,27 +608,7 @@ class SpanBatches(keras.utils.PyDataset):
         self.bucket = bool(bucket)
         self.with_targets = bool(with_targets)
         self.rng = np.random.default_rng(seed)
-        self.ids = [np.asarray(vocab.encode(t), "int32") for t, _ in examples]
-        self.chars = (
-            [vocab.encode_chars(t, self.max_chars) for t, _ in examples]
-            if vocab.chars is not None
-            else None
-        )
-        self.bigrams = (
-            [np.asarray(vocab.encode_bigrams(t), "int32") for t, _ in examples]
-            if vocab.bigrams is not None
-            else None
-        )
-        self.shapes = (
-            [np.asarray(vocab.encode_shapes(t), "int32") for t, _ in examples]
-            if vocab.shapes
-            else None
-        )
-        self.gazetteer = (
-            [vocab.encode_gazetteer(t) for t, _ in examples]
-            if vocab.gazetteer is not None
-            else None
-        )
+        self.inputs = [vocab.encode_inputs(t, self.max_chars) for t, _ in examples]
         self.spans = [list(s) for _, s in examples]
         self.dropped_spans = 0
         if targets == "tags":
@@ -619,7 +619,7 @@ class SpanBatches(keras.utils.PyDataset):
         self._make_batches()
 
     def _make_batches(self):
-        n = len(self.ids)
+        n = len(self.inputs)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         if self.bucket:
             chunk = 50 * self.batch_size
@@ -641,15 +641,10 @@ class SpanBatches(keras.utils.PyDataset):
         idx = self.batches[index]
         m = self.pad_to_multiple
         length = int(math.ceil(self.lengths[idx].max() / m) * m)
-        x = {"token_ids": _pad([self.ids[j] for j in idx], length)}
-        if self.chars is not None:
-            x["char_ids"] = _pad([self.chars[j] for j in idx], length)
-        if self.bigrams is not None:
-            x["bigram_ids"] = _pad([self.bigrams[j] for j in idx], length)
-        if self.shapes is not None:
-            x["shape_ids"] = _pad([self.shapes[j] for j in idx], length)
-        if self.gazetteer is not None:
-            x["gazetteer"] = _pad([self.gazetteer[j] for j in idx], length, "float32")
+        x = {
+            name: _pad([self.inputs[j][name] for j in idx], length)
+            for name in self.inputs[idx[0]]
+        }
         if len(x) == 1:
             x = x["token_ids"]
         if not self.with_targets:

@@ -214,6 +214,14 @@ def test_shape_vocabulary_and_batches(tmp_path):
     vocab.save(tmp_path / "v.json")
     again = ner.Vocabulary.load(tmp_path / "v.json")
     assert again.get_config() == vocab.get_config() and again.shapes
+    one = vocab.encode_inputs(ex[0][0], max_chars=5)
+    assert set(one) == {"token_ids", "char_ids", "shape_ids"}
+    assert one["char_ids"].shape == (6, 5) and one["shape_ids"].tolist() == ids
+    assert (
+        set(plain_inputs := ner.Vocabulary.build([["a"]]).encode_inputs(["a"]))
+        == {"token_ids"}
+        and plain_inputs["token_ids"].dtype == np.int32
+    )
     (x,) = ner.SpanBatches(ex, vocab, 1, batch_size=2, with_targets=False)[0]
     assert set(x) == {"token_ids", "char_ids", "shape_ids"}
     assert x["shape_ids"].shape == x["token_ids"].shape
