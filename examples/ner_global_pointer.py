@@ -601,10 +601,19 @@ def main(argv=None):
     repairs = None
     if corpus["repairs"] is not None:
         repairs = {p: _repair_count(st) for p, st in corpus["repairs"].items()}
+    inputs = [f"{corpus['level']} level"]
+    if chars:
+        inputs.append("char CNN")
+    if vocab.bigrams:
+        inputs.append("bigrams")
+    if vocab.shapes:
+        inputs.append("word shapes")
+    if vocab.gazetteer:
+        inputs.append(f"gazetteer ({', '.join(vocab.gazetteer.names)})")
     print(
         f"{args.dataset}: {len(labels)} types, train {len(splits['train'])} / dev "
         f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
-        f"sentences, {corpus['level']} level{' + char CNN' if chars else ''}{' + bigrams' if vocab.bigrams else ''}{' + word shapes' if vocab.shapes else ''}{' + gazetteer (' + ', '.join(vocab.gazetteer.names) + ')' if vocab.gazetteer else ''}, "
+        f"sentences, {' + '.join(inputs)}, "
         f"vocab {len(vocab)}{vector_note}, backend {keras.backend.backend()}, "
         f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
         f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"
