@@ -24,6 +24,13 @@ What is used and why:
 - `Trainer._compile_metrics`: whether `compile` was given metrics.
   RDropModel splits its doubled output for compiled metrics only when there
   are any (a split costs a kernel and its dispatch per training step).
+- `Functional` / `Sequential._functional`, `Layer._assert_input_compatibility`
+  and torch's module hook registries: on PyTorch, RDropModel's doubled pass
+  runs a plain functional model's graph (`model.call`) without a second
+  `Layer.__call__` (about 0.1 ms of Python per step), only where that call
+  would add nothing: see `graph_call`.
+- `Mean.total` / `Mean.count`: the state of `keras.metrics.Mean`, which
+  RDropModel's `kl` metric adds to in place on PyTorch.
 """
 
 
@@ -88,3 +95,53 @@ def set_feedforward_activation(encoder, activation):
         )
     encoder.activation = activation
     dense.activation = activation
+
+
+def graph_call(model, wrapper):
+    """`model.call` where it computes exactly what `model(...)` would, else None.
+
+    Used on PyTorch only, from inside `wrapper`'s own `Layer.__call__` (which
+    has already converted the inputs and set the training context). That
+    holds for a Keras functional model (or a Sequential model built on one)
+    whose `call` is Keras' own, with the wrapper's dtype policy (so no
+    different input conversion or autocast), no activity regularizer of its
+    own, and no torch hooks (which `Layer.__call__` would run). Inputs are
+    still checked against the model's input spec, as `model(...)` would.
+    """
+    import torch.nn.modules.module as torch_module
+    from keras.src.models.functional import Functional
+    from keras.src.models.sequential import Sequential
+
+    kind = type(model)
+    if isinstance(model, Sequential):
+        plain = kind.call is Sequential.call and model._functional is not None
+    else:
+        plain = isinstance(model, Functional) and kind.call is Functional.call
+    hooks = (
+        model._forward_hooks,
+        model._forward_pre_hooks,
+        model._backward_hooks,
+        model._backward_pre_hooks,
+        torch_module._global_forward_hooks,
+        torch_module._global_forward_pre_hooks,
+        torch_module._global_backward_hooks,
+        torch_module._global_backward_pre_hooks,
+    )
+    if (
+        not plain
+        or model.dtype_policy.name != wrapper.dtype_policy.name
+        or model.activity_regularizer is not None
+        or any(hooks)
+    ):
+        return None
+
+    def call(inputs, training):
+        model._assert_input_compatibility(inputs)
+        return model.call(inputs, training=training)
+
+    return call
+
+
+def mean_state(metric):
+    """`(total, count)`: the variables of a `keras.metrics.Mean`."""
+    return metric.total, metric.count

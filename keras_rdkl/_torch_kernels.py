@@ -195,6 +195,70 @@ def softmax_kl(y_true, y_pred, temperature, axis):
     return _SoftmaxKL.apply(y_pred, y_true, float(temperature), int(axis))
 
 
+class _RDropSoftmaxKL(torch.autograd.Function):
+    """R-Drop's divergence term on the doubled output, in one autograd node.
+
+    `y` holds the two dropout passes on top of each other (`[y1; y2]` on
+    axis 0). With `D = log P - roll(log P)` and `Delta = P - roll(P)`, where
+    `P = softmax(y / T)` over `axis` and `roll` swaps the halves, `D` is
+    `[d; -d]` and `Delta` is `[delta; -delta]`, so the mean symmetric KL of
+    the halves is `<Delta, D> / (2 n)` (`n` per-sample values in a half) and
+    the closed-form gradients of `_SoftmaxKL` for both halves are the single
+    expression `(P (D - <P, D>) + Delta) / (n T)`. Returns `base + weight *
+    kl` (the training loss, differentiable in `y` and `base`) and `kl`
+    (for the metric, not differentiable).
+    """
+
+    @staticmethod
+    def forward(ctx, y, base, weight, temperature, axis):
+        half = y.shape[0] // 2
+        # Masked where either pass is (NaN stays unmasked, as in _SoftmaxKL).
+        masked = torch.minimum(y, y.roll(half, 0)) <= MASK_THRESHOLD
+        if temperature != 1.0:
+            y = y / temperature
+        log_p = torch.log_softmax(torch.where(masked, -1e30, y), dim=axis)
+        p = log_p.exp()
+        d = log_p.sub_(log_p.roll(half, 0))
+        delta = p - p.roll(half, 0)
+        count = y.numel() // (2 * y.shape[axis])
+        kl = torch.vdot(delta.reshape(-1), d.reshape(-1)) / (2 * count)
+        ctx.axis, ctx.scale = axis, weight / (count * temperature)
+        ctx.save_for_backward(p, d, delta)
+        ctx.mark_non_differentiable(kl)
+        return torch.add(base, kl, alpha=weight), kl
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        p, d, delta = ctx.saved_tensors
+        centred = d - (p * d).sum(dim=ctx.axis, keepdim=True)
+        grad_y = centred.mul_(p).add_(delta).mul_(grad * ctx.scale)
+        return grad_y, grad, None, None, None
+
+
+def rdrop_softmax_kl(y, base, weight, temperature, axis):
+    """`(base + weight * kl, kl)` for R-Drop's doubled logits `y`.
+
+    `kl`: the mean over samples of the symmetric softmax KL over `axis`
+    between the two halves of `y` (axis 0), as
+    `ops.mean(softmax_kl_divergence(y2, y1))` computes it. `y`: float32
+    logits with an even number of rows and at least one per-sample value;
+    `axis`: non-negative, not 0; `base`: a scalar float32 loss.
+    """
+    return _RDropSoftmaxKL.apply(y, base, float(weight), float(temperature), axis)
+
+
+def add_to_mean(total, count, value):
+    """`Mean.update_state(value)` for one float32 scalar, as two in-place adds.
+
+    `total`, `count`: the Mean's variables (`_keras_internals.mean_state`).
+    Same result as `update_state` (total + value, count + 1) without its
+    dozen Keras calls per training step.
+    """
+    with torch.no_grad():
+        total.value.add_(value)
+        count.value.add_(1.0)
+
+
 def hard_label_zlpr(s, positive, scratch):
     """Dense ZLPR over the last axis of `s` for 0/1 targets `positive`.
 

@@ -6,6 +6,7 @@ that changed; fix keras_rdkl/_keras_internals.py (and only it).
 
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 from keras_rdkl import _keras_internals as internals
@@ -126,3 +127,49 @@ def test_compiled_metrics_are_seen():
     assert not internals.has_compiled_metrics(model), "Trainer._compile_metrics changed"
     model.compile("sgd", "mse", metrics=["mae"])
     assert internals.has_compiled_metrics(model), "Trainer._compile_metrics changed"
+
+
+def test_mean_state_is_what_update_state_changes():
+    metric = keras.metrics.Mean()
+    metric.update_state(3.0)
+    metric.update_state(5.0)
+    total, count = internals.mean_state(metric)
+    assert float(ops.convert_to_numpy(total.value)) == 8.0, "Mean.total changed"
+    assert float(ops.convert_to_numpy(count.value)) == 2.0, "Mean.count changed"
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch-only path")
+def test_graph_call_equals_calling_the_model():
+    import torch
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    functional = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    wrapper = keras.layers.Layer()
+    x = torch.ones((2, 4))
+    for model in (functional, sequential):
+        call = internals.graph_call(model, wrapper)
+        assert call is not None, f"{type(model).__name__} not recognised as plain"
+        np.testing.assert_array_equal(
+            ops.convert_to_numpy(call(x, training=True)),
+            ops.convert_to_numpy(model(x, training=True)),
+        )
+        with pytest.raises(ValueError, match="incompatible"):
+            call(torch.ones((2, 5)), training=True)
+
+    # Whatever Layer.__call__ would add keeps the model's own __call__.
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    assert internals.graph_call(Subclassed(), wrapper) is None
+    handle = functional.register_forward_hook(lambda *a: None)
+    assert internals.graph_call(functional, wrapper) is None
+    handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *a: None)
+    assert internals.graph_call(functional, wrapper) is None
+    handle.remove()
+    assert internals.graph_call(functional, keras.layers.Layer(dtype="float16")) is None
+    functional.activity_regularizer = keras.regularizers.L2(0.1)
+    assert internals.graph_call(functional, wrapper) is None

@@ -210,9 +210,12 @@ def _twice(structure):
     """Every tensor of `structure` stacked on itself along the batch axis."""
     if structure is None:
         return None
-    return keras.tree.map_structure(
-        lambda t: ops.concatenate([t, t], axis=0), structure
-    )
+
+    def double(t):
+        t = ops.convert_to_tensor(t)  # once, not once per copy
+        return ops.concatenate([t, t], axis=0)
+
+    return keras.tree.map_structure(double, structure)
 
 
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
@@ -466,7 +469,11 @@ class RDropModel(keras.Model):
             doubled = keras.tree.map_structure(
                 lambda t: ops.concatenate([t, t], axis=0), inputs
             )
-            outputs = self.model(doubled, training=True)
+            call = self.model
+            if keras.backend.backend() == "torch":
+                # Eager PyTorch pays for a second Layer.__call__ on every step.
+                call = internals.graph_call(self.model, self) or call
+            outputs = call(doubled, training=True)
         else:
             self._doubled = False
             outputs = self.model(inputs, training=training)
@@ -561,6 +568,51 @@ class RDropModel(keras.Model):
             return ops.mean(loss.call(y2, y1))
         return loss(y2, y1, sample_weight=sample_weight)
 
+    def _fused_divergence(self, y_pred, base):
+        """PyTorch: `(base + alpha/2 * kl, kl)` in one autograd node, or None.
+
+        The common classifier case (softmax divergence on float32 logits, no
+        Keras mask, no sample weights, mean reduction) runs as one node that
+        splits, masks and differentiates in place
+        (`_torch_kernels.rdrop_softmax_kl`); every other case, and every
+        other backend, takes the general path. Both give the same values and
+        gradients (tests/models/test_rdrop.py).
+        """
+        if keras.backend.backend() != "torch":
+            return None
+        y_pred = keras.tree.flatten(y_pred)[0]
+        if internals.get_keras_mask(y_pred) is not None:
+            return None
+        rank = len(y_pred.shape)
+        axis = self._fused_axis(rank)
+        if (
+            axis is None
+            or keras.backend.standardize_dtype(y_pred.dtype) != "float32"
+            or y_pred.numel() == 0
+        ):
+            return None
+        from keras_rdkl import _torch_kernels
+
+        loss = self._divergence_loss(rank)[0]
+        return _torch_kernels.rdrop_softmax_kl(
+            y_pred, _float32(base), 0.5 * self.alpha, loss.temperature, axis
+        )
+
+    def _fused_axis(self, rank):
+        """The class axis (>= 1) where the fused PyTorch divergence applies, else None."""
+        loss, to_logits = self._divergence_loss(rank)
+        if (
+            type(loss) is not SoftmaxKLDivergence
+            or not loss.from_logits
+            or to_logits
+            or loss.reduction != "sum_over_batch_size"
+            or not isinstance(loss.axis, int)
+            or not -rank <= loss.axis < rank
+        ):
+            return None
+        axis = loss.axis % rank
+        return axis if axis > 0 else None
+
     def _mean_of_halves(self):
         """Whether the compiled loss of the 2B rows is the mean of the halves' losses.
 
@@ -582,7 +634,6 @@ class RDropModel(keras.Model):
     ):
         if not (training and self._doubled):
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        y1, y2 = self._halves(y_pred)
         terms = []
         if self.loss is None and self.losses:
             # Only regularization losses: counted once.
@@ -600,6 +651,7 @@ class RDropModel(keras.Model):
             # Keras' own loss on each half: the compiled loss (sample weights
             # and masks included) plus the regularization losses, which the
             # average of the two counts once.
+            y1, y2 = self._halves(y_pred)
             l1 = super().compute_loss(
                 x, y, y1, _fresh(sample_weight), training=training
             )
@@ -607,6 +659,15 @@ class RDropModel(keras.Model):
                 x, y, y2, _fresh(sample_weight), training=training
             )
             terms.append(0.5 * (_float32(l1) + _float32(l2)))
+        if terms and sample_weight is None:
+            fused = self._fused_divergence(y_pred, terms[0])
+            if fused is not None:
+                from keras_rdkl import _torch_kernels
+
+                loss, d = fused
+                _torch_kernels.add_to_mean(*internals.mean_state(self.kl_tracker), d)
+                return loss
+        y1, y2 = self._halves(y_pred)
         d = _float32(self._divergence(y1, y2, _fresh(sample_weight)))
         self.kl_tracker.update_state(d)
         terms.append(d * (0.5 * self.alpha))

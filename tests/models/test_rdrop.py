@@ -152,6 +152,188 @@ def test_loss_gradient_and_metrics_match_numpy_reference():
     np.testing.assert_allclose(ev["loss"], ce.mean(), rtol=1e-5)
 
 
+# ---- the doubled pass without sample weights or Keras masks ---------------
+# (PyTorch runs the divergence of this case as one fused autograd node, see
+# keras_rdkl/_torch_kernels.py; every backend must give the same numbers.)
+
+MASK32 = keras_rdkl.mask_value("float32")
+
+
+@keras.saving.register_keras_serializable(package="keras_rdkl_tests")
+class MaskEntries(keras.layers.Layer):
+    """In training, sets the entries of a fixed [2B, ...] pattern to the mask value."""
+
+    def __init__(self, pattern, **kwargs):
+        super().__init__(**kwargs)
+        self.pattern = np.asarray(pattern, dtype=bool)
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        return ops.where(ops.convert_to_tensor(self.pattern), MASK32, x)
+
+
+def np_masked_sym_kl(z1, z2, axis, temperature):
+    """Symmetric softmax KL over `axis`, classes masked in either pass left out."""
+    valid = (z1 > keras_rdkl.MASK_THRESHOLD) & (z2 > keras_rdkl.MASK_THRESHOLD)
+
+    def log_softmax(z):
+        z = np.where(valid, z / temperature, -np.inf)
+        m = np.max(z, axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True))
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lp, lq = log_softmax(z1), log_softmax(z2)
+        per = np.where(valid, (np.exp(lp) - np.exp(lq)) * (lp - lq), 0.0)
+    return per.sum(axis=axis)
+
+
+FUSED_CASES = {
+    "plain": dict(temperature=1.0, masked=False, rank=2),
+    "temperature": dict(temperature=2.0, masked=False, rank=2),
+    # Class 2 masked in the first pass of row 1 only, all of row 3 in the second.
+    "masked": dict(temperature=1.0, masked=True, rank=2),
+    # [B, C, T] outputs, the divergence over axis 1 (not the last).
+    "class_axis_1": dict(temperature=1.5, masked=False, rank=3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUSED_CASES))
+def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
+    opts = FUSED_CASES[case]
+    bsz, dim, c, t_len, alpha, scale, lr = 4, 5, 3, 3, 1.5, 0.3, 0.5
+    temperature, rank = opts["temperature"], opts["rank"]
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(bsz, dim)).astype("float32")
+    inputs = keras.Input((dim,))
+    if rank == 2:
+        pattern = np.zeros((2 * bsz, c), dtype=bool)
+        if opts["masked"]:
+            pattern[1, 2] = True
+            pattern[bsz + 3, :] = True
+        y = np.array([0, 1, 1, 2])
+        z = keras.layers.Dense(c, name="dense")(inputs)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        axis = -1
+    else:
+        pattern = np.zeros((2 * bsz, c, t_len), dtype=bool)
+        y = rng.normal(size=(bsz, c, t_len)).astype("float32")
+        z = keras.layers.Reshape((t_len, c))(
+            keras.layers.Dense(c * t_len, name="dense")(inputs)
+        )
+        loss = keras.losses.MeanSquaredError()
+        axis = 1
+    z = RowOffsetDropout(scale)(z)  # the offsets vary over the classes
+    if rank == 3:
+        z = keras.layers.Permute((2, 1))(z)  # [B, C, T]
+    out = MaskEntries(pattern)(z)
+    kl = SoftmaxKLDivergence(temperature=temperature, axis=axis)
+    model = RDropModel(keras.Model(inputs, out), alpha=alpha, kl=kl)
+    model.compile(keras.optimizers.SGD(lr), loss)
+    if BACKEND == "torch":
+        from keras_rdkl import _torch_kernels
+
+        calls = []
+        fused = _torch_kernels.rdrop_softmax_kl
+        monkeypatch.setattr(
+            _torch_kernels,
+            "rdrop_softmax_kl",
+            lambda *a: calls.append(1) or fused(*a),
+        )
+    dense = model.model.get_layer("dense")
+    w0 = keras.ops.convert_to_numpy(dense.kernel).astype("float64")
+    b0 = keras.ops.convert_to_numpy(dense.bias).astype("float64")
+
+    def reference(w, b):
+        zz = x @ w + b
+        off = np_offsets(2 * bsz, c, scale)
+        if rank == 3:
+            zz = zz.reshape((bsz, t_len, c))
+            off = off[:, None, :]
+        zz = np.concatenate([zz, zz]) + off
+        if rank == 3:
+            zz = zz.transpose(0, 2, 1)
+        zz = np.where(pattern, float(MASK32), zz)
+        if rank == 2:
+            fit = -np_log_softmax(zz)[np.arange(2 * bsz), np.concatenate([y, y])]
+        else:
+            fit = np.square(zz - np.concatenate([y, y])).mean(-1)
+        d = np_masked_sym_kl(zz[:bsz], zz[bsz:], axis, temperature)
+        return fit.mean() + 0.5 * alpha * d.mean(), d.mean()
+
+    hist = model.fit(x, y, batch_size=bsz, epochs=1, shuffle=False, verbose=0).history
+    total, d = reference(w0, b0)
+    np.testing.assert_allclose(hist["loss"][0], total, rtol=1e-5)
+    np.testing.assert_allclose(hist["kl"][0], d, rtol=1e-5)
+    assert d > 0
+    gw = np_numeric_grad(lambda w: reference(w, b0)[0], w0)
+    gb = np_numeric_grad(lambda b: reference(w0, b)[0], b0)
+    w1 = keras.ops.convert_to_numpy(dense.kernel)
+    b1 = keras.ops.convert_to_numpy(dense.bias)
+    np.testing.assert_allclose((w0 - w1) / lr, gw, atol=2e-5)
+    np.testing.assert_allclose((b0 - b1) / lr, gb, atol=2e-5)
+    if BACKEND == "torch":
+        assert len(calls) == 1  # the fused node ran, once
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_fused_node_equals_the_general_divergence_on_extreme_logits(temperature):
+    import torch
+
+    from keras_rdkl import _torch_kernels
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(8, 5)).astype("float32")
+    y[0] = [80.0, -80.0, 0.0, 1.0, -1.0]  # large but finite
+    y[1, 2] = -1.0e4  # low, above the mask threshold: a class like any other
+    y[2, 1] = MASK32  # masked in the first pass only: left out of both
+    y[3] = MASK32  # row 3: fully masked in the first pass
+    y[4 + 3] = MASK32  # ... and in the second
+    a = torch.tensor(y, requires_grad=True)
+    b = torch.tensor(y, requires_grad=True)
+    base = torch.zeros(())
+    fused, kl = _torch_kernels.rdrop_softmax_kl(a, base, 0.75, temperature, 1)
+    general = SoftmaxKLDivergence(temperature=temperature).call(b[4:], b[:4])
+    general = 0.75 * ops.mean(general)
+    np.testing.assert_allclose(float(fused), float(general), rtol=1e-6)
+    np.testing.assert_allclose(float(kl), float(general) / 0.75, rtol=1e-6)
+    assert not kl.requires_grad
+    (ga,) = torch.autograd.grad(fused, a)
+    (gb,) = torch.autograd.grad(general, b)
+    assert np.all(np.isfinite(ga.numpy()))
+    np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-5, atol=1e-7)
+    assert np.all(ga.numpy()[[2, 6], 1] == 0) and np.all(ga.numpy()[[3, 7]] == 0)
+    # NaN is not a mask: it reaches the value, as on the general path.
+    y[5, 0] = np.nan
+    nan_loss, _ = _torch_kernels.rdrop_softmax_kl(torch.tensor(y), base, 1.0, 1.0, 1)
+    assert np.isnan(float(nan_loss))
+
+
+def test_wrong_input_shape_in_training_is_a_value_error():
+    model = RDropModel(_mlp(dim=8))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(8, dim=5)
+    with pytest.raises(ValueError, match="incompatible"):
+        model.fit(x, y, batch_size=4, verbose=0)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch module hooks")
+def test_torch_hooks_on_the_wrapped_model_still_run():
+    base = _mlp()
+    seen = []
+    handle = base.register_forward_hook(lambda m, a, out: seen.append(out.shape[0]))
+    model = RDropModel(base)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(8)
+    model.fit(x, y, batch_size=4, verbose=0)
+    # Both training steps ran the hook on their 2 x 4 doubled rows (Keras'
+    # own first pass on the B rows of a batch, to build, comes before).
+    assert seen.count(8) == 2 and seen[-2:] == [8, 8]
+    handle.remove()
+
+
 def _squared_batch_mean_ce(y_true, y_pred):
     """A user loss that looks across the batch: (batch mean of the CE)^2 per sample."""
     ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
