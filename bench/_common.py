@@ -51,26 +51,64 @@ def run_worker(script, backend, extra):
     raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
 
 
-def train_step_medians(contenders, repeats, warmup):
-    """Median `train_on_batch` seconds of each compiled `{name: (model, x, y)}`.
+def fit_step_times(contenders, rounds, steps):
+    """Training-step seconds of each compiled `{name: (model, x, y, batch_size)}` in `fit`.
 
-    Each model is warmed up first; then the contenders run interleaved, one
-    step each per round, so drift on a shared machine hits all alike.
+    `x`, `y` hold `steps` batches. Each round runs one `fit` epoch of
+    `steps` steps per contender, the contenders interleaved so that drift on
+    a shared machine hits all alike; a first round warms up and is dropped.
+    A callback times each step from `on_train_batch_begin` to
+    `on_train_batch_end`, after the step's loss has been read back (JAX
+    dispatches asynchronously), so `fit`'s own setup per epoch is left out.
+
+    Returns `{name: (median step over all rounds, [median step of each
+    round])}`; the per-round medians give the paired ratios' spread.
     """
     import time
 
+    import keras
     import numpy as np
 
-    for model, x, y in contenders.values():
-        for _ in range(warmup):
-            model.train_on_batch(x, y)
+    class Timer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            keras.ops.convert_to_numpy(logs["loss"])
+            self.times.append(time.perf_counter() - self.start)
+
     times = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, (model, x, y) in contenders.items():
-            start = time.perf_counter()
-            model.train_on_batch(x, y)
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    for r in range(rounds + 1):
+        for name, (model, x, y, batch_size) in contenders.items():
+            timer = Timer()
+            model.fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[timer],
+            )
+            if r:  # round 0 warms up
+                times[name].append(timer.times)
+    return {
+        name: (float(np.median(t)), [float(np.median(row)) for row in t])
+        for name, t in times.items()
+    }
+
+
+def ratio_spread(times, name, baseline):
+    """`(ratio of medians, 25th and 75th percentile of the per-round ratios)`."""
+    import numpy as np
+
+    ratio = times[name][0] / times[baseline][0]
+    rounds = np.array(times[name][1]) / np.array(times[baseline][1])
+    return ratio, float(np.quantile(rounds, 0.25)), float(np.quantile(rounds, 0.75))
 
 
 def versions():

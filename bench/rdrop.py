@@ -7,9 +7,12 @@ Contenders, side by side in one process per backend:
 - rdrop@B: `keras_rdkl.RDropModel` on B rows (one concatenated [x; x] pass);
 - naive@B: the same loss but two separate forward passes of the model.
 
-Each contender is compiled (jit where the backend has it), warmed up, then
-`train_on_batch` is timed `--repeats` times; the table reports medians and
-ratios to plain@2B.
+Each contender is compiled with Keras' default per backend (XLA on JAX,
+`tf.function` on TensorFlow, eager PyTorch) and trained with `fit`, as users
+do: `--rounds` rounds, each one epoch of `--steps` steps per contender
+(interleaved; a first round warms up). Every step is timed by a callback; the
+table reports the median step, the ratio of medians to plain@2B and the
+spread (25th-75th percentile) of the ratio over the rounds.
 
     python bench/rdrop.py --quick              # smoke run, current backend
     python bench/rdrop.py --all-backends       # tensorflow, jax, torch -> bench/results/rdrop.md
@@ -56,7 +59,7 @@ def build_models(keras, quick):
 
     # The MLP at three widths: how R-Drop's fixed cost per step shrinks
     # against the model's own work (the issue's size is width 512).
-    widths = (512,) if quick else (128, 512, 2048)
+    widths = (512,) if quick else (128, 256, 512, 1024, 2048)
     models = {f"MLP 256-{w}-{w}-10": (mlp(w), 64, "sparse", None) for w in widths}
     return {
         **models,
@@ -98,7 +101,6 @@ def run_backend(args):
             return super().call(inputs, training=training)
 
     backend = keras.backend.backend()
-    jit = backend != "torch"
     rows = []
     for name, (factory, bsz, kind, info) in build_models(keras, args.quick).items():
         loss = (
@@ -106,31 +108,38 @@ def run_backend(args):
             if kind == "sparse"
             else MultilabelCategoricalCrossentropy(axis=(-2, -1))
         )
-        x, y = make_data(np, kind, info, 2 * bsz)
+        # Seconds-long NER steps: fewer per round.
+        steps = args.steps if kind == "sparse" else max(1, args.steps // 10)
+        x, y = make_data(np, kind, info, 2 * bsz * steps)
+        half = (x[: bsz * steps], y[: bsz * steps], bsz)
         contenders = {
-            "plain@2B": (factory(), x, y),
-            "rdrop@B": (RDropModel(factory(), alpha=1.0), x[:bsz], y[:bsz]),
-            "naive@B": (NaiveRDrop(factory(), alpha=1.0), x[:bsz], y[:bsz]),
+            "plain@2B": (factory(), x, y, 2 * bsz),
+            "rdrop@B": (RDropModel(factory(), alpha=1.0), *half),
+            "naive@B": (NaiveRDrop(factory(), alpha=1.0), *half),
         }
-        for model, _, _ in contenders.values():
-            model.compile(keras.optimizers.Adam(1e-4), loss, jit_compile=jit)
-        med = _common.train_step_medians(contenders, args.repeats, args.warmup)
+        for model, *_ in contenders.values():
+            model.compile(keras.optimizers.Adam(1e-4), loss)
+        times = _common.fit_step_times(contenders, args.rounds, steps)
+        ratio, q25, q75 = _common.ratio_spread(times, "rdrop@B", "plain@2B")
         rows.append(
             {
                 "backend": backend,
                 "model": name,
                 "B": bsz,
-                "plain_2B_ms": 1e3 * med["plain@2B"],
-                "rdrop_B_ms": 1e3 * med["rdrop@B"],
-                "naive_B_ms": 1e3 * med["naive@B"],
-                "rdrop_vs_plain": med["rdrop@B"] / med["plain@2B"],
-                "naive_vs_plain": med["naive@B"] / med["plain@2B"],
+                "steps": steps,
+                "plain_2B_ms": 1e3 * times["plain@2B"][0],
+                "rdrop_B_ms": 1e3 * times["rdrop@B"][0],
+                "naive_B_ms": 1e3 * times["naive@B"][0],
+                "rdrop_vs_plain": ratio,
+                "rdrop_q25": q25,
+                "rdrop_q75": q75,
+                "naive_vs_plain": times["naive@B"][0] / times["plain@2B"][0],
             }
         )
     return rows
 
 
-def to_markdown(rows, command, quick):
+def to_markdown(rows, command, quick, rounds):
     lines = [
         "# R-Drop train-step benchmark",
         "",
@@ -143,16 +152,20 @@ def to_markdown(rows, command, quick):
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in _common.versions().items()),
         "",
-        "Median `train_on_batch` time; ratio to the plain model on 2B rows (ideal 1.00). "
-        "naive = two separate forward passes.",
+        "Median training step in `fit` (steps per round x rounds after a warm-up "
+        "round); ratio of medians to the plain model on 2B rows (ideal 1.00), with "
+        "the 25th-75th percentile of the per-round ratios; naive = two separate "
+        "forward passes.",
         "",
-        "| backend | model | B | plain@2B ms | rdrop@B ms | naive@B ms | rdrop/plain | naive/plain |",
-        "|---|---|---|---|---|---|---|---|",
+        "| backend | model | B | steps x rounds | plain@2B ms | rdrop@B ms | naive@B ms "
+        "| rdrop/plain | per-round spread | naive/plain |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['backend']} | {r['model']} | {r['B']} | {r['plain_2B_ms']:.1f} | "
-            f"{r['rdrop_B_ms']:.1f} | {r['naive_B_ms']:.1f} | {r['rdrop_vs_plain']:.2f} | "
+            f"| {r['backend']} | {r['model']} | {r['B']} | {r['steps']} x {rounds} | "
+            f"{r['plain_2B_ms']:.1f} | {r['rdrop_B_ms']:.1f} | {r['naive_B_ms']:.1f} | "
+            f"{r['rdrop_vs_plain']:.2f} | {r['rdrop_q25']:.2f}-{r['rdrop_q75']:.2f} | "
             f"{r['naive_vs_plain']:.2f} |"
         )
     return "\n".join(lines) + "\n"
@@ -163,8 +176,10 @@ def main():
     parser.add_argument(
         "--quick", action="store_true", help="small models, few repeats"
     )
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--steps", type=int, default=None, help="MLP steps per round (NER: a tenth)"
+    )
     parser.add_argument(
         "--all-backends",
         action="store_true",
@@ -175,8 +190,10 @@ def main():
         "--out", default=os.path.join(os.path.dirname(__file__), "results", "rdrop.md")
     )
     args = parser.parse_args()
-    if args.repeats is None:
-        args.repeats = 5 if args.quick else 20
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 30
+    if args.steps is None:
+        args.steps = 10 if args.quick else 20
     command = "python bench/rdrop.py " + " ".join(
         a for a in sys.argv[1:] if a != "--json"
     )
@@ -187,10 +204,10 @@ def main():
                 sys.executable,
                 __file__,
                 "--json",
-                "--repeats",
-                str(args.repeats),
-                "--warmup",
-                str(args.warmup),
+                "--rounds",
+                str(args.rounds),
+                "--steps",
+                str(args.steps),
             ] + (["--quick"] if args.quick else [])
             env = dict(os.environ, KERAS_BACKEND=backend)
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -198,7 +215,7 @@ def main():
                 print(proc.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(f"backend {backend} failed")
             rows.extend(json.loads(proc.stdout.strip().splitlines()[-1]))
-        table = to_markdown(rows, command, args.quick)
+        table = to_markdown(rows, command, args.quick, args.rounds)
         print(table)
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out, "w") as f:
@@ -208,7 +225,7 @@ def main():
     if args.json:
         print(json.dumps(rows))
     else:
-        print(to_markdown(rows, command, args.quick))
+        print(to_markdown(rows, command, args.quick, args.rounds))
 
 
 if __name__ == "__main__":

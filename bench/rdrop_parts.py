@@ -1,19 +1,19 @@
 """Where R-Drop's fixed cost per step goes: the train step taken apart, per backend.
 
 On small models `RDropModel` at batch B costs more than the plain model at 2B
-(bench/rdrop.py). This benchmark removes one part of the R-Drop step at a
-time, side by side in one process per backend (interleaved, medians of
-`train_on_batch`), on the MLP 256-W-W-10 with dropout of bench/rdrop.py:
+(bench/rdrop.py). This benchmark removes R-Drop's own work from the step,
+side by side in one process per backend (`fit`, interleaved rounds, every
+step timed, as in bench/rdrop.py), on the MLP 256-W-W-10 with dropout of
+bench/rdrop.py:
 
 * plain@2B: the wrapped model alone on 2B rows (the baseline, 1.00);
 * wrapper: `RDropModel` making the doubled pass and the compiled loss on the
-  2B rows, but no divergence and no `kl` metric: the cost of the wrapper
+  2B rows, with no divergence and no `kl` metric: the cost of the wrapper
   itself (its own `Layer.__call__`, the `[x; x]` concatenation, the doubled
-  targets, a second model level for the trainer);
-* + divergence: the same with the symmetric KL (split of the output, the
-  divergence forward and backward, the `alpha` term), `kl` not logged;
-* rdrop@B: the whole `RDropModel` step (the `kl` metric's update and
-  result too).
+  targets);
+* rdrop@B: the whole `RDropModel` step; rdrop@B - wrapper is the divergence
+  (forward and backward, the `alpha` term) and the `kl` metric (its update
+  and the result that every step logs).
 
 Writes bench/results/rdrop_parts.md.
 
@@ -26,10 +26,10 @@ import os
 import _common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PARTS = ("plain@2B", "wrapper", "+ divergence", "rdrop@B")
+PARTS = ("plain@2B", "wrapper", "rdrop@B")
 
 
-def _contenders(keras, width, batch):
+def _contenders(keras, width, batch, steps):
     import numpy as np
 
     from keras_rdkl import RDropModel
@@ -43,12 +43,8 @@ def _contenders(keras, width, batch):
             h = keras.layers.Dropout(0.1)(h)
         return keras.Model(inputs, keras.layers.Dense(10)(h))
 
-    class _Silent(keras.metrics.Mean):
-        def update_state(self, values, sample_weight=None):
-            return None
-
     class Wrapper(RDropModel):
-        """The doubled pass and the loss on 2B rows only."""
+        """The doubled pass and the loss on 2B rows only; `kl` not logged."""
 
         def compute_loss(
             self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -59,21 +55,17 @@ def _contenders(keras, width, batch):
                 self, x, rdrop_module._twice(y), y_pred, None, training=training
             )
 
-    class NoMetric(RDropModel):
-        """Everything but the `kl` metric."""
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.kl_tracker = _Silent(name="kl")
+        @property
+        def metrics(self):
+            return [m for m in super().metrics if m is not self.kl_tracker]
 
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2 * batch, 256)).astype("float32")
-    y = rng.integers(0, 10, 2 * batch)
-    half = (x[:batch], y[:batch])
+    x = rng.normal(size=(2 * batch * steps, 256)).astype("float32")
+    y = rng.integers(0, 10, 2 * batch * steps)
+    half = (x[: batch * steps], y[: batch * steps], batch)
     return {
-        "plain@2B": (build(), x, y),
+        "plain@2B": (build(), x, y, 2 * batch),
         "wrapper": (Wrapper(build(), alpha=1.0), *half),
-        "+ divergence": (NoMetric(build(), alpha=1.0), *half),
         "rdrop@B": (RDropModel(build(), alpha=1.0), *half),
     }
 
@@ -83,12 +75,14 @@ def worker(args):
 
     rows = []
     for width in args.widths:
-        contenders = _contenders(keras, width, args.batch)
+        contenders = _contenders(keras, width, args.batch, args.steps)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        for model, _, _ in contenders.values():
+        for model, *_ in contenders.values():
             model.compile(keras.optimizers.Adam(1e-4), loss)
-        med = _common.train_step_medians(contenders, args.repeats, args.warmup)
-        rows.append({"width": width, "ms": {k: 1e3 * v for k, v in med.items()}})
+        times = _common.fit_step_times(contenders, args.rounds, args.steps)
+        spread = {k: _common.ratio_spread(times, k, "plain@2B")[1:] for k in PARTS}
+        ms = {k: 1e3 * v[0] for k, v in times.items()}
+        rows.append({"width": width, "ms": ms, "spread": spread})
     _common.emit({"rows": rows})
 
 
@@ -96,20 +90,20 @@ def main():
     p = _common.parser(__doc__, quick_help="smoke run: width 128, 5 repeats")
     p.add_argument("--widths", nargs="+", type=int, default=[128, 512])
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=200)
-    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--steps", type=int, default=20)
     p.add_argument("--output", default=os.path.join(HERE, "results", "rdrop_parts.md"))
     args = p.parse_args()
     if args.quick:
-        args.widths, args.repeats, args.warmup = [128], 5, 2
+        args.widths, args.rounds, args.steps = [128], 2, 5
     if args.worker:
         return worker(args)
     shared = ["--widths", *map(str, args.widths), "--batch", str(args.batch)]
-    shared += ["--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    shared += ["--rounds", str(args.rounds), "--steps", str(args.steps)]
     lines = [
         "| backend | model | B | "
         + " | ".join(f"{k} ms" for k in PARTS)
-        + " | wrapper | divergence | kl metric | total |",
+        + " | wrapper | divergence + kl metric | total | total, per-round spread |",
         "|---|---|---|" + "---|" * (len(PARTS) + 4),
     ]
     for backend in args.backends:
@@ -118,22 +112,23 @@ def main():
             ms = r["ms"]
             base = ms["plain@2B"]
             steps = [ms[k] for k in PARTS]
-            shares = [
-                (b - a) / base for a, b in zip(steps, steps[1:], strict=False)
-            ] + [(ms["rdrop@B"] - base) / base]
+            shares = [(b - a) / base for a, b in zip(steps, steps[1:], strict=False)]
+            shares.append((ms["rdrop@B"] - base) / base)
+            q25, q75 = r["spread"]["rdrop@B"]
             lines.append(
                 f"| {backend} | MLP 256-{r['width']}-{r['width']}-10 | {args.batch} | "
                 + " | ".join(f"{v:.2f}" for v in steps)
                 + " | "
                 + " | ".join(f"{s:+.0%}" for s in shares)
-                + " |"
+                + f" | {q25 - 1:+.0%} to {q75 - 1:+.0%} |"
             )
     settings = (
-        "Median `train_on_batch` time of each contender (interleaved), then each "
-        "part's cost as a share of plain@2B: wrapper = wrapper - plain@2B, "
-        "divergence = + divergence - wrapper, kl metric = rdrop@B - + divergence, "
-        "total = rdrop@B - plain@2B. Keras' default compilation per backend "
-        "(XLA on JAX, tf.function on TensorFlow, eager PyTorch)."
+        f"Median training step in `fit` ({args.steps} steps x {args.rounds} rounds "
+        "after a warm-up round, contenders interleaved), then each part's cost as a "
+        "share of plain@2B: wrapper = wrapper - plain@2B, divergence + kl metric = "
+        "rdrop@B - wrapper, total = rdrop@B - plain@2B, and the 25th-75th "
+        "percentile of the total over the rounds. Keras' default compilation per "
+        "backend (XLA on JAX, tf.function on TensorFlow, eager PyTorch)."
     )
     _common.write_page(
         args.output,

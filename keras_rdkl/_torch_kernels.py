@@ -202,61 +202,60 @@ class _RDropSoftmaxKL(torch.autograd.Function):
     axis 0). With `D = log P - roll(log P)` and `Delta = P - roll(P)`, where
     `P = softmax(y / T)` over `axis` and `roll` swaps the halves, `D` is
     `[d; -d]` and `Delta` is `[delta; -delta]`, so the mean symmetric KL of
-    the halves is `<Delta, D> / (2 n)` (`n` per-sample values in a half) and
-    the closed-form gradients of `_SoftmaxKL` for both halves are the single
-    expression `(P (D - <P, D>) + Delta) / (n T)`. Returns `base + weight *
-    kl` (the training loss, differentiable in `y` and `base`) and `kl`
-    (for the metric, not differentiable).
+    the halves is `<Delta, D> / (2 n)` (`n` per-sample values in a half; a
+    sum of non-negative terms, so no cancellation) and the closed-form
+    gradients of `_SoftmaxKL` for both halves are the single expression
+    `(P (D - <P, D>) + Delta) / (n T)`.
+
+    Classes masked in either pass are left out of both, as in `_SoftmaxKL`;
+    one host sync (`amin`) skips that work when nothing is masked (NaN
+    reaches the value either way).
     """
 
     @staticmethod
-    def forward(ctx, y, base, weight, temperature, axis):
+    def forward(ctx, y, base, weight, temperature, axis, total, count):
         half = y.shape[0] // 2
-        # Masked where either pass is (NaN stays unmasked, as in _SoftmaxKL).
-        masked = torch.minimum(y, y.roll(half, 0)) <= MASK_THRESHOLD
+        masked = None
+        if float(y.amin()) <= MASK_THRESHOLD:
+            masked = torch.minimum(y, y.roll(half, 0)) <= MASK_THRESHOLD
         if temperature != 1.0:
             y = y / temperature
-        log_p = torch.log_softmax(torch.where(masked, -1e30, y), dim=axis)
+        if masked is not None:
+            y = torch.where(masked, -1e30, y)
+        log_p = torch.log_softmax(y, dim=axis)
         p = log_p.exp()
         d = log_p.sub_(log_p.roll(half, 0))
         delta = p - p.roll(half, 0)
-        count = y.numel() // (2 * y.shape[axis])
-        kl = torch.vdot(delta.reshape(-1), d.reshape(-1)) / (2 * count)
-        ctx.axis, ctx.scale = axis, weight / (count * temperature)
+        scale = 1.0 / (2 * (y.numel() // (2 * y.shape[axis])))
+        kl_sum = torch.vdot(delta.reshape(-1), d.reshape(-1))
+        total.add_(kl_sum, alpha=scale)
+        count.add_(1.0)
+        ctx.axis, ctx.scale = axis, 2 * scale * weight / temperature
         ctx.save_for_backward(p, d, delta)
-        ctx.mark_non_differentiable(kl)
-        return torch.add(base, kl, alpha=weight), kl
+        return torch.add(base, kl_sum, alpha=scale * weight)
 
     @staticmethod
-    def backward(ctx, grad, _):
+    def backward(ctx, grad):
         p, d, delta = ctx.saved_tensors
         centred = d - (p * d).sum(dim=ctx.axis, keepdim=True)
         grad_y = centred.mul_(p).add_(delta).mul_(grad * ctx.scale)
-        return grad_y, grad, None, None, None
+        return grad_y, grad, None, None, None, None, None
 
 
-def rdrop_softmax_kl(y, base, weight, temperature, axis):
-    """`(base + weight * kl, kl)` for R-Drop's doubled logits `y`.
+def rdrop_softmax_kl(y, base, weight, temperature, axis, total, count):
+    """`base + weight * kl` for R-Drop's doubled logits `y`, logging `kl`.
 
     `kl`: the mean over samples of the symmetric softmax KL over `axis`
     between the two halves of `y` (axis 0), as
-    `ops.mean(softmax_kl_divergence(y2, y1))` computes it. `y`: float32
-    logits with an even number of rows and at least one per-sample value;
-    `axis`: non-negative, not 0; `base`: a scalar float32 loss.
+    `ops.mean(softmax_kl_divergence(y2, y1))` computes it; it is added to
+    the tensor `total` and 1 to `count` (a `keras.metrics.Mean`'s state, as
+    `update_state(kl)` would). `y`: float32 logits with an even number of
+    rows and at least one per-sample value; `axis`: non-negative, not 0;
+    `base`: a scalar float32 loss.
     """
-    return _RDropSoftmaxKL.apply(y, base, float(weight), float(temperature), axis)
-
-
-def add_to_mean(total, count, value):
-    """`Mean.update_state(value)` for one float32 scalar, as two in-place adds.
-
-    `total`, `count`: the Mean's variables (`_keras_internals.mean_state`).
-    Same result as `update_state` (total + value, count + 1) without its
-    dozen Keras calls per training step.
-    """
-    with torch.no_grad():
-        total.value.add_(value)
-        count.value.add_(1.0)
+    return _RDropSoftmaxKL.apply(
+        y, base, float(weight), float(temperature), axis, total, count
+    )
 
 
 def hard_label_zlpr(s, positive, scratch):

@@ -569,11 +569,11 @@ class RDropModel(keras.Model):
         return loss(y2, y1, sample_weight=sample_weight)
 
     def _fused_divergence(self, y_pred, base):
-        """PyTorch: `(base + alpha/2 * kl, kl)` in one autograd node, or None.
+        """PyTorch: `base + alpha/2 * kl` in one autograd node (logging `kl`), or None.
 
         The common classifier case (softmax divergence on float32 logits, no
         Keras mask, no sample weights, mean reduction) runs as one node that
-        splits, masks and differentiates in place
+        splits, masks, differentiates and updates the `kl` metric in place
         (`_torch_kernels.rdrop_softmax_kl`); every other case, and every
         other backend, takes the general path. Both give the same values and
         gradients (tests/models/test_rdrop.py).
@@ -594,8 +594,15 @@ class RDropModel(keras.Model):
         from keras_rdkl import _torch_kernels
 
         loss = self._divergence_loss(rank)[0]
+        total, count = internals.mean_state(self.kl_tracker)
         return _torch_kernels.rdrop_softmax_kl(
-            y_pred, _float32(base), 0.5 * self.alpha, loss.temperature, axis
+            y_pred,
+            _float32(base),
+            0.5 * self.alpha,
+            loss.temperature,
+            axis,
+            total.value,
+            count.value,
         )
 
     def _fused_axis(self, rank):
@@ -662,11 +669,7 @@ class RDropModel(keras.Model):
         if terms and sample_weight is None:
             fused = self._fused_divergence(y_pred, terms[0])
             if fused is not None:
-                from keras_rdkl import _torch_kernels
-
-                loss, d = fused
-                _torch_kernels.add_to_mean(*internals.mean_state(self.kl_tracker), d)
-                return loss
+                return fused
         y1, y2 = self._halves(y_pred)
         d = _float32(self._divergence(y1, y2, _fresh(sample_weight)))
         self.kl_tracker.update_state(d)

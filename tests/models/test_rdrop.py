@@ -293,13 +293,15 @@ def test_fused_node_equals_the_general_divergence_on_extreme_logits(temperature)
     y[4 + 3] = MASK32  # ... and in the second
     a = torch.tensor(y, requires_grad=True)
     b = torch.tensor(y, requires_grad=True)
-    base = torch.zeros(())
-    fused, kl = _torch_kernels.rdrop_softmax_kl(a, base, 0.75, temperature, 1)
+    base = torch.tensor(0.25)
+    total, count = torch.tensor(1.0), torch.tensor(2.0)  # a Mean's state
+    fused = _torch_kernels.rdrop_softmax_kl(a, base, 0.75, temperature, 1, total, count)
     general = SoftmaxKLDivergence(temperature=temperature).call(b[4:], b[:4])
-    general = 0.75 * ops.mean(general)
-    np.testing.assert_allclose(float(fused), float(general), rtol=1e-6)
-    np.testing.assert_allclose(float(kl), float(general) / 0.75, rtol=1e-6)
-    assert not kl.requires_grad
+    general = ops.mean(general)
+    np.testing.assert_allclose(float(fused), 0.25 + 0.75 * float(general), rtol=1e-6)
+    np.testing.assert_allclose(float(total), 1.0 + float(general), rtol=1e-6)
+    assert float(count) == 3.0
+    general = 0.75 * general
     (ga,) = torch.autograd.grad(fused, a)
     (gb,) = torch.autograd.grad(general, b)
     assert np.all(np.isfinite(ga.numpy()))
@@ -307,8 +309,10 @@ def test_fused_node_equals_the_general_divergence_on_extreme_logits(temperature)
     assert np.all(ga.numpy()[[2, 6], 1] == 0) and np.all(ga.numpy()[[3, 7]] == 0)
     # NaN is not a mask: it reaches the value, as on the general path.
     y[5, 0] = np.nan
-    nan_loss, _ = _torch_kernels.rdrop_softmax_kl(torch.tensor(y), base, 1.0, 1.0, 1)
-    assert np.isnan(float(nan_loss))
+    nan_loss = _torch_kernels.rdrop_softmax_kl(
+        torch.tensor(y), base, 1.0, 1.0, 1, total, count
+    )
+    assert np.isnan(float(nan_loss)) and np.isnan(float(total))
 
 
 def test_wrong_input_shape_in_training_is_a_value_error():
