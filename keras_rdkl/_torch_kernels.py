@@ -2,7 +2,7 @@
 
 Everything else in keras_rdkl is written once in `keras.ops`. Eager PyTorch
 runs each `keras.ops` call as its own kernel behind about 10 us of Python
-dispatch, and records each for autograd. Two places pay for that enough to
+dispatch, and records each for autograd. Three places pay for that enough to
 have a PyTorch form here, chosen by the callers when
 `keras.backend.backend() == "torch"`:
 
@@ -14,15 +14,20 @@ have a PyTorch form here, chosen by the callers when
   forward pass with one `exp` per score, and a hand-written backward that
   reuses the forward's exponentials (the gradient of
   `log(1 + sum_i exp(z_i))` is `exp(z_i) / (1 + sum_j exp(z_j))`).
-- The symmetric softmax KL on logits (`softmax_kl`), R-Drop's divergence for
-  classifiers: the forward in native torch calls and a closed-form backward
-  (one autograd node), which removes most of R-Drop's fixed cost per step on
-  small models (bench/rdrop.py).
+- The symmetric softmax KL on logits (`softmax_kl`): the forward in native
+  torch calls and a closed-form backward (one autograd node in place of
+  about a dozen).
+- R-Drop's whole divergence term (`rdrop_softmax_kl`) for the common
+  classifier case (softmax logits, no sample weights or Keras masks): the
+  split of the doubled output, the divergence, its mean, the `alpha` term,
+  the add to the compiled loss and the `kl` metric's update in one node,
+  which leaves R-Drop about a dozen small kernels per step (bench/rdrop.py).
 
 Values and gradients equal the `keras.ops` forms to rounding; both are
 tested against the same NumPy references on every backend
-(tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py), and the
-ZLPR kernels against each other.
+(tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py,
+tests/models/test_rdrop.py), the ZLPR kernels against each other and the
+R-Drop node against the general divergence.
 """
 
 import torch
