@@ -30,7 +30,9 @@ What is used and why:
   `Layer.__call__` (about 0.1 ms of Python per step), only where that call
   would add nothing: see `graph_call`.
 - `Mean.total` / `Mean.count`: the state of `keras.metrics.Mean`, which
-  RDropModel's `kl` metric adds to in place on PyTorch.
+  RDropModel's `kl` metric adds to in place on PyTorch, and
+  `backend.in_stateless_scope`: inside a `keras.StatelessScope` a variable's
+  value is the scope's, so nothing is added in place there.
 """
 
 
@@ -145,3 +147,10 @@ def graph_call(model, wrapper):
 def mean_state(metric):
     """`(total, count)`: the variables of a `keras.metrics.Mean`."""
     return metric.total, metric.count
+
+
+def in_stateless_scope():
+    """Whether a `keras.StatelessScope` is active."""
+    from keras.src.backend import in_stateless_scope as _in
+
+    return _in()

@@ -173,3 +173,9 @@ def test_graph_call_equals_calling_the_model():
     assert internals.graph_call(functional, keras.layers.Layer(dtype="float16")) is None
     functional.activity_regularizer = keras.regularizers.L2(0.1)
     assert internals.graph_call(functional, wrapper) is None
+
+
+def test_in_stateless_scope():
+    assert not internals.in_stateless_scope()
+    with keras.StatelessScope():
+        assert internals.in_stateless_scope(), "backend.in_stateless_scope changed"

@@ -578,10 +578,10 @@ class RDropModel(keras.Model):
         other backend, takes the general path. Both give the same values and
         gradients (tests/models/test_rdrop.py).
         """
-        if keras.backend.backend() != "torch":
+        if keras.backend.backend() != "torch" or internals.in_stateless_scope():
             return None
         y_pred = keras.tree.flatten(y_pred)[0]
-        if internals.get_keras_mask(y_pred) is not None:
+        if not ops.is_tensor(y_pred) or internals.get_keras_mask(y_pred) is not None:
             return None
         rank = len(y_pred.shape)
         axis = self._fused_axis(rank)
