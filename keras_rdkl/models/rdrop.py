@@ -642,6 +642,7 @@ class RDropModel(keras.Model):
         if not (training and self._doubled):
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         terms = []
+        halves = None  # the split output, made once where needed
         if self.loss is None and self.losses:
             # Only regularization losses: counted once.
             loss = super().compute_loss(x, y, y_pred, None, training=training)
@@ -658,19 +659,19 @@ class RDropModel(keras.Model):
             # Keras' own loss on each half: the compiled loss (sample weights
             # and masks included) plus the regularization losses, which the
             # average of the two counts once.
-            y1, y2 = self._halves(y_pred)
+            halves = self._halves(y_pred)
             l1 = super().compute_loss(
-                x, y, y1, _fresh(sample_weight), training=training
+                x, y, halves[0], _fresh(sample_weight), training=training
             )
             l2 = super().compute_loss(
-                x, y, y2, _fresh(sample_weight), training=training
+                x, y, halves[1], _fresh(sample_weight), training=training
             )
             terms.append(0.5 * (_float32(l1) + _float32(l2)))
         if terms and sample_weight is None:
             fused = self._fused_divergence(y_pred, terms[0])
             if fused is not None:
                 return fused
-        y1, y2 = self._halves(y_pred)
+        y1, y2 = halves or self._halves(y_pred)
         d = _float32(self._divergence(y1, y2, _fresh(sample_weight)))
         self.kl_tracker.update_state(d)
         terms.append(d * (0.5 * self.alpha))
