@@ -173,9 +173,7 @@ def to_markdown(rows, command, quick, rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="small models, few rounds"
-    )
+    parser.add_argument("--quick", action="store_true", help="small models, few rounds")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument(
         "--steps", type=int, default=None, help="MLP steps per round (NER: a tenth)"
