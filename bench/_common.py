@@ -51,6 +51,16 @@ def run_worker(script, backend, extra):
     raise RuntimeError(f"{backend} worker failed:\n{proc.stderr[-3000:]}")
 
 
+def mlp(keras, width):
+    """The MLP 256-W-W-10 with dropout 0.1 of the R-Drop benchmarks (a fresh model)."""
+    inputs = keras.Input((256,))
+    h = inputs
+    for _ in range(2):
+        h = keras.layers.Dense(width, activation="relu")(h)
+        h = keras.layers.Dropout(0.1)(h)
+    return keras.Model(inputs, keras.layers.Dense(10)(h), name="mlp")
+
+
 def fit_step_times(contenders, rounds, steps):
     """Training-step seconds of each compiled `{name: (model, x, y, batch_size)}` in `fit`.
 

@@ -34,15 +34,7 @@ def build_models(keras, quick):
     from keras_rdkl.layers import GlobalPointer
 
     def mlp(width):
-        def build():
-            inputs = keras.Input((256,))
-            h = inputs
-            for _ in range(2):
-                h = keras.layers.Dense(width, activation="relu")(h)
-                h = keras.layers.Dropout(0.1)(h)
-            return keras.Model(inputs, keras.layers.Dense(10)(h), name="mlp")
-
-        return build
+        return lambda: _common.mlp(keras, width)
 
     layers, hidden, length, heads = (2, 128, 64, 4) if quick else (4, 256, 128, 4)
 

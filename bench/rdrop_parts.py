@@ -36,12 +36,7 @@ def _contenders(keras, width, batch, steps):
     from keras_rdkl.models import rdrop as rdrop_module
 
     def build():
-        inputs = keras.Input((256,))
-        h = inputs
-        for _ in range(2):
-            h = keras.layers.Dense(width, activation="relu")(h)
-            h = keras.layers.Dropout(0.1)(h)
-        return keras.Model(inputs, keras.layers.Dense(10)(h))
+        return _common.mlp(keras, width)
 
     class Wrapper(RDropModel):
         """The doubled pass and the loss on 2B rows only; `kl` not logged."""

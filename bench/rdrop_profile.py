@@ -19,6 +19,7 @@ import time
 
 os.environ["KERAS_BACKEND"] = "torch"
 
+import _common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -61,12 +62,7 @@ def main():
         _timed(owner, attr, label)
 
     def build():
-        inputs = keras.Input((256,))
-        h = inputs
-        for _ in range(2):
-            h = keras.layers.Dense(args.width, activation="relu")(h)
-            h = keras.layers.Dropout(0.1)(h)
-        return keras.Model(inputs, keras.layers.Dense(10)(h))
+        return _common.mlp(keras, args.width)
 
     class Step(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
