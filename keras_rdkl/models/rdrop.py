@@ -584,7 +584,7 @@ class RDropModel(keras.Model):
         if not ops.is_tensor(y_pred) or internals.get_keras_mask(y_pred) is not None:
             return None
         rank = len(y_pred.shape)
-        axis = self._fused_axis(rank)
+        loss, axis = self._fused_axis(rank)
         if (
             axis is None
             or keras.backend.standardize_dtype(y_pred.dtype) != "float32"
@@ -593,7 +593,6 @@ class RDropModel(keras.Model):
             return None
         from keras_rdkl import _torch_kernels
 
-        loss = self._divergence_loss(rank)[0]
         total, count = internals.mean_state(self.kl_tracker)
         return _torch_kernels.rdrop_softmax_kl(
             y_pred,
@@ -606,7 +605,8 @@ class RDropModel(keras.Model):
         )
 
     def _fused_axis(self, rank):
-        """The class axis (>= 1) where the fused PyTorch divergence applies, else None."""
+        """`(divergence loss, class axis >= 1)`; the axis is None where the
+        fused PyTorch divergence does not apply."""
         loss, to_logits = self._divergence_loss(rank)
         if (
             type(loss) is not SoftmaxKLDivergence
@@ -616,9 +616,9 @@ class RDropModel(keras.Model):
             or not isinstance(loss.axis, int)
             or not -rank <= loss.axis < rank
         ):
-            return None
+            return loss, None
         axis = loss.axis % rank
-        return axis if axis > 0 else None
+        return loss, (axis if axis > 0 else None)
 
     def _mean_of_halves(self):
         """Whether the compiled loss of the 2B rows is the mean of the halves' losses.
