@@ -57,6 +57,11 @@ def main():
         (keras.Model, "compute_loss", "compiled loss (keras.Model.compute_loss)"),
         (RDropModel, "compute_loss", "RDropModel.compute_loss"),
         (_torch_kernels, "rdrop_softmax_kl", "fused divergence node, forward"),
+        (
+            _torch_kernels,
+            "rdrop_crossentropy_kl",
+            "fused cross-entropy + divergence node, forward",
+        ),
         (torch.Tensor, "backward", "backward pass"),
     ):
         _timed(owner, attr, label)

@@ -33,6 +33,12 @@ What is used and why:
   RDropModel's `kl` metric adds to in place on PyTorch, and
   `backend.in_stateless_scope`: inside a `keras.StatelessScope` a variable's
   value is the scope's, so nothing is added in place there.
+- `LossFunctionWrapper._fn_kwargs` and `CompileLoss._user_loss_weights`: on
+  PyTorch, RDropModel fuses a compiled `SparseCategoricalCrossentropy` /
+  `CategoricalCrossentropy` into its divergence node only when the loss is
+  configured as the node computes it (logits, last axis, no ignored class or
+  smoothing; `SparseCategoricalCrossentropy.get_config` leaves out `axis`)
+  and `compile` was given no loss weights.
 """
 
 
@@ -99,6 +105,20 @@ def set_feedforward_activation(encoder, activation):
     dense.activation = activation
 
 
+_GRAPH_CLASSES = []
+
+
+def _graph_classes():
+    """`(Functional, Sequential, torch.nn.modules.module)`, imported once."""
+    if not _GRAPH_CLASSES:
+        import torch.nn.modules.module as torch_module
+        from keras.src.models.functional import Functional
+        from keras.src.models.sequential import Sequential
+
+        _GRAPH_CLASSES.extend((Functional, Sequential, torch_module))
+    return _GRAPH_CLASSES
+
+
 def graph_call(model, wrapper):
     """`model.call` where it computes exactly what `model(...)` would, else None.
 
@@ -110,30 +130,24 @@ def graph_call(model, wrapper):
     own, and no torch hooks (which `Layer.__call__` would run). Inputs are
     still checked against the model's input spec, as `model(...)` would.
     """
-    import torch.nn.modules.module as torch_module
-    from keras.src.models.functional import Functional
-    from keras.src.models.sequential import Sequential
-
+    functional, sequential, torch_module = _graph_classes()
     kind = type(model)
-    if isinstance(model, Sequential):
-        plain = kind.call is Sequential.call and model._functional is not None
+    if kind.call is sequential.call and isinstance(model, sequential):
+        plain = model._functional is not None
     else:
-        plain = isinstance(model, Functional) and kind.call is Functional.call
-    hooks = (
-        model._forward_hooks,
-        model._forward_pre_hooks,
-        model._backward_hooks,
-        model._backward_pre_hooks,
-        torch_module._global_forward_hooks,
-        torch_module._global_forward_pre_hooks,
-        torch_module._global_backward_hooks,
-        torch_module._global_backward_pre_hooks,
-    )
+        plain = kind.call is functional.call and isinstance(model, functional)
     if (
         not plain
-        or model.dtype_policy.name != wrapper.dtype_policy.name
         or model.activity_regularizer is not None
-        or any(hooks)
+        or model.dtype_policy.name != wrapper.dtype_policy.name
+        or model._forward_hooks
+        or model._forward_pre_hooks
+        or model._backward_hooks
+        or model._backward_pre_hooks
+        or torch_module._global_forward_hooks
+        or torch_module._global_forward_pre_hooks
+        or torch_module._global_backward_hooks
+        or torch_module._global_backward_pre_hooks
     ):
         return None
 
@@ -154,3 +168,16 @@ def in_stateless_scope():
     from keras.src.backend import in_stateless_scope as _in
 
     return _in()
+
+
+def loss_function_kwargs(loss):
+    """The keyword arguments a `keras.losses.LossFunctionWrapper` passes to
+    its function (`axis`, which `SparseCategoricalCrossentropy.get_config`
+    leaves out, included); {} for other losses."""
+    return dict(getattr(loss, "_fn_kwargs", None) or {})
+
+
+def compiled_loss_weights(model):
+    """The `loss_weights` given to `model.compile` (None when not given)."""
+    compiled = getattr(model, "_compile_loss", None)
+    return None if compiled is None else compiled._user_loss_weights

@@ -20,14 +20,19 @@ have a PyTorch form here, chosen by the callers when
 - R-Drop's whole divergence term (`rdrop_softmax_kl`) for the common
   classifier case (softmax logits, no sample weights or Keras masks): the
   split of the doubled output, the divergence, its mean, the `alpha` term,
-  the add to the compiled loss and the `kl` metric's update in one node,
-  which leaves R-Drop about a dozen small kernels per step (bench/rdrop.py).
+  the add to the compiled loss and the `kl` metric's update in one node.
+  Where the compiled loss is Keras' own cross-entropy from logits
+  (`rdrop_crossentropy_kl`), that loss joins the node too, sharing its
+  softmax: Keras' loss machinery costs eager PyTorch more Python per step
+  than the whole node (bench/rdrop_profile.py). R-Drop's doubling of the
+  batch (`twice`) is a bare `torch.cat`, without `ops.concatenate`'s
+  conversions.
 
 Values and gradients equal the `keras.ops` forms to rounding; both are
 tested against the same NumPy references on every backend
 (tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py,
 tests/models/test_rdrop.py), the ZLPR kernels against each other and the
-R-Drop node against the general divergence.
+R-Drop nodes against the general divergence and Keras' own loss.
 """
 
 import torch
@@ -201,7 +206,7 @@ def softmax_kl(y_true, y_pred, temperature, axis):
 
 
 class _RDropSoftmaxKL(torch.autograd.Function):
-    """R-Drop's divergence term on the doubled output, in one autograd node.
+    """R-Drop's loss on the doubled output, in one autograd node.
 
     `y` holds the two dropout passes on top of each other (`[y1; y2]` on
     axis 0). With `D = log P - roll(log P)` and `Delta = P - roll(P)`, where
@@ -212,23 +217,54 @@ class _RDropSoftmaxKL(torch.autograd.Function):
     gradients of `_SoftmaxKL` for both halves are the single expression
     `(P (D - <P, D>) + Delta) / (n T)`.
 
-    Classes masked in either pass are left out of both, as in `_SoftmaxKL`;
-    one host sync (`amin`) skips that work when nothing is masked (NaN
-    reaches the value either way).
+    The node returns `base + weight * kl`. With `target` given instead of
+    `base`, the base is the cross-entropy of the doubled logits (class axis
+    last) against the targets of one half, as Keras computes it on the
+    doubled targets: `-log Q[label]` (sparse: integer `target`) or
+    `-<t, log Q>` (categorical: `target` of a half's shape), `Q =
+    softmax(y)`, averaged over the `2 n` rows; its gradient is
+    `(Q sum(t) - t) / (2 n)` (one-hot `t` for sparse targets).
+
+    Classes masked in either pass are left out of the divergence, as in
+    `_SoftmaxKL`; one host sync (`amin`) skips that work when nothing is
+    masked (NaN reaches the value either way). The cross-entropy is fused
+    only where nothing is masked (the caller checks).
     """
 
     @staticmethod
-    def forward(ctx, y, base, weight, temperature, axis, total, count):
+    def forward(ctx, y, base, target, sparse, weight, temperature, axis, total, count):
         half = y.shape[0] // 2
-        masked = None
-        if float(y.amin()) <= MASK_THRESHOLD:
-            masked = torch.minimum(y, y.roll(half, 0)) <= MASK_THRESHOLD
-        if temperature != 1.0:
-            y = y / temperature
-        if masked is not None:
-            y = torch.where(masked, -1e30, y)
-        log_p = torch.log_softmax(y, dim=axis)
+        if target is not None:
+            y = y.contiguous()  # for the views below; a no-op as a rule
+        z = y / temperature if temperature != 1.0 else y
+        ctx.sparse = sparse
+        # A target means the caller found nothing masked; else look once.
+        if target is None and _has_masked(y):
+            z = torch.where(
+                torch.minimum(y, y.roll(half, 0)) <= MASK_THRESHOLD, -1e30, z
+            )
+        log_p = torch.log_softmax(z, dim=axis)
         p = log_p.exp()
+        if target is not None:
+            classes = y.shape[-1]
+            log_q = log_p if temperature == 1.0 else torch.log_softmax(y, dim=-1)
+            q = p if temperature == 1.0 else log_q.exp()
+            rows = log_q.view(2, -1, classes)
+            if sparse:
+                # The labels of one half serve both (a view, no copy).
+                if target.dtype != torch.long:
+                    target = target.long()
+                index = target.reshape(1, -1, 1).expand(2, -1, 1)
+                # sum(-x) == -sum(x) exactly: `-log Q[label]` summed, negated.
+                minus_ce = torch.gather(rows, 2, index)
+                ctx.index = index
+            else:
+                t = target.reshape(1, -1, classes)
+                minus_ce = torch.sum(t * rows, dim=-1)
+                ctx.target = t
+            ctx.q = q
+            ctx.ce_rows = minus_ce.numel()
+            base = torch.sum(minus_ce) / -ctx.ce_rows
         d = log_p.sub_(log_p.roll(half, 0))
         delta = p - p.roll(half, 0)
         scale = 1.0 / (2 * (y.numel() // (2 * y.shape[axis])))
@@ -236,6 +272,7 @@ class _RDropSoftmaxKL(torch.autograd.Function):
         total.add_(kl_sum, alpha=scale)
         count.add_(1.0)
         ctx.axis, ctx.scale = axis, 2 * scale * weight / temperature
+        ctx.fused_ce = target is not None
         ctx.save_for_backward(p, d, delta)
         return torch.add(base, kl_sum, alpha=scale * weight)
 
@@ -244,7 +281,37 @@ class _RDropSoftmaxKL(torch.autograd.Function):
         p, d, delta = ctx.saved_tensors
         centred = d - (p * d).sum(dim=ctx.axis, keepdim=True)
         grad_y = centred.mul_(p).add_(delta).mul_(grad * ctx.scale)
-        return grad_y, grad, None, None, None, None, None
+        if not ctx.fused_ce:
+            return grad_y, grad, None, None, None, None, None, None, None
+        minus_g = grad / -ctx.ce_rows
+        rows = grad_y.view(2, -1, grad_y.shape[-1])
+        if ctx.sparse:
+            grad_y.addcmul_(ctx.q, minus_g, value=-1.0)
+            rows.scatter_add_(2, ctx.index, minus_g.expand(ctx.index.shape))
+        else:
+            t = ctx.target
+            weight = t.sum(-1, keepdim=True).mul_(minus_g)
+            rows.addcmul_(ctx.q.view(rows.shape), weight, value=-1.0)
+            rows.addcmul_(t, minus_g)
+        return grad_y, None, None, None, None, None, None, None, None
+
+
+def twice(t):
+    """`[t; t]`: tensor `t` stacked on itself along axis 0."""
+    return torch.cat((t, t))
+
+
+def _host_values(*scalars):
+    """Python numbers of 0-d tensors: one copy to the host off the CPU."""
+    if scalars[0].device.type == "cpu":
+        return [t.item() for t in scalars]  # no copies, no stack
+    # float64 holds every label and float32 logit exactly.
+    return torch.stack([t.double() for t in scalars]).tolist()
+
+
+def _has_masked(y):
+    """Whether some logit of `y` is masked (one host sync; NaN is not masked)."""
+    return float(y.detach().amin()) <= MASK_THRESHOLD
 
 
 def rdrop_softmax_kl(y, base, weight, temperature, axis, total, count):
@@ -259,7 +326,40 @@ def rdrop_softmax_kl(y, base, weight, temperature, axis, total, count):
     `base`: a scalar float32 loss.
     """
     return _RDropSoftmaxKL.apply(
-        y, base, float(weight), float(temperature), axis, total, count
+        y, base, None, False, float(weight), float(temperature), axis, total, count
+    )
+
+
+def rdrop_crossentropy_kl(y, target, sparse, weight, temperature, total, count):
+    """`ce + weight * kl` for R-Drop's doubled logits `y` (classes last), or None.
+
+    `ce`: Keras' `SparseCategoricalCrossentropy(from_logits=True)`
+    (`sparse`, integer `target` of a half's shape without the class axis) or
+    `CategoricalCrossentropy(from_logits=True)` (float32 `target` of a
+    half's shape) of `y` against the targets doubled, with the mean
+    reduction; `kl` and its logging as in `rdrop_softmax_kl` over the last
+    axis. None, with nothing logged, where a logit is masked or NaN or a
+    label lies outside `[0, classes)`: the caller's general path then
+    handles them as Keras does (one host sync decides).
+    """
+    if sparse:
+        low, first, last = _host_values(y.detach().amin(), *torch.aminmax(target))
+        if not 0 <= first <= last < y.shape[-1]:
+            return None
+    else:
+        low = float(y.detach().amin())
+    if not low > MASK_THRESHOLD:  # masked; NaN goes the general way too
+        return None
+    return _RDropSoftmaxKL.apply(
+        y,
+        None,
+        target,
+        sparse,
+        float(weight),
+        float(temperature),
+        y.dim() - 1,
+        total,
+        count,
     )
 
 

@@ -179,3 +179,30 @@ def test_in_stateless_scope():
     assert not internals.in_stateless_scope()
     with keras.StatelessScope():
         assert internals.in_stateless_scope(), "backend.in_stateless_scope changed"
+
+
+def test_loss_function_kwargs_hold_what_the_function_gets():
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, axis=1)
+    assert internals.loss_function_kwargs(loss) == {
+        "from_logits": True,
+        "ignore_class": None,
+        "axis": 1,
+    }, "LossFunctionWrapper._fn_kwargs changed"
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.2)
+    assert internals.loss_function_kwargs(loss) == {
+        "from_logits": False,
+        "label_smoothing": 0.2,
+        "axis": -1,
+    }, "LossFunctionWrapper._fn_kwargs changed"
+    assert internals.loss_function_kwargs(keras.losses.Loss()) == {}
+
+
+def test_compiled_loss_weights_are_what_compile_was_given():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert internals.compiled_loss_weights(model) is None
+    model.compile("sgd", "mse")
+    assert internals.compiled_loss_weights(model) is None
+    model.compile("sgd", "mse", loss_weights=2.0)
+    assert internals.compiled_loss_weights(model) == 2.0, (
+        "CompileLoss._user_loss_weights changed"
+    )

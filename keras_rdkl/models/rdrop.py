@@ -126,6 +126,9 @@ def _describe_loss(loss):
         axis = kwargs["axis"]
     elif isinstance(target, keras.losses.Loss):
         axis = getattr(target, "axis", None)
+        if axis is None:
+            # SparseCategoricalCrossentropy keeps its axis only here.
+            axis = internals.loss_function_kwargs(target).get("axis")
     else:
         axis = _default_argument(target, "axis")
     if isinstance(axis, list):
@@ -206,16 +209,24 @@ def _float32(x):
     return ops.cast(x, "float32")
 
 
+def _double(t):
+    """`t` stacked on itself along the batch axis."""
+    if keras.backend.backend() == "torch" and ops.is_tensor(t):
+        from keras_rdkl import _torch_kernels
+
+        # `ops.concatenate`'s conversions cost eager PyTorch about 30 us.
+        return _torch_kernels.twice(t)
+    t = ops.convert_to_tensor(t)  # once, not once per copy
+    return ops.concatenate([t, t], axis=0)
+
+
 def _twice(structure):
     """Every tensor of `structure` stacked on itself along the batch axis."""
     if structure is None:
         return None
-
-    def double(t):
-        t = ops.convert_to_tensor(t)  # once, not once per copy
-        return ops.concatenate([t, t], axis=0)
-
-    return keras.tree.map_structure(double, structure)
+    if ops.is_tensor(structure):
+        return _double(structure)
+    return keras.tree.map_structure(_double, structure)
 
 
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
@@ -320,6 +331,22 @@ def _probs_to_logits(p):
     eps = keras.config.epsilon()
     p = ops.clip(num.to_compute(p), eps, 1.0 - eps)
     return ops.log(p) - ops.log1p(-p)
+
+
+class _DivergenceMean(keras.metrics.Mean):
+    """RDropModel's `kl` metric: a `keras.metrics.Mean` whose `result` on
+    PyTorch is one division.
+
+    Keras reads every metric's result after each training step; Mean's
+    `divide_no_nan` costs eager PyTorch about 30 us a step. `count` holds
+    the number of updates (an integer), so `total / max(count, 1)` equals
+    it exactly, 0 included.
+    """
+
+    def result(self):
+        if keras.backend.backend() != "torch":
+            return super().result()
+        return self.total.value / self.count.value.clamp_min(1.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
@@ -453,8 +480,8 @@ class RDropModel(keras.Model):
         self.model = model
         self.alpha = alpha
         self.kl = kl
-        self.kl_tracker = keras.metrics.Mean(name="kl")
-        self._doubled = False
+        self.kl_tracker = _DivergenceMean(name="kl")
+        self._set_doubled(False)
         if not any(_is_stochastic(layer) for layer in internals.flatten_layers(model)):
             warnings.warn(
                 f"RDropModel: the wrapped model {model.name!r} has no Dropout-like "
@@ -463,21 +490,24 @@ class RDropModel(keras.Model):
             )
         self.built = True
 
+    def _set_doubled(self, doubled):
+        # A plain attribute, set past Layer.__setattr__'s tracking (which
+        # eager PyTorch would pay for on every step).
+        object.__setattr__(self, "_doubled", doubled)
+
     def call(self, inputs, training=None):
         if training:
-            self._doubled = True
-            doubled = keras.tree.map_structure(
-                lambda t: ops.concatenate([t, t], axis=0), inputs
-            )
+            self._set_doubled(True)
+            doubled = _twice(inputs)
             call = self.model
             if keras.backend.backend() == "torch":
                 # Eager PyTorch pays for a second Layer.__call__ on every step.
                 call = internals.graph_call(self.model, self) or call
             outputs = call(doubled, training=True)
         else:
-            self._doubled = False
+            self._set_doubled(False)
             outputs = self.model(inputs, training=training)
-        if len(keras.tree.flatten(outputs)) != 1:
+        if not ops.is_tensor(outputs) and len(keras.tree.flatten(outputs)) != 1:
             raise ValueError(
                 "`model` must have a single output; RDropModel does not support "
                 f"multi-output models. Received: {len(keras.tree.flatten(outputs))} outputs"
@@ -568,19 +598,18 @@ class RDropModel(keras.Model):
             return ops.mean(loss.call(y2, y1))
         return loss(y2, y1, sample_weight=sample_weight)
 
-    def _fused_divergence(self, y_pred, base):
-        """PyTorch: `base + alpha/2 * kl` in one autograd node (logging `kl`), or None.
+    def _fused_logits(self, y_pred):
+        """`(y_pred, divergence loss, class axis)` where a fused PyTorch node
+        may take the doubled output, else None.
 
-        The common classifier case (softmax divergence on float32 logits, no
-        Keras mask, no sample weights, mean reduction) runs as one node that
-        splits, masks, differentiates and updates the `kl` metric in place
-        (`_torch_kernels.rdrop_softmax_kl`); every other case, and every
-        other backend, takes the general path. Both give the same values and
-        gradients (tests/models/test_rdrop.py).
+        The common classifier case: softmax divergence on float32 logits (a
+        real tensor, no Keras mask), outside a `StatelessScope` (whose
+        variables the node could not update in place).
         """
         if keras.backend.backend() != "torch" or internals.in_stateless_scope():
             return None
-        y_pred = keras.tree.flatten(y_pred)[0]
+        if not ops.is_tensor(y_pred):
+            y_pred = keras.tree.flatten(y_pred)[0]
         if not ops.is_tensor(y_pred) or internals.get_keras_mask(y_pred) is not None:
             return None
         rank = len(y_pred.shape)
@@ -591,6 +620,96 @@ class RDropModel(keras.Model):
             or y_pred.numel() == 0
         ):
             return None
+        return y_pred, loss, axis
+
+    def _fused_crossentropy(self, y, y_pred):
+        """PyTorch: the whole loss, `ce + alpha/2 * kl`, in one autograd node, or None.
+
+        Where the compiled loss is Keras' `SparseCategoricalCrossentropy` or
+        `CategoricalCrossentropy` from logits over the last axis, as built
+        by default (no ignored class, label smoothing, loss weight or
+        regularization loss), and no sample weights: the node computes the
+        cross-entropy that Keras' loss gives on the doubled targets and the
+        divergence from one softmax, with closed-form gradients
+        (`_torch_kernels.rdrop_crossentropy_kl`), which saves Keras' loss
+        machinery its Python per step. Same values and gradients as the
+        general path (tests/models/test_rdrop.py).
+        """
+        kind = self._fused_crossentropy_kind()
+        if kind is None or not ops.is_tensor(y):
+            return None
+        found = self._fused_logits(y_pred)
+        if found is None:
+            return None
+        y_pred, loss, axis = found
+        rank = len(y_pred.shape)
+        if axis != rank - 1 or y.device != y_pred.device or self.losses:
+            return None
+        half = (y_pred.shape[0] // 2, *y_pred.shape[1:])
+        dtype = keras.backend.standardize_dtype(y.dtype)
+        if kind == "sparse":
+            if len(y.shape) == rank and y.shape[-1] == 1:
+                y = y[..., 0]
+            # Float labels go the general way, as Keras converts them.
+            if not dtype.startswith(("int", "uint")) or tuple(y.shape) != half[:-1]:
+                return None
+        elif not dtype.startswith(("float", "bfloat")) or tuple(y.shape) != half:
+            return None
+        else:
+            y = _float32(y)
+        from keras_rdkl import _torch_kernels
+
+        total, count = internals.mean_state(self.kl_tracker)
+        return _torch_kernels.rdrop_crossentropy_kl(
+            y_pred,
+            y,
+            kind == "sparse",
+            0.5 * self.alpha,
+            loss.temperature,
+            total.value,
+            count.value,
+        )
+
+    def _fused_crossentropy_kind(self):
+        """Which compiled loss the node may compute: "sparse", "categorical" or None.
+
+        Decided once per `compile` (its loss and loss weights).
+        """
+        weights = internals.compiled_loss_weights(self)
+        cached = getattr(self, "_ce_cache", None)
+        if cached is not None and cached[0] is self.loss and cached[1] is weights:
+            return cached[2]
+        loss = self.loss
+        kind = None
+        expected = {"from_logits": True, "axis": -1}
+        if type(loss) is keras.losses.SparseCategoricalCrossentropy:
+            kind, expected["ignore_class"] = "sparse", None
+        elif type(loss) is keras.losses.CategoricalCrossentropy:
+            kind, expected["label_smoothing"] = "categorical", 0.0
+        if kind is not None and (
+            internals.loss_function_kwargs(loss) != expected
+            or loss.reduction != "sum_over_batch_size"
+            or keras.backend.standardize_dtype(loss.dtype) != "float32"
+            or weights is not None
+        ):
+            kind = None
+        self._ce_cache = (self.loss, weights, kind)
+        return kind
+
+    def _fused_divergence(self, y_pred, base):
+        """PyTorch: `base + alpha/2 * kl` in one autograd node (logging `kl`), or None.
+
+        The common classifier case (softmax divergence on float32 logits, no
+        Keras mask, no sample weights, mean reduction) runs as one node that
+        splits, masks, differentiates and updates the `kl` metric in place
+        (`_torch_kernels.rdrop_softmax_kl`); every other case, and every
+        other backend, takes the general path. Both give the same values and
+        gradients (tests/models/test_rdrop.py).
+        """
+        found = self._fused_logits(y_pred)
+        if found is None:
+            return None
+        y_pred, loss, axis = found
         from keras_rdkl import _torch_kernels
 
         total, count = internals.mean_state(self.kl_tracker)
@@ -641,6 +760,10 @@ class RDropModel(keras.Model):
     ):
         if not (training and self._doubled):
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if sample_weight is None:
+            fused = self._fused_crossentropy(y, y_pred)
+            if fused is not None:
+                return fused
         terms = []
         halves = None  # the split output, made once where needed
         if self.loss is None and self.losses:

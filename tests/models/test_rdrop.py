@@ -189,80 +189,126 @@ def np_masked_sym_kl(z1, z2, axis, temperature):
     return per.sum(axis=axis)
 
 
+# On PyTorch each case runs a fused node; `nodes` lists the calls expected,
+# each as (function, whether it took the step rather than handing it on).
+_CE_NODE, _KL_NODE = "rdrop_crossentropy_kl", "rdrop_softmax_kl"
 FUSED_CASES = {
-    "plain": dict(temperature=1.0, masked=False, rank=2),
-    "temperature": dict(temperature=2.0, masked=False, rank=2),
-    # Class 2 masked in the first pass of row 1 only, all of row 3 in the second.
-    "masked": dict(temperature=1.0, masked=True, rank=2),
+    # Sparse labels, classes last: cross-entropy and divergence in one node.
+    "plain": dict(temperature=1.0, rank=2, loss="sparse", nodes=[(_CE_NODE, True)]),
+    "temperature": dict(
+        temperature=2.0, rank=2, loss="sparse", nodes=[(_CE_NODE, True)]
+    ),
+    # Labels given as a [B, 1] column, as Keras accepts them.
+    "label_column": dict(
+        temperature=1.0, rank=2, loss="sparse_column", nodes=[(_CE_NODE, True)]
+    ),
+    # Soft targets with CategoricalCrossentropy.
+    "categorical": dict(
+        temperature=1.5, rank=2, loss="categorical", nodes=[(_CE_NODE, True)]
+    ),
+    # [B, T, C] outputs with [B, T] labels (a sequence tagger).
+    "sequence": dict(temperature=1.0, rank=3, loss="sparse", nodes=[(_CE_NODE, True)]),
+    # Class 2 masked in the first pass of row 1 only, all of row 3 in the
+    # second: the cross-entropy stays Keras', the divergence is fused.
+    "masked": dict(
+        temperature=1.0,
+        rank=2,
+        loss="sparse",
+        masked=True,
+        nodes=[(_CE_NODE, False), (_KL_NODE, True)],
+    ),
     # [B, C, T] outputs, the divergence over axis 1 (not the last).
-    "class_axis_1": dict(temperature=1.5, masked=False, rank=3),
+    "class_axis_1": dict(
+        temperature=1.5, rank=3, loss="mse", axis=1, nodes=[(_KL_NODE, True)]
+    ),
 }
+
+
+def _record_fused_nodes(monkeypatch):
+    """The PyTorch fused nodes called, as (name, whether it returned a loss)."""
+    from keras_rdkl import _torch_kernels
+
+    calls = []
+
+    def recorder(name, fn):
+        def record(*args):
+            out = fn(*args)
+            calls.append((name, out is not None))
+            return out
+
+        return record
+
+    for name in (_CE_NODE, _KL_NODE):
+        monkeypatch.setattr(
+            _torch_kernels, name, recorder(name, getattr(_torch_kernels, name))
+        )
+    return calls
 
 
 @pytest.mark.parametrize("case", sorted(FUSED_CASES))
 def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
     opts = FUSED_CASES[case]
     bsz, dim, c, t_len, alpha, scale, lr = 4, 5, 3, 3, 1.5, 0.3, 0.5
-    temperature, rank = opts["temperature"], opts["rank"]
+    temperature, rank, kind = opts["temperature"], opts["rank"], opts["loss"]
+    axis = opts.get("axis", -1)
     rng = np.random.default_rng(7)
     x = rng.normal(size=(bsz, dim)).astype("float32")
     inputs = keras.Input((dim,))
-    if rank == 2:
-        pattern = np.zeros((2 * bsz, c), dtype=bool)
-        if opts["masked"]:
-            pattern[1, 2] = True
-            pattern[bsz + 3, :] = True
-        y = np.array([0, 1, 1, 2])
-        z = keras.layers.Dense(c, name="dense")(inputs)
+    shape = (c,) if rank == 2 else (t_len, c)
+    h = keras.layers.Dense(int(np.prod(shape)), name="dense")(inputs)
+    if rank == 3:
+        h = keras.layers.Reshape(shape)(h)
+    pattern = np.zeros((2 * bsz, *shape), dtype=bool)
+    if opts.get("masked"):
+        pattern[1, 2] = True
+        pattern[bsz + 3, :] = True
+    if kind.startswith("sparse"):
+        y = rng.integers(0, c, size=(bsz, *shape[:-1]))
+        y_fit = y[:, None] if kind == "sparse_column" else y
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        axis = -1
+    elif kind == "categorical":
+        y = rng.dirichlet(np.ones(c), size=bsz).astype("float32")
+        y_fit = y
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     else:
         pattern = np.zeros((2 * bsz, c, t_len), dtype=bool)
-        y = rng.normal(size=(bsz, c, t_len)).astype("float32")
-        z = keras.layers.Reshape((t_len, c))(
-            keras.layers.Dense(c * t_len, name="dense")(inputs)
-        )
+        y = y_fit = rng.normal(size=(bsz, c, t_len)).astype("float32")
         loss = keras.losses.MeanSquaredError()
-        axis = 1
-    z = RowOffsetDropout(scale)(z)  # the offsets vary over the classes
-    if rank == 3:
+    z = RowOffsetDropout(scale)(h)  # the offsets vary over the classes
+    if axis == 1:
         z = keras.layers.Permute((2, 1))(z)  # [B, C, T]
     out = MaskEntries(pattern)(z)
     kl = SoftmaxKLDivergence(temperature=temperature, axis=axis)
     model = RDropModel(keras.Model(inputs, out), alpha=alpha, kl=kl)
     model.compile(keras.optimizers.SGD(lr), loss)
     if BACKEND == "torch":
-        from keras_rdkl import _torch_kernels
-
-        calls = []
-        fused = _torch_kernels.rdrop_softmax_kl
-        monkeypatch.setattr(
-            _torch_kernels,
-            "rdrop_softmax_kl",
-            lambda *a: calls.append(1) or fused(*a),
-        )
+        calls = _record_fused_nodes(monkeypatch)
     dense = model.model.get_layer("dense")
     w0 = keras.ops.convert_to_numpy(dense.kernel).astype("float64")
     b0 = keras.ops.convert_to_numpy(dense.bias).astype("float64")
 
     def reference(w, b):
-        zz = x @ w + b
+        zz = (x @ w + b).reshape((bsz, *shape))
         off = np_offsets(2 * bsz, c, scale)
         if rank == 3:
-            zz = zz.reshape((bsz, t_len, c))
             off = off[:, None, :]
         zz = np.concatenate([zz, zz]) + off
-        if rank == 3:
+        if axis == 1:
             zz = zz.transpose(0, 2, 1)
         zz = np.where(pattern, float(MASK32), zz)
-        if rank == 2:
-            fit = -np_log_softmax(zz)[np.arange(2 * bsz), np.concatenate([y, y])]
+        if kind.startswith("sparse"):
+            log_p = np_log_softmax(zz)
+            labels = np.concatenate([y, y])[..., None]
+            fit = -np.take_along_axis(log_p, labels, axis=-1)
+        elif kind == "categorical":
+            fit = -(np.concatenate([y, y]) * np_log_softmax(zz)).sum(-1)
         else:
             fit = np.square(zz - np.concatenate([y, y])).mean(-1)
         d = np_masked_sym_kl(zz[:bsz], zz[bsz:], axis, temperature)
         return fit.mean() + 0.5 * alpha * d.mean(), d.mean()
 
-    hist = model.fit(x, y, batch_size=bsz, epochs=1, shuffle=False, verbose=0).history
+    hist = model.fit(x, y_fit, batch_size=bsz, epochs=1, shuffle=False, verbose=0)
+    hist = hist.history
     total, d = reference(w0, b0)
     np.testing.assert_allclose(hist["loss"][0], total, rtol=1e-5)
     np.testing.assert_allclose(hist["kl"][0], d, rtol=1e-5)
@@ -274,7 +320,7 @@ def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
     np.testing.assert_allclose((w0 - w1) / lr, gw, atol=2e-5)
     np.testing.assert_allclose((b0 - b1) / lr, gb, atol=2e-5)
     if BACKEND == "torch":
-        assert len(calls) == 1  # the fused node ran, once
+        assert calls == opts["nodes"]  # the fused node took the step, once
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
@@ -313,6 +359,159 @@ def test_fused_node_equals_the_general_divergence_on_extreme_logits(temperature)
         torch.tensor(y), base, 1.0, 1.0, 1, total, count
     )
     assert np.isnan(float(nan_loss)) and np.isnan(float(total))
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "categorical"])
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_fused_crossentropy_node_matches_numpy_on_extreme_logits(sparse, temperature):
+    import torch
+
+    from keras_rdkl import _torch_kernels
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(8, 5)).astype("float32")
+    y[0] = [80.0, -80.0, 0.0, 1.0, -1.0]  # large but finite
+    y[1, 2] = -1.0e4  # low, above the mask threshold: a class like any other
+    y[5] = [-80.0, 80.0, 3.0, 0.0, 0.0]
+    labels = np.array([1, 2, 0, 4])  # row 0: the -80 class; row 1: the -1e4 one
+    if sparse:
+        target, t = labels, np.eye(5)[labels]
+    else:
+        target = t = rng.dirichlet(np.ones(5), size=4).astype("float32")
+    weight = 0.75
+    total, count = torch.tensor(1.0), torch.tensor(2.0)  # a Mean's state
+
+    def reference(z):
+        fit = -(np.concatenate([t, t]) * np_log_softmax(z)).sum(-1).mean()
+        kl = np_masked_sym_kl(z[:4], z[4:], -1, temperature).mean()
+        return fit + weight * kl, kl
+
+    a = torch.tensor(y, requires_grad=True)
+    out = _torch_kernels.rdrop_crossentropy_kl(
+        a, torch.tensor(target), sparse, weight, temperature, total, count
+    )
+    value, kl = reference(y.astype("float64"))
+    np.testing.assert_allclose(float(out), value, rtol=1e-6)
+    np.testing.assert_allclose(float(total), 1.0 + kl, rtol=1e-6)
+    assert float(count) == 3.0
+    (grad,) = torch.autograd.grad(out, a)
+    expected = np_numeric_grad(lambda z: reference(z)[0], y.astype("float64"))
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-4, atol=1e-6)
+
+    # Masked or NaN logits and labels outside [0, 5) go the general way:
+    # the node hands back None and logs nothing.
+    cases = [("mask", 2, MASK32), ("nan", 3, np.nan)]
+    if sparse:
+        cases += [("negative label", None, -1), ("label past the last class", None, 5)]
+    for name, row, value in cases:
+        z, bad = y.copy(), labels.copy()
+        if row is None:
+            bad[2] = value
+        else:
+            z[row, 1] = value
+        got = _torch_kernels.rdrop_crossentropy_kl(
+            torch.tensor(z),
+            torch.tensor(bad if sparse else target),
+            sparse,
+            weight,
+            temperature,
+            total,
+            count,
+        )
+        assert got is None, name
+        assert float(count) == 3.0, name
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "sparse",
+        "categorical",
+        "int32 labels",
+        "float labels",
+        "ignore_class",
+        "label_smoothing",
+        "loss_weights",
+        "regularizer",
+        "loss dtype",
+    ],
+)
+def test_fused_crossentropy_trains_as_keras_loss(setting, monkeypatch):
+    """Training with the fused node equals training with Keras' own loss, and
+    configurations the node does not compute keep Keras' loss."""
+    x, y = _data(16, classes=3)
+    kwargs, compile_kwargs, dense_kwargs = {"from_logits": True}, {}, {}
+    loss_class = keras.losses.SparseCategoricalCrossentropy
+    fused = setting in ("sparse", "categorical", "int32 labels")
+    if setting == "categorical":
+        loss_class, y = keras.losses.CategoricalCrossentropy, np.eye(3)[y]
+    elif setting == "int32 labels":
+        y = y.astype("int32")
+    elif setting == "float labels":
+        y = y.astype("float32")
+    elif setting == "ignore_class":
+        kwargs["ignore_class"] = 0
+    elif setting == "label_smoothing":
+        loss_class, y = keras.losses.CategoricalCrossentropy, np.eye(3)[y]
+        kwargs["label_smoothing"] = 0.1
+    elif setting == "loss_weights":
+        compile_kwargs["loss_weights"] = 2.0
+    elif setting == "regularizer":
+        dense_kwargs["kernel_regularizer"] = keras.regularizers.L2(0.01)
+    elif setting == "loss dtype":
+        kwargs["dtype"] = "float64"
+
+    recorded = _record_fused_nodes(monkeypatch)
+
+    def train(allow_fused):
+        keras.utils.set_random_seed(3)
+        model = RDropModel(_mlp(**dense_kwargs), alpha=0.7)
+        model.compile(keras.optimizers.SGD(0.3), loss_class(**kwargs), **compile_kwargs)
+        if not allow_fused:
+            monkeypatch.setattr(model, "_fused_crossentropy", lambda *a: None)
+        recorded.clear()
+        hist = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        weights = [keras.ops.convert_to_numpy(w) for w in model.weights]
+        return hist.history, weights, list(recorded)
+
+    hist, weights, calls = train(True)
+    ref_hist, ref_weights, ref_calls = train(False)
+    assert ref_calls == [(_KL_NODE, True)] * 4
+    assert calls == ([(_CE_NODE, True)] if fused else [(_KL_NODE, True)]) * 4
+    for key in ("loss", "kl"):
+        np.testing.assert_allclose(hist[key], ref_hist[key], rtol=1e-6)
+    for w, ref in zip(weights, ref_weights, strict=True):
+        np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
+def test_recompiling_with_loss_weights_leaves_the_fused_node(monkeypatch):
+    x, y = _data(16)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model = RDropModel(_mlp(), alpha=0.7)
+    calls = _record_fused_nodes(monkeypatch)
+    model.compile("sgd", loss)
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert calls == [(_CE_NODE, True)] * 2
+    calls.clear()
+    model.compile("sgd", loss, loss_weights=2.0)  # the same loss object
+    model.fit(x, y, batch_size=8, verbose=0)
+    assert calls == [(_KL_NODE, True)] * 2
+
+
+def test_kl_metric_result_is_keras_mean():
+    from keras_rdkl.models.rdrop import _DivergenceMean
+
+    metric, reference = _DivergenceMean(name="kl"), keras.metrics.Mean()
+    for value in (None, 0.5, 1e-30, 3.25, 0.0):
+        if value is not None:
+            metric.update_state(value)
+            reference.update_state(value)
+        got = keras.ops.convert_to_numpy(metric.result())
+        assert got == keras.ops.convert_to_numpy(reference.result())
+        assert got.dtype == np.float32
 
 
 def test_wrong_input_shape_in_the_doubled_pass_is_a_value_error():
@@ -629,6 +828,12 @@ def test_auto_kl_choice():
             keras.losses.CategoricalCrossentropy(from_logits=True, axis=1),
             ("softmax", True, 1),
         ),
+        # Its get_config leaves the axis out; the divergence still follows it.
+        (
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True, axis=1),
+            ("softmax", True, 1),
+        ),
+        (keras.losses.SparseCategoricalCrossentropy(), ("softmax", False, -1)),
     ],
 )
 def test_auto_kl_recognises_losses_by_type_and_identity(loss, expected):
