@@ -249,22 +249,21 @@ class _RDropSoftmaxKL(torch.autograd.Function):
             classes = y.shape[-1]
             log_q = log_p if temperature == 1.0 else torch.log_softmax(y, dim=-1)
             q = p if temperature == 1.0 else log_q.exp()
-            rows = log_q.view(2, -1, classes)
+            ctx.q = q
             if sparse:
-                # The labels of one half serve both (a view, no copy).
-                if target.dtype != torch.long:
-                    target = target.long()
-                index = target.reshape(1, -1, 1).expand(2, -1, 1)
-                # sum(-x) == -sum(x) exactly: `-log Q[label]` summed, negated.
-                minus_ce = torch.gather(rows, 2, index)
-                ctx.index = index
+                labels = target.reshape(-1)
+                if labels.dtype != torch.long:
+                    labels = labels.long()
+                labels = torch.cat((labels, labels))
+                # The mean of `-log Q[label]` (labels checked: none ignored).
+                base = torch.nn.functional.nll_loss(log_q.view(-1, classes), labels)
+                ctx.labels, ctx.ce_rows = labels, labels.shape[0]
             else:
                 t = target.reshape(1, -1, classes)
-                minus_ce = torch.sum(t * rows, dim=-1)
-                ctx.target = t
-            ctx.q = q
-            ctx.ce_rows = minus_ce.numel()
-            base = torch.sum(minus_ce) / -ctx.ce_rows
+                # sum(-x) == -sum(x) exactly: `<t, log Q>` summed, negated.
+                minus_ce = torch.sum(t * log_q.view(2, -1, classes), dim=-1)
+                ctx.target, ctx.ce_rows = t, minus_ce.numel()
+                base = torch.sum(minus_ce) / -ctx.ce_rows
         d = log_p.sub_(log_p.roll(half, 0))
         delta = p - p.roll(half, 0)
         scale = 1.0 / (2 * (y.numel() // (2 * y.shape[axis])))
@@ -280,16 +279,19 @@ class _RDropSoftmaxKL(torch.autograd.Function):
     def backward(ctx, grad):
         p, d, delta = ctx.saved_tensors
         centred = d - (p * d).sum(dim=ctx.axis, keepdim=True)
-        grad_y = centred.mul_(p).add_(delta).mul_(grad * ctx.scale)
+        grad_y = torch.addcmul(delta, centred, p).mul_(grad * ctx.scale)
         if not ctx.fused_ce:
             return grad_y, grad, None, None, None, None, None, None, None
         minus_g = grad / -ctx.ce_rows
-        rows = grad_y.view(2, -1, grad_y.shape[-1])
+        classes = grad_y.shape[-1]
         if ctx.sparse:
             grad_y.addcmul_(ctx.q, minus_g, value=-1.0)
-            rows.scatter_add_(2, ctx.index, minus_g.expand(ctx.index.shape))
+            flat = grad_y.view(-1, classes)
+            index = ctx.labels.unsqueeze(1)
+            flat.scatter_add_(1, index, minus_g.expand(index.shape))
         else:
             t = ctx.target
+            rows = grad_y.view(2, -1, classes)
             weight = t.sum(-1, keepdim=True).mul_(minus_g)
             rows.addcmul_(ctx.q.view(rows.shape), weight, value=-1.0)
             rows.addcmul_(t, minus_g)
@@ -301,12 +303,16 @@ def twice(t):
     return torch.cat((t, t))
 
 
-def _host_values(*scalars):
-    """Python numbers of 0-d tensors: one copy to the host off the CPU."""
-    if scalars[0].device.type == "cpu":
-        return [t.item() for t in scalars]  # no copies, no stack
-    # float64 holds every label and float32 logit exactly.
-    return torch.stack([t.double() for t in scalars]).tolist()
+def _host_values(low, labels):
+    """`(low, min(labels), max(labels))` as Python numbers (0-d `low`).
+
+    On the CPU each `item()` is a plain read (cheaper than a `stack`); off
+    it, one copy to the host (float64 holds every label and float32 logit).
+    """
+    first, last = torch.aminmax(labels)
+    if labels.device.type == "cpu":
+        return low.item(), first.item(), last.item()
+    return torch.stack([low.double(), first, last]).tolist()
 
 
 def _has_masked(y):
@@ -343,7 +349,7 @@ def rdrop_crossentropy_kl(y, target, sparse, weight, temperature, total, count):
     handles them as Keras does (one host sync decides).
     """
     if sparse:
-        low, first, last = _host_values(y.detach().amin(), *torch.aminmax(target))
+        low, first, last = _host_values(y.detach().amin(), target)
         if not 0 <= first <= last < y.shape[-1]:
             return None
     else:
