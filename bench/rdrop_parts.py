@@ -13,7 +13,10 @@ bench/rdrop.py:
   targets);
 * rdrop@B: the whole `RDropModel` step; rdrop@B - wrapper is the divergence
   (forward and backward, the `alpha` term) and the `kl` metric (its update
-  and the result that every step logs).
+  and the result that every step logs). On PyTorch the compiled
+  cross-entropy joins R-Drop's fused node there, in place of Keras' loss
+  that the wrapper still runs, so that difference is the node against
+  Keras' loss and may be negative.
 
 Writes bench/results/rdrop_parts.md.
 

@@ -229,6 +229,10 @@ class _RDropSoftmaxKL(torch.autograd.Function):
     `_SoftmaxKL`; one host sync (`amin`) skips that work when nothing is
     masked (NaN reaches the value either way). The cross-entropy is fused
     only where nothing is masked (the caller checks).
+
+    The forward also computes the gradient for a unit upstream gradient
+    (one tensor kept for the backward, which scales it): while the
+    forward's tensors are at hand it takes fewer kernels.
     """
 
     @staticmethod
@@ -237,7 +241,6 @@ class _RDropSoftmaxKL(torch.autograd.Function):
         if target is not None:
             y = y.contiguous()  # for the views below; a no-op as a rule
         z = y / temperature if temperature != 1.0 else y
-        ctx.sparse = sparse
         # A target means the caller found nothing masked; else look once.
         if target is None and _has_masked(y):
             z = torch.where(
@@ -248,8 +251,6 @@ class _RDropSoftmaxKL(torch.autograd.Function):
         if target is not None:
             classes = y.shape[-1]
             log_q = log_p if temperature == 1.0 else torch.log_softmax(y, dim=-1)
-            q = p if temperature == 1.0 else log_q.exp()
-            ctx.q = q
             if sparse:
                 labels = target.reshape(-1)
                 if labels.dtype != torch.long:
@@ -257,45 +258,49 @@ class _RDropSoftmaxKL(torch.autograd.Function):
                 labels = torch.cat((labels, labels))
                 # The mean of `-log Q[label]` (labels checked: none ignored).
                 base = torch.nn.functional.nll_loss(log_q.view(-1, classes), labels)
-                ctx.labels, ctx.ce_rows = labels, labels.shape[0]
+                rows = labels.shape[0]
             else:
                 t = target.reshape(1, -1, classes)
                 # sum(-x) == -sum(x) exactly: `<t, log Q>` summed, negated.
                 minus_ce = torch.sum(t * log_q.view(2, -1, classes), dim=-1)
-                ctx.target, ctx.ce_rows = t, minus_ce.numel()
-                base = torch.sum(minus_ce) / -ctx.ce_rows
+                rows = minus_ce.numel()
+                base = torch.sum(minus_ce) / -rows
+            q = p if temperature == 1.0 else log_q.exp()
         d = log_p.sub_(log_p.roll(half, 0))
         delta = p - p.roll(half, 0)
         scale = 1.0 / (2 * (y.numel() // (2 * y.shape[axis])))
         kl_sum = torch.vdot(delta.reshape(-1), d.reshape(-1))
         total.add_(kl_sum, alpha=scale)
         count.add_(1.0)
-        ctx.axis, ctx.scale = axis, 2 * scale * weight / temperature
+        out = torch.add(base, kl_sum, alpha=scale * weight)
         ctx.fused_ce = target is not None
-        ctx.save_for_backward(p, d, delta)
-        return torch.add(base, kl_sum, alpha=scale * weight)
+        if not ctx.needs_input_grad[0]:
+            ctx.save_for_backward(None)
+            return out
+        # The gradient for a unit upstream gradient, computed here while the
+        # forward's tensors are at hand; the backward scales it.
+        d.sub_((p * d).sum(dim=axis, keepdim=True))
+        grad_y = torch.addcmul(delta, d, p).mul_(2 * scale * weight / temperature)
+        if target is not None:
+            if sparse:
+                grad_y.add_(q, alpha=1.0 / rows)
+                flat = grad_y.view(-1, classes)
+                flat.scatter_(1, labels.unsqueeze(1), -1.0 / rows, reduce="add")
+            else:
+                grads = grad_y.view(2, -1, classes)
+                weights = t.sum(-1, keepdim=True)
+                grads.addcmul_(q.view(grads.shape), weights, value=1.0 / rows)
+                grads.add_(t, alpha=-1.0 / rows)
+        ctx.save_for_backward(grad_y)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        p, d, delta = ctx.saved_tensors
-        centred = d - (p * d).sum(dim=ctx.axis, keepdim=True)
-        grad_y = torch.addcmul(delta, centred, p).mul_(grad * ctx.scale)
-        if not ctx.fused_ce:
-            return grad_y, grad, None, None, None, None, None, None, None
-        minus_g = grad / -ctx.ce_rows
-        classes = grad_y.shape[-1]
-        if ctx.sparse:
-            grad_y.addcmul_(ctx.q, minus_g, value=-1.0)
-            flat = grad_y.view(-1, classes)
-            index = ctx.labels.unsqueeze(1)
-            flat.scatter_add_(1, index, minus_g.expand(index.shape))
-        else:
-            t = ctx.target
-            rows = grad_y.view(2, -1, classes)
-            weight = t.sum(-1, keepdim=True).mul_(minus_g)
-            rows.addcmul_(ctx.q.view(rows.shape), weight, value=-1.0)
-            rows.addcmul_(t, minus_g)
-        return grad_y, None, None, None, None, None, None, None, None
+        (grad_y,) = ctx.saved_tensors
+        if grad_y is not None:
+            grad_y = grad_y * grad
+        base_grad = None if ctx.fused_ce else grad
+        return grad_y, base_grad, None, None, None, None, None, None, None
 
 
 def twice(t):
