@@ -353,13 +353,12 @@ def rdrop_crossentropy_kl(y, target, sparse, weight, temperature, total, count):
     label lies outside `[0, classes)`: the caller's general path then
     handles them as Keras does (one host sync decides).
     """
+    low = y.detach().amin()
     if sparse:
-        low, first, last = _host_values(y.detach().amin(), target)
+        low, first, last = _host_values(low, target)
         if not 0 <= first <= last < y.shape[-1]:
             return None
-    else:
-        low = float(y.detach().amin())
-    if not low > MASK_THRESHOLD:  # masked; NaN goes the general way too
+    if not float(low) > MASK_THRESHOLD:  # masked; NaN goes the general way too
         return None
     return _RDropSoftmaxKL.apply(
         y,
