@@ -66,7 +66,9 @@ def fit_step_times(contenders, rounds, steps):
 
     `x`, `y` hold `steps` batches. Each round runs one `fit` epoch of
     `steps` steps per contender, the contenders interleaved so that drift on
-    a shared machine hits all alike; a first round warms up and is dropped.
+    a shared machine hits all alike, and in reverse order every other round
+    so that no contender always runs first or right after the same model; a
+    first round warms up and is dropped.
     A callback times each step from `on_train_batch_begin` to
     `on_train_batch_end`, after the step's loss has been read back (JAX
     dispatches asynchronously), so `fit`'s own setup per epoch is left out.
@@ -92,8 +94,9 @@ def fit_step_times(contenders, rounds, steps):
             self.times.append(time.perf_counter() - self.start)
 
     times = {name: [] for name in contenders}
+    order = list(contenders.items())
     for r in range(rounds + 1):
-        for name, (model, x, y, batch_size) in contenders.items():
+        for name, (model, x, y, batch_size) in order if r % 2 else order[::-1]:
             timer = Timer()
             model.fit(
                 x,
@@ -110,6 +113,23 @@ def fit_step_times(contenders, rounds, steps):
         name: (float(np.median(t)), [float(np.median(row)) for row in t])
         for name, t in times.items()
     }
+
+
+def paired_ratio(times, name, baseline, resamples=2000):
+    """`(median of the per-round ratios name / baseline, 95% interval)`.
+
+    Each round's ratio pairs two contenders timed moments apart, so slow
+    drift of a shared machine cancels; the interval is the 2.5th-97.5th
+    percentile of the median over bootstrap resamples of the rounds (a
+    fixed seed, so a results file is reproducible from its timings).
+    """
+    import numpy as np
+
+    rounds = np.array(times[name][1]) / np.array(times[baseline][1])
+    rng = np.random.default_rng(0)
+    medians = np.median(rng.choice(rounds, (resamples, rounds.size)), axis=1)
+    low, high = np.quantile(medians, [0.025, 0.975])
+    return float(np.median(rounds)), float(low), float(high)
 
 
 def ratio_spread(times, name, baseline):

@@ -5,14 +5,20 @@ Contenders, side by side in one process per backend:
 - plain@2B: the wrapped model alone, trained on a batch of 2B rows (the same
   arithmetic as one R-Drop step on B rows: ideal ratio 1.0);
 - rdrop@B: `keras_rdkl.RDropModel` on B rows (one concatenated [x; x] pass);
-- naive@B: the same loss but two separate forward passes of the model.
+- naive@B: the same loss but two separate forward passes of the model;
+- control: a second, identical plain model at 2B (an A/A comparison): its
+  ratio to plain@2B would be 1.00 on a quiet machine, and how far it strays
+  shows how far the other ratios can stray for no reason but the machine.
 
 Each contender is compiled with Keras' default per backend (XLA on JAX,
 `tf.function` on TensorFlow, eager PyTorch) and trained with `fit`, as users
-do: `--rounds` rounds, each one epoch of `--steps` steps per contender
-(interleaved; a first round warms up). Every step is timed by a callback; the
-table reports the median step, the ratio of medians to plain@2B and the
-spread (25th-75th percentile) of the ratio over the rounds.
+do. The contenders take turns, one `fit` epoch each per round (in reverse
+order every other round; a first round warms up): `--rounds` rounds of
+`--steps` steps for the MLPs, `--ner-rounds` of `--ner-steps` for the NER
+model, whose steps take seconds. Every step is timed by a callback. The
+table reports each contender's median step and, for each ratio to plain@2B,
+the median of the per-round ratios with a 95% bootstrap interval: short
+rounds, each a paired comparison, so that drift of a shared machine cancels.
 
     python bench/rdrop.py --quick              # smoke run, current backend
     python bench/rdrop.py --all-backends       # tensorflow, jax, torch -> bench/results/rdrop.md
@@ -100,38 +106,47 @@ def run_backend(args):
             if kind == "sparse"
             else MultilabelCategoricalCrossentropy(axis=(-2, -1))
         )
-        # Seconds-long NER steps: fewer per round.
-        steps = args.steps if kind == "sparse" else max(1, args.steps // 10)
+        # Seconds-long NER steps: fewer per round, fewer rounds.
+        steps, rounds = (
+            (args.steps, args.rounds)
+            if kind == "sparse"
+            else (args.ner_steps, args.ner_rounds)
+        )
         x, y = make_data(np, kind, info, 2 * bsz * steps)
         half = (x[: bsz * steps], y[: bsz * steps], bsz)
         contenders = {
             "plain@2B": (factory(), x, y, 2 * bsz),
             "rdrop@B": (RDropModel(factory(), alpha=1.0), *half),
             "naive@B": (NaiveRDrop(factory(), alpha=1.0), *half),
+            "control": (factory(), x, y, 2 * bsz),
         }
         for model, *_ in contenders.values():
             model.compile(keras.optimizers.Adam(1e-4), loss)
-        times = _common.fit_step_times(contenders, args.rounds, steps)
-        ratio, q25, q75 = _common.ratio_spread(times, "rdrop@B", "plain@2B")
+        times = _common.fit_step_times(contenders, rounds, steps)
+        ratio = _common.paired_ratio(times, "rdrop@B", "plain@2B")
+        control = _common.paired_ratio(times, "control", "plain@2B")
         rows.append(
             {
                 "backend": backend,
                 "model": name,
                 "B": bsz,
                 "steps": steps,
+                "rounds": rounds,
                 "plain_2B_ms": 1e3 * times["plain@2B"][0],
                 "rdrop_B_ms": 1e3 * times["rdrop@B"][0],
                 "naive_B_ms": 1e3 * times["naive@B"][0],
                 "rdrop_vs_plain": ratio,
-                "rdrop_q25": q25,
-                "rdrop_q75": q75,
-                "naive_vs_plain": times["naive@B"][0] / times["plain@2B"][0],
+                "naive_vs_plain": _common.paired_ratio(times, "naive@B", "plain@2B")[0],
+                "control_vs_plain": control,
             }
         )
     return rows
 
 
-def to_markdown(rows, command, quick, rounds):
+def to_markdown(rows, command, quick):
+    def interval(r):
+        return f"{r[0]:.3f} ({r[1]:.3f}-{r[2]:.3f})"
+
     lines = [
         "# R-Drop train-step benchmark",
         "",
@@ -145,20 +160,22 @@ def to_markdown(rows, command, quick, rounds):
         "Versions: " + ", ".join(f"{k} {v}" for k, v in _common.versions().items()),
         "",
         "Median training step in `fit` (steps per round x rounds after a warm-up "
-        "round); ratio of medians to the plain model on 2B rows (ideal 1.00), with "
-        "the 25th-75th percentile of the per-round ratios; naive = two separate "
-        "forward passes.",
+        "round, the contenders taking turns); each ratio to the plain model on 2B "
+        "rows is the median of the per-round ratios, with its 95% bootstrap "
+        "interval (ideal 1.00); naive = two separate forward passes; A/A = a "
+        "second, identical plain model against the first (the noise floor: 1.00 "
+        "on a quiet machine).",
         "",
         "| backend | model | B | steps x rounds | plain@2B ms | rdrop@B ms | naive@B ms "
-        "| rdrop/plain | per-round spread | naive/plain |",
+        "| rdrop/plain (95% interval) | naive/plain | A/A (95% interval) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['backend']} | {r['model']} | {r['B']} | {r['steps']} x {rounds} | "
+            f"| {r['backend']} | {r['model']} | {r['B']} | {r['steps']} x {r['rounds']} | "
             f"{r['plain_2B_ms']:.1f} | {r['rdrop_B_ms']:.1f} | {r['naive_B_ms']:.1f} | "
-            f"{r['rdrop_vs_plain']:.2f} | {r['rdrop_q25']:.2f}-{r['rdrop_q75']:.2f} | "
-            f"{r['naive_vs_plain']:.2f} |"
+            f"{interval(r['rdrop_vs_plain'])} | {r['naive_vs_plain']:.2f} | "
+            f"{interval(r['control_vs_plain'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -166,10 +183,10 @@ def to_markdown(rows, command, quick, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small models, few rounds")
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument(
-        "--steps", type=int, default=None, help="MLP steps per round (NER: a tenth)"
-    )
+    parser.add_argument("--rounds", type=int, default=None, help="MLP rounds")
+    parser.add_argument("--steps", type=int, default=None, help="MLP steps per round")
+    parser.add_argument("--ner-rounds", type=int, default=None)
+    parser.add_argument("--ner-steps", type=int, default=None)
     parser.add_argument(
         "--all-backends",
         action="store_true",
@@ -180,10 +197,15 @@ def main():
         "--out", default=os.path.join(os.path.dirname(__file__), "results", "rdrop.md")
     )
     args = parser.parse_args()
-    if args.rounds is None:
-        args.rounds = 2 if args.quick else 30
-    if args.steps is None:
-        args.steps = 10 if args.quick else 20
+    defaults = {
+        "rounds": (2, 120),
+        "steps": (5, 5),
+        "ner_rounds": (2, 30),
+        "ner_steps": (1, 2),
+    }
+    for name, (quick, full) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     command = "python bench/rdrop.py " + " ".join(
         a for a in sys.argv[1:] if a != "--json"
     )
@@ -194,18 +216,18 @@ def main():
                 sys.executable,
                 __file__,
                 "--json",
-                "--rounds",
-                str(args.rounds),
-                "--steps",
-                str(args.steps),
-            ] + (["--quick"] if args.quick else [])
+            ]
+            cmd += [
+                f"--{name.replace('_', '-')}={getattr(args, name)}" for name in defaults
+            ]
+            cmd += ["--quick"] if args.quick else []
             env = dict(os.environ, KERAS_BACKEND=backend)
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 print(proc.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(f"backend {backend} failed")
             rows.extend(json.loads(proc.stdout.strip().splitlines()[-1]))
-        table = to_markdown(rows, command, args.quick, args.rounds)
+        table = to_markdown(rows, command, args.quick)
         print(table)
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out, "w") as f:
@@ -215,7 +237,7 @@ def main():
     if args.json:
         print(json.dumps(rows))
     else:
-        print(to_markdown(rows, command, args.quick, args.rounds))
+        print(to_markdown(rows, command, args.quick))
 
 
 if __name__ == "__main__":
