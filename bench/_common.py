@@ -132,15 +132,6 @@ def paired_ratio(times, name, baseline, resamples=2000):
     return float(np.median(rounds)), float(low), float(high)
 
 
-def ratio_spread(times, name, baseline):
-    """`(ratio of medians, 25th and 75th percentile of the per-round ratios)`."""
-    import numpy as np
-
-    ratio = times[name][0] / times[baseline][0]
-    rounds = np.array(times[name][1]) / np.array(times[baseline][1])
-    return ratio, float(np.quantile(rounds, 0.25)), float(np.quantile(rounds, 0.75))
-
-
 def versions():
     out = {}
     for mod in ("keras", "tensorflow", "jax", "torch", "numpy"):
