@@ -20,10 +20,11 @@ Each backend runs in its own subprocess. Prints a markdown table of medians
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
+
+import _common
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -130,7 +131,7 @@ def main():
         return
     lines = [
         f"CRF log Z forward+backward, batch {args.batch}, {args.tags} tags, median ms "
-        f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs)",
+        f"({_common.cpu()}, {os.cpu_count()} CPUs)",
         "",
         "| backend | L | " + " | ".join(METHODS) + " |",
         "|---|---|" + "---|" * len(METHODS),

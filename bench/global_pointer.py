@@ -281,7 +281,7 @@ def main():
         "",
         f"Command: `{command.strip()}`",
         "",
-        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"Machine: {platform.platform()}, {_common.cpu()}, "
         f"{os.cpu_count()} CPU cores; 1-minute load average when it finished "
         f"{os.getloadavg()[0]:.1f} (compare ratios; absolute times vary with the machine).",
         "",

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+import _common
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -195,7 +197,7 @@ def main():
             "# Loss benchmarks",
             "",
             f"Command: `{command}`  ",
-            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}, "
+            f"Machine: {_common.cpu()}, {os.cpu_count()} CPU cores, {platform.platform()}, "
             f"Python {platform.python_version()}  ",
             f"Versions: keras {keras.__version__}, tensorflow {tf.__version__}, jax {jax.__version__}, "
             f"torch {torch.__version__}  ",

@@ -152,7 +152,7 @@ def to_markdown(rows, command, quick):
         "",
         f"Command: `{command}`" + (" (quick smoke run)" if quick else ""),
         "",
-        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"Machine: {platform.platform()}, {_common.cpu()}, "
         f"{os.cpu_count()} CPU cores, Python {platform.python_version()}; "
         f"1-minute load average when it finished {os.getloadavg()[0]:.1f} "
         "(compare ratios; absolute times vary with the machine).",
