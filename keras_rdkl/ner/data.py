@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from keras_rdkl import _checks as checks
+from keras_rdkl._batching import lead_with_two_lengths
 from keras_rdkl.ner.gazetteer import Gazetteer
 from keras_rdkl.ner.tagging import flatten_spans
 from keras_rdkl.ner.tagging import spans_to_tag_ids
@@ -633,14 +634,19 @@ class SpanBatches(keras.utils.PyDataset):
         ]
         if self.shuffle:
             self.rng.shuffle(self.batches)
+        lead_with_two_lengths(self.batches, self._length)
+
+    def _length(self, idx):
+        """The padded length of the batch of sentences `idx`."""
+        m = self.pad_to_multiple
+        return int(math.ceil(self.lengths[idx].max() / m) * m)
 
     def __len__(self):
         return len(self.batches)
 
     def __getitem__(self, index):
         idx = self.batches[index]
-        m = self.pad_to_multiple
-        length = int(math.ceil(self.lengths[idx].max() / m) * m)
+        length = self._length(idx)
         x = {
             name: _pad([self.inputs[j][name] for j in idx], length)
             for name in self.inputs[idx[0]]
