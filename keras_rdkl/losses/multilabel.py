@@ -1,5 +1,7 @@
 """Multi-label "softmax + cross-entropy" (ZLPR), dense and sparse forms."""
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -271,6 +273,9 @@ class MultilabelCategoricalCrossentropy(PerSampleLoss):
     See `keras_rdkl.losses.multilabel_categorical_crossentropy` for the formula.
     With GlobalPointer logits `[B, heads, L, L]` and `axis=(-2, -1)` the default
     reduction averages over batch x heads, as the reference NER scripts do.
+    With the default `axis=-1`, scores shaped like a GlobalPointer grid (rank
+    4, square or unknown last two axes) give a `UserWarning` once per loss:
+    each start row would be a problem of its own (pass `axis=3` to mean that).
 
     `sample_weight` weights samples: a `[B]` (or `[B, 1]`) weight multiplies
     every head of its sample, a `[B, heads]` weight applies as it is, and any
@@ -300,6 +305,7 @@ class MultilabelCategoricalCrossentropy(PerSampleLoss):
         self.axis = _config_axis(axis)
 
     def call(self, y_true, y_pred):
+        _warn_span_grid_axis(self, y_pred)
         return multilabel_categorical_crossentropy(y_true, y_pred, axis=self.axis)
 
     def get_config(self):
@@ -337,6 +343,7 @@ class SparseMultilabelCategoricalCrossentropy(PerSampleLoss):
         self.axis = _config_axis(axis)
 
     def call(self, y_true, y_pred):
+        _warn_span_grid_axis(self, y_pred)
         # Loss.__call__ hands the indices over as floats (exact below 2**24).
         return sparse_multilabel_categorical_crossentropy(
             y_true, y_pred, mask_zero=self.mask_zero, axis=self.axis
@@ -344,6 +351,33 @@ class SparseMultilabelCategoricalCrossentropy(PerSampleLoss):
 
     def get_config(self):
         return {**super().get_config(), "mask_zero": self.mask_zero, "axis": self.axis}
+
+
+def _warn_span_grid_axis(loss, y_pred):
+    """Warns once per loss when the default `axis=-1` meets a GlobalPointer grid.
+
+    Scores `[B, heads, L, L]` with `axis=-1` are a valid call (each start row
+    is its own multi-label problem) that gives a plausible, wrong number for
+    span extraction, whose class axis is the whole `L x L` grid. The check
+    reads the static shape only.
+    """
+    shape = tuple(y_pred.shape)
+    if (
+        loss.axis != -1
+        or len(shape) != 4
+        or (None not in shape[-2:] and shape[-1] != shape[-2])
+        or getattr(loss, "_warned_span_grid", False)
+    ):
+        return
+    loss._warned_span_grid = True
+    warnings.warn(
+        f"`{type(loss).__name__}` received scores of shape {shape}, a "
+        "GlobalPointer span grid `[batch, heads, L, L]`, with axis=-1: each start "
+        "row is then a multi-label problem of its own. For span extraction pass "
+        "axis=(-2, -1) (one problem per head over the L x L grid); to mean rows "
+        "on purpose, pass axis=3. (Warned once per loss.)",
+        stacklevel=3,
+    )
 
 
 def _not_integer(t):
