@@ -142,7 +142,7 @@ def read_germeval_tsv(
     return examples, sorted(labels)
 
 
-def load_germeval(split="test", path=None, nested=True, subtypes="keep"):
+def load_germeval(split="train", path=None, nested=True, subtypes="keep"):
     """Loads a split of GermEval 2014 NER (German, two-level nested).
 
     Files are searched as in `load_cluener` (folder `germeval2014_nested_ner`)
@@ -152,7 +152,8 @@ def load_germeval(split="test", path=None, nested=True, subtypes="keep"):
     `NER-de-train.tsv` (24,000 sentences) when it is not found locally.
 
     Args:
-        split: `"train"`, `"dev"` (2,200 sentences) or `"test"` (5,100).
+        split: `"train"` (the default, as for every loader; 24,000
+            sentences), `"dev"` (2,200) or `"test"` (5,100).
         path: Optional file or folder to read instead of searching.
         nested: Include embedded entities (see `read_germeval_tsv`).
         subtypes: `"keep"`, `"fold"` or `"drop"` for `*deriv`/`*part` types.

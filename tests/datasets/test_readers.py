@@ -1,5 +1,6 @@
 """Loaders on small fixture files: every tag scheme, nested spans, malformed lines."""
 
+import inspect
 import json
 
 import pytest
@@ -268,3 +269,12 @@ def test_loader_bad_split():
     for loader in (datasets.load_cluener, datasets.load_germeval, datasets.load_wnut17):
         with pytest.raises(ValueError, match="split"):
             loader("validation")
+
+
+def test_loaders_share_the_default_split():
+    names = [name for name in datasets.__all__ if name.startswith("load_")]
+    loaders = [getattr(datasets, name) for name in names]
+    assert len(loaders) == 4
+    for loader in loaders:
+        default = inspect.signature(loader).parameters["split"].default
+        assert default == "train", f"{loader.__name__}: split={default!r}"
