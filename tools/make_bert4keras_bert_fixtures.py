@@ -17,7 +17,9 @@ space characters, long text with `maxlen`, text pairs): `tokenize`, `encode`
 b4k_bert_model.npz: a tiny random BERT (2 layers, hidden 32) as a dict of
 arrays with Google's checkpoint names (pooler and pre-training heads
 included), its bert_config.json, a padded batch of token and segment ids and
-bert4keras' last hidden states for it (`model="bert"` and `"roberta"`). The
+bert4keras' last hidden states for it (`model="bert"` and `"roberta"`), the
+names of bert4keras' layers and the outputs of the layers scripts pick by
+name (`PICKED_LAYERS`). The
 model is loaded by bert4keras from a real TensorFlow checkpoint that
 `write_google_checkpoint` writes with `tf.compat.v1` variables and a
 `tf.compat.v1.train.Saver` (optimizer slots and `global_step` beside the
@@ -204,6 +206,14 @@ def write_google_checkpoint(weights, prefix, optimizer_slots=True):
     return str(prefix)
 
 
+PICKED_LAYERS = [
+    "Embedding-Norm",
+    "Transformer-0-MultiHeadSelfAttention-Norm",
+    "Transformer-0-FeedForward-Norm",
+    f"Transformer-{LAYERS - 1}-FeedForward-Norm",
+]
+
+
 def model_fixture(tmp):
     from bert4keras.models import build_transformer_model
 
@@ -229,6 +239,17 @@ def model_fixture(tmp):
         outputs[f"hidden_{model}"] = bert.predict(
             [token_ids, segment_ids], verbose=0
         ).astype("float32")
+    # Layer names, and the outputs of layers that scripts pick by name.
+    from bert4keras.backend import keras
+
+    outputs["layer_names_json"] = np.array(json.dumps([x.name for x in bert.layers]))
+    picked = keras.models.Model(
+        bert.inputs, [bert.get_layer(name).output for name in PICKED_LAYERS]
+    )
+    for name, value in zip(
+        PICKED_LAYERS, picked.predict([token_ids, segment_ids], verbose=0), strict=True
+    ):
+        outputs[f"layer:{name}"] = value.astype("float32")
     return {
         "config_json": np.array(json.dumps(config)),
         "token_ids": token_ids,

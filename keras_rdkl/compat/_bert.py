@@ -1,11 +1,14 @@
 """bert4keras' `build_transformer_model` for Google-format BERT checkpoints.
 
-The model is keras-hub's `BertBackbone` (with bert4keras' erf GELU) behind
-bert4keras' inputs, `[token_ids, segment_ids]`, padding where the token id
-is 0, and output, the last hidden states. Weights come from a TensorFlow
-checkpoint with Google's variable names (read with TensorFlow's checkpoint
-reader) or from a Keras weights file that `convert_checkpoint` writes once,
-which every backend loads without TensorFlow.
+keras-hub's `BertBackbone` (with bert4keras' erf GELU) loads the weights: from
+a TensorFlow checkpoint with Google's variable names (read with TensorFlow's
+checkpoint reader) or from a Keras weights file that `convert_checkpoint`
+writes once, which every backend loads without TensorFlow. The model handed to
+the script computes the same BERT out of Keras layers named as bert4keras
+names them (`Embedding-Token`, `Transformer-%d-FeedForward-Norm`, ...), so
+that scripts can pick a layer by name, behind bert4keras' inputs,
+`[token_ids, segment_ids]`, padding where the token id is 0, and output, the
+last hidden states.
 """
 
 import json
@@ -302,6 +305,132 @@ def _check_keep_tokens(keep_tokens, config):
     return ids
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl.compat")
+class PositionEmbedding(keras.layers.Layer):
+    """Adds a learned embedding of each position (bert4keras' `merge_mode="add"`).
+
+    Args:
+        input_dim: the number of positions (`max_position_embeddings`).
+        output_dim: the embedding size.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: `[batch, length, output_dim]` with `length <= input_dim`.
+    """
+
+    def __init__(self, input_dim, output_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim = input_dim
+        self.output_dim = output_dim
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(
+            shape=(self.input_dim, self.output_dim),
+            initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+            name="embeddings",
+        )
+
+    def call(self, inputs):
+        length = ops.shape(inputs)[1]
+        return inputs + ops.cast(self.embeddings[None, :length], inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "input_dim": self.input_dim,
+            "output_dim": self.output_dim,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_rdkl.compat")
+def gelu_tanh(x):
+    """GELU with the tanh approximation (Google's BERT code, keras-hub)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+def _named_bert(backbone, config, gelu, dropout_rate, name):
+    """keras-hub's BERT laid out as bert4keras lays out its layers, by name.
+
+    Scripts reach into bert4keras models by layer name
+    (`model.get_layer("Transformer-%d-FeedForward-Norm" % (n - 1)).output`),
+    which a nested keras-hub backbone cannot offer. The weights come from
+    `backbone` (keras-hub loads and holds them); this graph makes the same
+    computation out of Keras layers named as in bert4keras' `BERT`:
+    `Embedding-Token`, `Embedding-Segment`, `Embedding-Token-Segment`,
+    `Embedding-Position`, `Embedding-Norm`, `Embedding-Dropout`, then for
+    each layer `i` `Transformer-i-MultiHeadSelfAttention` and
+    `Transformer-i-FeedForward`, each followed by its `-Dropout`, `-Add` and
+    `-Norm`.
+    """
+    hidden = config["hidden_size"]
+    heads = config["num_attention_heads"]
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="Input-Token")
+    segment_ids = keras.Input(shape=(None,), dtype="int32", name="Input-Segment")
+    padding_mask = PaddingMask(name="Padding-Mask")(token_ids)
+    attention_mask = keras.layers.Reshape((1, -1), name="Attention-Mask")(padding_mask)
+
+    def norm(layer_name):
+        return keras.layers.LayerNormalization(epsilon=1e-12, name=layer_name)
+
+    pairs = []  # (new layer, keras-hub layer holding its weights)
+
+    def use(layer, source):
+        pairs.append((layer, source))
+        return layer
+
+    tokens = use(
+        keras.layers.Embedding(
+            backbone.token_embedding.input_dim, hidden, name="Embedding-Token"
+        ),
+        backbone.token_embedding,
+    )(token_ids)
+    segments = use(
+        keras.layers.Embedding(
+            backbone.segment_embedding.input_dim, hidden, name="Embedding-Segment"
+        ),
+        backbone.segment_embedding,
+    )(segment_ids)
+    x = keras.layers.Add(name="Embedding-Token-Segment")([tokens, segments])
+    x = use(
+        PositionEmbedding(
+            config["max_position_embeddings"], hidden, name="Embedding-Position"
+        ),
+        backbone.position_embedding,
+    )(x)
+    x = use(norm("Embedding-Norm"), backbone.embeddings_layer_norm)(x)
+    x = keras.layers.Dropout(dropout_rate, name="Embedding-Dropout")(x)
+    activation = "gelu" if gelu == "erf" else gelu_tanh  # Keras' "gelu" is erf
+    for i, block in enumerate(backbone.transformer_layers):
+        attention = f"Transformer-{i}-MultiHeadSelfAttention"
+        y = use(
+            keras.layers.MultiHeadAttention(
+                heads, hidden // heads, dropout=dropout_rate, name=attention
+            ),
+            block._self_attention_layer,
+        )(x, x, attention_mask=attention_mask)
+        y = keras.layers.Dropout(dropout_rate, name=f"{attention}-Dropout")(y)
+        y = keras.layers.Add(name=f"{attention}-Add")([x, y])
+        x = use(norm(f"{attention}-Norm"), block._self_attention_layer_norm)(y)
+        feed_forward = f"Transformer-{i}-FeedForward"
+        dense_in = use(
+            keras.layers.Dense(config["intermediate_size"], activation=activation),
+            block._feedforward_intermediate_dense,
+        )
+        dense_out = use(keras.layers.Dense(hidden), block._feedforward_output_dense)
+        y = keras.Sequential([dense_in, dense_out], name=feed_forward)(x)
+        y = keras.layers.Dropout(dropout_rate, name=f"{feed_forward}-Dropout")(y)
+        y = keras.layers.Add(name=f"{feed_forward}-Add")([x, y])
+        x = use(norm(f"{feed_forward}-Norm"), block._feedforward_layer_norm)(y)
+    outputs = AttachPaddingMask(name="Output-Mask")([x, token_ids])
+    bert = keras.Model([token_ids, segment_ids], outputs, name=name)
+    for layer, source in pairs:
+        layer.set_weights(source.get_weights())
+    return bert
+
+
 def build_transformer_model(
     config_path,
     checkpoint_path=None,
@@ -356,7 +485,17 @@ def build_transformer_model(
         name: model name (default `model`).
 
     Returns:
-        A functional `keras.Model` with inputs `[token_ids, segment_ids]`.
+        A functional `keras.Model` with inputs `[token_ids, segment_ids]`,
+        whose layers carry bert4keras' names: `Input-Token`,
+        `Input-Segment`, `Embedding-Token`, `Embedding-Segment`,
+        `Embedding-Token-Segment`, `Embedding-Position`, `Embedding-Norm`,
+        `Embedding-Dropout`, then for each layer `i` from 0
+        `Transformer-i-MultiHeadSelfAttention` and `Transformer-i-FeedForward`,
+        each followed by `-Dropout`, `-Add` and `-Norm`
+        (`model.get_layer("Transformer-%d-FeedForward-Norm" % i).output` is
+        layer `i`'s output). Two layers of its own carry the padding mask:
+        `Padding-Mask`, `Attention-Mask`; `Output-Mask` attaches it to the
+        output.
 
     Example:
 
@@ -441,18 +580,7 @@ def build_transformer_model(
                     "keras-hub version names its weights differently."
                 )
             variables[path].assign(value)
-    token_ids = keras.Input(shape=(None,), dtype="int32", name="Input-Token")
-    segment_ids = keras.Input(shape=(None,), dtype="int32", name="Input-Segment")
-    padding_mask = PaddingMask(name="Padding-Mask")(token_ids)
-    outputs = backbone(
-        {
-            "token_ids": token_ids,
-            "segment_ids": segment_ids,
-            "padding_mask": padding_mask,
-        }
-    )["sequence_output"]
-    outputs = AttachPaddingMask(name="Output-Mask")([outputs, token_ids])
-    bert = keras.Model([token_ids, segment_ids], outputs, name=name or model)
+    bert = _named_bert(backbone, config, gelu, dropout_rate, name=name or model)
     if weights_path is not None:
         if not os.path.exists(weights_path):
             raise ValueError(

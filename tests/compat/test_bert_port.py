@@ -373,3 +373,21 @@ def test_load_bert_dir(checkpoint, tmp_path, monkeypatch):
         load_bert_dir(tmp_path)
     with pytest.raises(ValueError, match="must be a folder"):
         load_bert_dir(tmp_path / "nope")
+
+
+def test_layers_carry_bert4keras_names_in_its_order(loaded):
+    ours = [layer.name for layer in loaded.layers]
+    theirs = json.loads(str(DATA["layer_names_json"]))
+    assert [name for name in ours if name in theirs] == theirs
+
+
+@pytest.mark.parametrize(
+    "name", [k[len("layer:") :] for k in DATA if k.startswith("layer:")]
+)
+def test_a_layer_picked_by_name_gives_bert4keras_output(loaded, name):
+    """`model.get_layer('Transformer-%d-FeedForward-Norm' % i).output`, as scripts do."""
+    picked = keras.Model(loaded.inputs, loaded.get_layer(name).output)
+    out = keras.ops.convert_to_numpy(picked(INPUTS, training=False))
+    expected = DATA[f"layer:{name}"]
+    # Padded positions carry values in bert4keras too; compare every position.
+    np.testing.assert_allclose(out, expected, atol=ATOL, rtol=0)
