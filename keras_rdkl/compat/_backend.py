@@ -872,6 +872,7 @@ def gelu_erf(x):
     return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
 
 
+@keras.saving.register_keras_serializable(package="keras_rdkl.compat")
 def gelu_tanh(x):
     """GELU's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _tensor(x)

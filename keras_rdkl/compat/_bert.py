@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from keras_rdkl import _keras_internals
+from keras_rdkl.compat._backend import gelu_tanh
 
 _MODELS = ("bert", "roberta")
 _GELU = ("erf", "tanh")
@@ -345,12 +346,6 @@ class PositionEmbedding(keras.layers.Layer):
         }
 
 
-@keras.saving.register_keras_serializable(package="keras_rdkl.compat")
-def gelu_tanh(x):
-    """GELU with the tanh approximation (Google's BERT code, keras-hub)."""
-    return keras.activations.gelu(x, approximate=True)
-
-
 def _named_bert(backbone, config, gelu, dropout_rate, name):
     """keras-hub's BERT laid out as bert4keras lays out its layers, by name.
 
@@ -480,8 +475,9 @@ def build_transformer_model(
             "gelu_new" tanh (keras-hub's own BertBackbone, Google's code).
         dropout_rate: dropout of the backbone; default the config's
             `hidden_dropout_prob`.
-        return_keras_model: must be True (bert4keras' `False` returns its
-            own builder object, which has no counterpart here).
+        return_keras_model: True returns the Keras model; False an object
+            whose `model` is that model and whose `initializer` is BERT's
+            (what bert4keras scripts use of its builder object).
         name: model name (default `model`).
 
     Returns:
@@ -517,10 +513,11 @@ def build_transformer_model(
         )
     if gelu is not None and gelu not in _GELU:
         raise ValueError(f"`gelu` must be one of {_GELU}. Received: gelu={gelu!r}")
-    if return_keras_model is not True:
+    if return_keras_model not in (True, False):
         raise ValueError(
-            "Only return_keras_model=True is supported (the Keras model). "
-            f"Received: return_keras_model={return_keras_model!r}"
+            "`return_keras_model` must be True (the Keras model) or False (an "
+            "object whose `.model` is that model). Received: "
+            f"return_keras_model={return_keras_model!r}"
         )
     if checkpoint_path is not None and os.fspath(checkpoint_path).endswith(
         _WEIGHTS_SUFFIX
@@ -587,7 +584,27 @@ def build_transformer_model(
                 f"`weights_path` does not exist. Received: weights_path={weights_path!r}"
             )
         bert.load_weights(weights_path)
-    return bert
+    return bert if return_keras_model else Transformer(bert)
+
+
+class Transformer:
+    """What `build_transformer_model(..., return_keras_model=False)` returns.
+
+    bert4keras then returns its model builder; scripts use its `model` (the
+    Keras model) and `initializer` (for the layers they add on top).
+
+    Attributes:
+        model: the Keras model.
+        initializer: BERT's weight initializer, a truncated normal of
+            standard deviation 0.02.
+        inputs, outputs: those of `model`.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.initializer = keras.initializers.TruncatedNormal(stddev=0.02)
+        self.inputs = model.inputs
+        self.outputs = model.outputs
 
 
 def convert_checkpoint(config_path, checkpoint_path, output_path, keep_tokens=None):

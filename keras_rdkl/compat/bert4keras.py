@@ -1,11 +1,22 @@
-"""bert4keras names and argument spellings mapped onto keras_rdkl.
+"""bert4keras names and argument spellings mapped onto Keras 3 and keras_rdkl.
 
-Porting a bert4keras (0.11.x) GlobalPointer script usually needs only its
-imports changed to this module. Behaviour differs from bert4keras where
-bert4keras is fragile: masked logits are a finite large negative instead
-of `-inf`, the sparse loss counts a repeated index once (bert4keras' goes
-negative or NaN), and the F1 score is 0 instead of NaN on batches with
-neither gold nor predicted spans. See docs/porting.md.
+A bert4keras (0.11.x) script ports by its import lines: every
+`from bert4keras.<module> import ...` (backend, layers, models, optimizers,
+snippets, tokenizers) becomes `from keras_rdkl.compat.bert4keras import ...`,
+and it runs on TensorFlow, JAX and PyTorch. Here are `keras` and `K` (the Keras
+2 backend functions scripts write their losses with, on `keras.ops`), the
+optimizers and their `extend_with_*` wrappers (on Keras 3's schedules, weight
+decay, gradient accumulation and EMA), the snippets (`sequence_padding`,
+`DataGenerator` whose `forfit()` trains variable-length, list-valued batches
+on every backend, `open`, `to_array`, `text_segmentate`, ...),
+`build_transformer_model` (keras-hub's BERT with bert4keras' layer names),
+`Tokenizer`, and the GlobalPointer, CRF and loss names. Behaviour differs from
+bert4keras where bert4keras is fragile: masked logits are a finite large
+negative instead of `-inf`, the sparse loss counts a repeated index once
+(bert4keras' goes negative or NaN), and the F1 score is 0 instead of NaN on
+batches with neither gold nor predicted spans. See docs/porting.md for what
+else Keras 3 itself changes (`save_weights` needs the `.weights.h5` suffix,
+...).
 
 The loss functions and `global_pointer_f1_score` are registered for saving
 (package `"keras_rdkl.compat"`), so a model compiled with them survives
@@ -22,30 +33,91 @@ from keras import ops
 from keras_rdkl import _checks as checks
 from keras_rdkl import layers as _layers
 from keras_rdkl import losses as _losses
+from keras_rdkl.compat._backend import K
+from keras_rdkl.compat._backend import apply_rotary_position_embeddings
+from keras_rdkl.compat._backend import batch_gather
+from keras_rdkl.compat._backend import gelu_erf
+from keras_rdkl.compat._backend import gelu_tanh
+from keras_rdkl.compat._backend import infinity
+from keras_rdkl.compat._backend import root_mean_square
+from keras_rdkl.compat._backend import sequence_masking
+from keras_rdkl.compat._backend import set_infinity
+from keras_rdkl.compat._bert import Transformer
 from keras_rdkl.compat._bert import build_transformer_model
 from keras_rdkl.compat._bert import convert_checkpoint
 from keras_rdkl.compat._bert import load_bert_dir
+from keras_rdkl.compat._optimizers import Adam
+from keras_rdkl.compat._optimizers import PiecewiseLinearSchedule
+from keras_rdkl.compat._optimizers import extend_with_exponential_moving_average
+from keras_rdkl.compat._optimizers import extend_with_exponential_moving_average_v2
+from keras_rdkl.compat._optimizers import extend_with_gradient_accumulation
+from keras_rdkl.compat._optimizers import extend_with_gradient_accumulation_v2
+from keras_rdkl.compat._optimizers import extend_with_piecewise_linear_lr
+from keras_rdkl.compat._optimizers import extend_with_piecewise_linear_lr_v2
+from keras_rdkl.compat._optimizers import extend_with_weight_decay
+from keras_rdkl.compat._optimizers import extend_with_weight_decay_v2
+from keras_rdkl.compat._optimizers import piecewise_linear
+from keras_rdkl.compat._snippets import DataGenerator
+from keras_rdkl.compat._snippets import is_string
+from keras_rdkl.compat._snippets import open
+from keras_rdkl.compat._snippets import parallel_apply
+from keras_rdkl.compat._snippets import sequence_padding
+from keras_rdkl.compat._snippets import strQ2B
+from keras_rdkl.compat._snippets import text_segmentate
+from keras_rdkl.compat._snippets import to_array
+from keras_rdkl.compat._snippets import truncate_sequences
 from keras_rdkl.compat._tokenizer import Tokenizer
 from keras_rdkl.losses._base import align_sample_weight
 from keras_rdkl.viterbi import viterbi_decode_numpy
 
 __all__ = [
-    "ConditionalRandomField",
-    "EfficientGlobalPointer",
-    "GlobalPointer",
-    "GlobalPointerCrossentropy",
-    "SinusoidalPositionEmbedding",
-    "SparseGlobalPointerCrossentropy",
-    "Tokenizer",
-    "ViterbiDecoder",
+    "Adam",
+    "apply_rotary_position_embeddings",
+    "batch_gather",
     "build_transformer_model",
+    "ConditionalRandomField",
     "convert_checkpoint",
-    "load_bert_dir",
+    "DataGenerator",
+    "EfficientGlobalPointer",
+    "extend_with_exponential_moving_average",
+    "extend_with_exponential_moving_average_v2",
+    "extend_with_gradient_accumulation",
+    "extend_with_gradient_accumulation_v2",
+    "extend_with_piecewise_linear_lr",
+    "extend_with_piecewise_linear_lr_v2",
+    "extend_with_weight_decay",
+    "extend_with_weight_decay_v2",
+    "gelu_erf",
+    "gelu_tanh",
     "global_pointer_crossentropy",
     "global_pointer_f1_score",
+    "GlobalPointer",
+    "GlobalPointerCrossentropy",
+    "infinity",
+    "is_string",
+    "K",
+    "keras",
+    "load_bert_dir",
     "multilabel_categorical_crossentropy",
+    "open",
+    "parallel_apply",
+    "piecewise_linear",
+    "PiecewiseLinearSchedule",
+    "root_mean_square",
+    "sequence_masking",
+    "sequence_padding",
+    "set_infinity",
+    "SinusoidalPositionEmbedding",
     "sparse_global_pointer_crossentropy",
     "sparse_multilabel_categorical_crossentropy",
+    "SparseGlobalPointerCrossentropy",
+    "strQ2B",
+    "text_segmentate",
+    "to_array",
+    "Tokenizer",
+    "Transformer",
+    "truncate_sequences",
+    "ViterbiDecoder",
 ]
 
 

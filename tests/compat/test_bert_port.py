@@ -235,8 +235,8 @@ def test_bad_arguments_raise(checkpoint, tmp_path):
         build_transformer_model(config_path, model="gpt2")
     with pytest.raises(ValueError, match="`gelu`"):
         build_transformer_model(config_path, gelu="relu")
-    with pytest.raises(ValueError, match="return_keras_model"):
-        build_transformer_model(config_path, return_keras_model=False)
+    with pytest.raises(ValueError, match="return_keras_model.*Received"):
+        build_transformer_model(config_path, return_keras_model="model")
     with pytest.raises(ValueError, match="one of `checkpoint_path`"):
         build_transformer_model(config_path, prefix, weights_path="x.weights.h5")
     with pytest.raises(ValueError, match="weights_path"):
@@ -391,3 +391,13 @@ def test_a_layer_picked_by_name_gives_bert4keras_output(loaded, name):
     expected = DATA[f"layer:{name}"]
     # Padded positions carry values in bert4keras too; compare every position.
     np.testing.assert_allclose(out, expected, atol=ATOL, rtol=0)
+
+
+def test_return_keras_model_false_gives_the_model_and_its_initializer(checkpoint):
+    bert = build_transformer_model(*checkpoint, return_keras_model=False)
+    assert isinstance(bert.model, keras.Model)
+    assert bert.inputs == bert.model.inputs and bert.outputs == bert.model.outputs
+    np.testing.assert_allclose(_predict(bert.model), DATA["hidden_bert"], atol=ATOL)
+    head = keras.layers.Dense(3, kernel_initializer=bert.initializer)
+    out = head(keras.ops.convert_to_tensor(np.ones((2, 32), "float32")))
+    assert tuple(out.shape) == (2, 3)
