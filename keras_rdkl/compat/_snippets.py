@@ -23,6 +23,7 @@ import json
 import os
 import queue
 
+import keras
 import numpy as np
 
 from keras_rdkl._batching import lead_with_two_lengths
@@ -451,14 +452,23 @@ def _is_structure(value):
 
 
 def _to_arrays(value):
-    """Lists of arrays become tuples, dicts stay, every leaf a NumPy array."""
+    """Lists of arrays become tuples, dicts stay, every leaf a NumPy array.
+
+    float64 leaves (what `sequence_padding` makes of `np.zeros` labels) become
+    `keras.config.floatx()`: JAX and PyTorch take them so, and Keras 2 cast
+    targets to the metric's dtype, so a script's own metric
+    (`K.sum(y_true * y_pred)`) sees one dtype on every backend.
+    """
     if value is None:
         return None
     if isinstance(value, dict):
         return {key: _to_arrays(v) for key, v in value.items()}
     if isinstance(value, (list, tuple)) and _is_structure(value):
         return tuple(_to_arrays(v) for v in value)
-    return np.asarray(value)
+    value = np.asarray(value)
+    if value.dtype == np.float64:
+        value = value.astype(keras.config.floatx())
+    return value
 
 
 def _keras_batch(batch):

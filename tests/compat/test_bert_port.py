@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -302,6 +303,21 @@ def _docs_port_script():
     marker = "<!-- tests/compat/test_bert_port.py runs this block -->"
     block = text.split(marker, 1)[1].split("```python\n", 1)[1].split("\n```", 1)[0]
     return block
+
+
+def test_docs_port_changes_only_the_import_lines():
+    """docs/bert.md's port is its bert4keras script with the imports rewritten."""
+    text = (ROOT / "docs" / "bert.md").read_text(encoding="utf-8")
+    original = text.split("# The original script:", 1)[1].split("\n", 1)[1]
+    original = original.split("\n```", 1)[0]
+    ported = _docs_port_script().split("its imports changed.\n", 1)[1]
+    rewritten = re.sub(
+        r"^from bert4keras\.\w+ import ",
+        "from keras_rdkl.compat.bert4keras import ",
+        original,
+        flags=re.M,
+    )
+    assert "from bert4keras" in original and rewritten == ported
 
 
 def test_docs_port_script_runs(tmp_path, monkeypatch):

@@ -357,6 +357,14 @@ def test_forfit_standardizes_structures():
     assert w.shape == (2,)
     assert len(out[2]) == 1 and out[2][0] is ids
     assert len(out[3]) == 1 and out[3][0] is ids
+    # float64 (sequence_padding of np.zeros labels) arrives as floatx, as on
+    # JAX and PyTorch; int64 ids stay.
+    assert w.dtype == keras.config.floatx()
+    labels = sequence_padding([np.zeros((2, 2)), np.zeros((3, 3))], seq_dims=2)
+    floats = Shapes([(np.ones((1, 2), "int64"), labels)])
+    x, y = next(floats.forfit(random=False))
+    assert labels.dtype == "float64" and y.dtype == keras.config.floatx()
+    assert x.dtype == "int64"
 
 
 def test_iteration_evaluation_and_prediction_streams():
