@@ -1,57 +1,37 @@
-"""The keras_rdkl.ner example in docs/ner.md runs as written."""
+"""docs/ner.md's blocks print the right entities on every backend.
 
-import re
+tests/test_docs.py runs every docs block once, on JAX, in a fresh process; the
+NER page's blocks train small taggers and print what they find, so here they
+run on each backend of the suite (in-process, seeded by the blocks themselves)
+and their output must equal the `# -> ...` comments.
+"""
+
+import pytest
 
 from tests.conftest import ROOT
+from tests.test_docs import collect
+from tests.test_docs import expected_output
+from tests.test_docs import marker
+from tests.test_docs import output_matches
+
+BLOCKS = [
+    (name, code)
+    for name, code in collect([ROOT / "docs" / "ner.md"])
+    if marker(code) is None and expected_output(code)
+]
 
 
-def test_docs_ner_example_runs(capsys):
-    text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
-    blocks = [
-        b
-        for b in re.findall(r"```python\n(.*?)```", text, re.S)
-        if "build_span_tagger" in b
-    ]
-    assert blocks, "docs/ner.md has no python block with build_span_tagger"
-    namespace = {}
-    exec(compile(blocks[0], "docs/ner.md:keras_rdkl.ner", "exec"), namespace)
-    assert "['f1', 'gold', 'per_type', 'precision', 'predicted', 'recall', 'tp']" in (
-        capsys.readouterr().out
-    )
-    for ent in namespace["ents"]:
-        assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
+def test_the_page_has_printing_blocks():
+    assert len(BLOCKS) >= 4
 
 
-def _run_after_first_block(marker, name):
-    """Runs the first build_span_tagger block, then the first block containing `marker`."""
-    text = (ROOT / "docs" / "ner.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    first = next(b for b in blocks if "build_span_tagger" in b)
-    found = [b for b in blocks if marker in b]
-    assert found, f"docs/ner.md has no python block with {name}"
-    namespace = {}
-    exec(compile(first, "docs/ner.md:keras_rdkl.ner", "exec"), namespace)
-    exec(compile(found[0], f"docs/ner.md:{name}", "exec"), namespace)
-    return namespace
-
-
-def test_docs_crf_head_example_runs():
-    namespace = _run_after_first_block('head="crf"', "the CRF head")
-    assert len(namespace["pred"]) == 2
-    assert all(len(sp) == 4 for sent in namespace["pred"] for sp in sent)
-
-
-def test_docs_bigram_example_runs():
-    namespace = _run_after_first_block("num_bigrams", "bigram features")
-    assert namespace["bi_vocab"].num_bigrams > 2
-    for ent in namespace["bi_ents"]:
-        assert "张三在北京"[ent["start"] : ent["end"]] == ent["text"]
-
-
-def test_docs_word_vectors_example_runs():
-    namespace = _run_after_first_block("embedding_matrix", "word vectors")
-    vocab = namespace["en_vocab"]
-    assert vocab.encode(["Bergen"]) != [vocab.unk_id]
-    assert namespace["wv_model"].get_layer("token_embedding").output_dim == 4
-    for ent in namespace["wv_ents"]:
-        assert "Anna flew to Bergen"[ent["start"] : ent["end"]] == ent["text"]
+@pytest.mark.parametrize("code", [c for _, c in BLOCKS], ids=[n for n, _ in BLOCKS])
+def test_block_prints_its_comments(code, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__main__"}
+    exec(compile(code, "docs/ner.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert output_matches(expected_output(code), out), out
+    for ents, text in [("ents", "张三在北京"), ("bi_ents", "张三在北京")]:
+        for ent in namespace.get(ents, []):
+            assert text[ent["start"] : ent["end"]] == ent["text"]
