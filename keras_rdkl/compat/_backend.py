@@ -65,6 +65,7 @@ __all__ = [
     "infinity",
     "root_mean_square",
     "sequence_masking",
+    "set_gelu",
     "set_infinity",
 ]
 
@@ -90,6 +91,25 @@ def infinity():
 def set_infinity(value):
     """Sets the number `infinity()` returns (a finite number > 0)."""
     _INFINITY["value"] = checks.check_positive_number(value, "value")
+
+
+# bert4keras' `set_gelu`: which GELU a config's `hidden_act: "gelu"` means.
+_GELU = {"version": "erf"}
+
+
+def set_gelu(version):
+    """Sets the GELU that `hidden_act: "gelu"` means: "erf" (default) or "tanh".
+
+    As in bert4keras, it applies to models built after the call
+    (`build_transformer_model` without an explicit `gelu` argument);
+    "gelu_erf" and "gelu_tanh" in a config keep their meaning.
+    """
+    version = str(version).lower()
+    if version not in ("erf", "tanh"):
+        raise ValueError(
+            f"`version` must be 'erf' or 'tanh'. Received: version={version!r}"
+        )
+    _GELU["version"] = version
 
 
 # ---------------------------------------------------------------------------

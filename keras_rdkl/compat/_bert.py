@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from keras_rdkl import _keras_internals
+from keras_rdkl.compat import _backend
 from keras_rdkl.compat._backend import gelu_tanh
 
 _MODELS = ("bert", "roberta")
@@ -470,9 +471,10 @@ def build_transformer_model(
             (bert4keras' simplified vocabularies); the embedding keeps those
             rows.
         gelu: "erf" or "tanh" GELU in the feedforward layers; default from
-            the config's `hidden_act` as bert4keras reads it: "gelu" and
-            "gelu_erf" are erf (bert4keras, Hugging Face), "gelu_tanh" and
-            "gelu_new" tanh (keras-hub's own BertBackbone, Google's code).
+            the config's `hidden_act` as bert4keras reads it: "gelu" (erf
+            unless `set_gelu("tanh")` was called) and "gelu_erf" are erf
+            (bert4keras, Hugging Face), "gelu_tanh" and "gelu_new" tanh
+            (keras-hub's own BertBackbone, Google's code).
         dropout_rate: dropout of the backbone; default the config's
             `hidden_dropout_prob`.
         return_keras_model: True returns the Keras model; False an object
@@ -547,8 +549,9 @@ def build_transformer_model(
         )
     config = _read_config(config_path)
     if gelu is None:
-        tanh = config.get("hidden_act", "gelu") in ("gelu_tanh", "gelu_new")
-        gelu = "tanh" if tanh else "erf"
+        act = config.get("hidden_act", "gelu")
+        tanh = act in ("gelu_tanh", "gelu_new")
+        gelu = _backend._GELU["version"] if act == "gelu" else "tanh" if tanh else "erf"
     keep = _check_keep_tokens(keep_tokens, config)
     arrays = None
     if checkpoint_path is not None:

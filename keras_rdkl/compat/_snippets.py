@@ -19,6 +19,7 @@ pointer to `forfit`.
 
 import builtins
 import collections
+import itertools
 import json
 import os
 import queue
@@ -614,11 +615,15 @@ class DataGenerator:
         `fit` with a `TypeError`. Hence in the first epoch, when the second
         batch has the first one's shapes (batch size aside), `forfit` reads
         on only until a batch differs from the first and swaps it with the
-        second (`keras_rdkl._batching.lead_with_two_lengths`). Only the
-        order of the first epoch changes; every batch is trained on, once
-        per epoch. The batches read ahead are held: at most the rest of the
-        first epoch and at most `buffer_size` examples' worth (so batches of
-        one fixed shape are read that far before the first is yielded).
+        second (`keras_rdkl._batching.lead_with_two_lengths`); when every
+        batch of the first epoch has the first one's shapes, the search goes
+        on into the second epoch (shuffled, it often holds one that differs),
+        and that batch trades places with the first epoch's second. Only the order of
+        the first two epochs changes; every batch is trained on, once per
+        epoch save that one trade. The batches read ahead are held: at most
+        the first two epochs and at most `buffer_size` examples' worth (so
+        batches of one fixed shape are read that far before the first is
+        yielded).
         TensorFlow opens a dimension only where those two batches differ: a
         second padded dimension that varies on its own (say a target
         length padded separately) stays fixed if the two happen to share
@@ -629,18 +634,19 @@ class DataGenerator:
             random: passed to `__iter__` (shuffle every epoch).
         """
         limit = max(2, -(-self.buffer_size // self.batch_size))
-        epoch = 0
+        first_two = itertools.chain(self._epoch(random), self._epoch(random))
+        yield from _lead_with_two_shapes(first_two, limit)
         while True:
-            batches = (_keras_batch(b) for b in self.__iter__(random))
-            if epoch == 0:
-                batches = _lead_with_two_shapes(batches, limit)
-            count = 0
-            for batch in batches:
-                count += 1
-                yield batch
-            if count == 0:
-                raise ValueError("`__iter__` yielded no batch in an epoch.")
-            epoch += 1
+            yield from self._epoch(random)
+
+    def _epoch(self, random):
+        """One epoch of `__iter__(random)` as Keras takes it; raises if empty."""
+        count = 0
+        for batch in self.__iter__(random):
+            count += 1
+            yield _keras_batch(batch)
+        if count == 0:
+            raise ValueError("`__iter__` yielded no batch in an epoch.")
 
     def fortest(self, random=False):
         """Yields the inputs of every batch as `(inputs,)`, epoch after epoch.

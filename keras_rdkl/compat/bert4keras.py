@@ -41,6 +41,7 @@ from keras_rdkl.compat._backend import gelu_tanh
 from keras_rdkl.compat._backend import infinity
 from keras_rdkl.compat._backend import root_mean_square
 from keras_rdkl.compat._backend import sequence_masking
+from keras_rdkl.compat._backend import set_gelu
 from keras_rdkl.compat._backend import set_infinity
 from keras_rdkl.compat._bert import Transformer
 from keras_rdkl.compat._bert import build_transformer_model
@@ -106,6 +107,7 @@ __all__ = [
     "root_mean_square",
     "sequence_masking",
     "sequence_padding",
+    "set_gelu",
     "set_infinity",
     "SinusoidalPositionEmbedding",
     "sparse_global_pointer_crossentropy",
