@@ -36,7 +36,7 @@ IMPORTS = re.compile(
     r" import ",
     re.M,
 )
-N_TRAIN, N_VALID = 48, 16
+N_TRAIN, N_VALID = 48, 8
 MAXLEN, MIN_CHARS = 32, 40
 
 
