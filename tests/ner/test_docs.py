@@ -2,10 +2,11 @@
 
 tests/test_docs.py runs every docs block once, on JAX, in a fresh process; the
 NER page's blocks train small taggers and print what they find, so here they
-run on each backend of the suite (in-process, seeded by the blocks themselves)
-and their output must equal the `# -> ...` comments.
+run on the suite's other backends too (in-process, seeded by the blocks
+themselves) and their output must equal the `# -> ...` comments.
 """
 
+import keras
 import pytest
 
 from tests.conftest import ROOT
@@ -13,6 +14,11 @@ from tests.test_docs import collect
 from tests.test_docs import expected_output
 from tests.test_docs import marker
 from tests.test_docs import output_matches
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="tests/test_docs.py runs these blocks on JAX and checks their output",
+)
 
 BLOCKS = [
     (name, code)
