@@ -132,20 +132,32 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-def _reduce(fn, x, axis, keepdims):
+def _reduce(fn, x, axis, keepdims, one_axis_at_a_time=False):
     """`fn(x, axis, keepdims)`, keeping every axis for `axis=None, keepdims=True`
-    (the torch backend's sum, max, min and prod drop them there)."""
+    (the torch backend's sum, max, min and prod drop them there).
+
+    With `one_axis_at_a_time`, several axes are reduced one after the other,
+    from the last: right for reductions that compose (prod, all, any), and
+    what Keras 3.12's torch backend needs (its prod, all and any take one
+    axis only).
+    """
     x = _tensor(x)
     if axis is None and keepdims:
         return ops.reshape(fn(x, axis=None), (1,) * len(x.shape))
-    return fn(x, axis=_axis(axis), keepdims=keepdims)
+    axis = _axis(axis)
+    if one_axis_at_a_time and isinstance(axis, tuple) and len(axis) > 1:
+        rank = len(x.shape)
+        for a in sorted({a % rank for a in axis}, reverse=True):
+            x = fn(x, axis=a, keepdims=keepdims)
+        return x
+    return fn(x, axis=axis, keepdims=keepdims)
 
 
-def _reduction(fn, prepare=_tensor):
+def _reduction(fn, prepare=_tensor, one_axis_at_a_time=False):
     """A Keras 2 reduction `(x, axis=None, keepdims=False)` over `fn`."""
 
     def reduction(x, axis=None, keepdims=False):
-        return _reduce(fn, prepare(x), axis, keepdims)
+        return _reduce(fn, prepare(x), axis, keepdims, one_axis_at_a_time)
 
     reduction.__name__ = reduction.__qualname__ = fn.__name__
     return staticmethod(reduction)
@@ -369,8 +381,8 @@ class _KerasTwoBackend:
     # Reductions --------------------------------------------------------------
 
     # (x, axis=None, keepdims=False); Keras 2 averaged booleans as floats.
-    all = _reduction(ops.all, _as_bool)
-    any = _reduction(ops.any, _as_bool)
+    all = _reduction(ops.all, _as_bool, one_axis_at_a_time=True)
+    any = _reduction(ops.any, _as_bool, one_axis_at_a_time=True)
     logsumexp = _reduction(ops.logsumexp)
     max = _reduction(ops.max)
     mean = _reduction(ops.mean, _to_float)
@@ -387,7 +399,7 @@ class _KerasTwoBackend:
         )
         if is_shape and axis is None and not keepdims:
             return _static_product(x)  # keeps shapes static under tracing
-        return _reduce(ops.prod, x, axis, keepdims)
+        return _reduce(ops.prod, x, axis, keepdims, one_axis_at_a_time=True)
 
     @staticmethod
     def argmax(x, axis=-1):
