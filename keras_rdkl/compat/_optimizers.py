@@ -360,7 +360,8 @@ _MADE = {}
 
 
 def _prepare(BaseOptimizer, name, feature, suffix):
-    """Checks a factory's arguments; returns the class name to give."""
+    """Checks a factory's arguments; returns the class name to give and the
+    class made before for the same arguments (None the first time)."""
     if not (
         inspect.isclass(BaseOptimizer)
         and issubclass(BaseOptimizer, keras.optimizers.Optimizer)
@@ -382,7 +383,7 @@ def _prepare(BaseOptimizer, name, feature, suffix):
         raise ValueError(
             f"`name` must be a Python identifier (the class name). Received: name={name!r}"
         )
-    return name
+    return name, _MADE.get((feature, BaseOptimizer, name))
 
 
 def _finish(cls, BaseOptimizer, name, feature):
@@ -455,8 +456,7 @@ def extend_with_weight_decay(BaseOptimizer, name=None):
     >>> optimizer.weight_decay
     0.01
     """
-    name = _prepare(BaseOptimizer, name, "weight decay", "W")
-    made = _MADE.get(("weight decay", BaseOptimizer, name))
+    name, made = _prepare(BaseOptimizer, name, "weight decay", "W")
     if made is not None:
         return made
 
@@ -557,8 +557,7 @@ def extend_with_piecewise_linear_lr(BaseOptimizer, name=None):
     >>> float(optimizer.learning_rate)  # step 0: the warm-up starts from zero
     0.0
     """
-    name = _prepare(BaseOptimizer, name, "a piecewise linear learning rate", "LR")
-    made = _MADE.get(("a piecewise linear learning rate", BaseOptimizer, name))
+    name, made = _prepare(BaseOptimizer, name, "a piecewise linear learning rate", "LR")
     if made is not None:
         return made
     default_learning_rate = _default_learning_rate(BaseOptimizer)
@@ -628,8 +627,7 @@ def extend_with_gradient_accumulation(BaseOptimizer, name=None):
     >>> optimizer.gradient_accumulation_steps
     4
     """
-    name = _prepare(BaseOptimizer, name, "gradient accumulation", "GA")
-    made = _MADE.get(("gradient accumulation", BaseOptimizer, name))
+    name, made = _prepare(BaseOptimizer, name, "gradient accumulation", "GA")
     if made is not None:
         return made
 
@@ -704,8 +702,7 @@ def extend_with_exponential_moving_average(BaseOptimizer, name=None):
     >>> all(np.array_equal(a, b) for a, b in zip(trained, model.get_weights()))
     True
     """
-    name = _prepare(BaseOptimizer, name, "a moving average", "EMA")
-    made = _MADE.get(("a moving average", BaseOptimizer, name))
+    name, made = _prepare(BaseOptimizer, name, "a moving average", "EMA")
     if made is not None:
         return made
 
