@@ -69,6 +69,7 @@ from keras_rdkl.compat._snippets import to_array
 from keras_rdkl.compat._snippets import truncate_sequences
 from keras_rdkl.compat._tokenizer import Tokenizer
 from keras_rdkl.losses._base import align_sample_weight
+from keras_rdkl.models import register_loss_family as _register_loss_family
 from keras_rdkl.viterbi import viterbi_decode_numpy
 
 __all__ = [
@@ -617,3 +618,17 @@ class ViterbiDecoder:
         return viterbi_decode_numpy(
             nodes, keras.ops.convert_to_numpy(self.trans), self.starts, self.ends
         )
+
+
+# RDropModel(kl="auto") pairs these losses (scores over a flattened class
+# grid) with the sigmoid divergence.
+for _loss in (
+    multilabel_categorical_crossentropy,
+    sparse_multilabel_categorical_crossentropy,
+    global_pointer_crossentropy,
+    sparse_global_pointer_crossentropy,
+    GlobalPointerCrossentropy,
+    SparseGlobalPointerCrossentropy,
+):
+    _register_loss_family(_loss, "sigmoid", from_logits=True, axis=None)
+del _loss

@@ -1,0 +1,127 @@
+"""Which divergence `RDropModel(kl="auto")` pairs with a compiled loss.
+
+A loss is matched by type (a `keras.losses.Loss` class, or a subclass of
+one) or, for a loss given as a function, by identity: never by name, so a
+user's loss that happens to share a Keras name is not taken for it. Each
+known loss says the family of outputs it compares (`"softmax"`: one class per
+row; `"sigmoid"`: independent classes) and whether it takes logits; a loss
+object's `get_config()` may override `from_logits` and `axis`.
+
+Other modules add their own losses with `register_loss_family` when they are
+imported (keras_rdkl.compat.bert4keras does), so the core never imports them.
+"""
+
+import keras
+
+# (class or function, kind, from_logits, axis); from_logits None: unknown.
+_FAMILIES = []
+
+
+def register_loss_family(loss, kind, from_logits, axis=-1):
+    """Declares the divergence family of `loss` (a Loss class or a function).
+
+    Args:
+        loss: A `keras.losses.Loss` subclass (its instances and subclasses'
+            match) or a loss function (matched by identity).
+        kind: `"softmax"` or `"sigmoid"`.
+        from_logits: True when the loss takes raw scores, False when it takes
+            probabilities, None when only its config or the model can tell.
+        axis: Its class axis (an int, a tuple, or None for "the last").
+    """
+    if kind not in ("softmax", "sigmoid"):
+        raise ValueError(
+            f"`kind` must be 'softmax' or 'sigmoid'. Received: kind={kind!r}"
+        )
+    _FAMILIES.append((loss, kind, from_logits, axis))
+
+
+def _register_builtin():
+    from keras_rdkl import losses
+
+    softmax = (
+        (keras.losses.CategoricalCrossentropy, None),
+        (keras.losses.SparseCategoricalCrossentropy, None),
+        (keras.losses.CategoricalFocalCrossentropy, None),
+        (keras.losses.KLDivergence, False),
+        (losses.GammaCrossentropy, None),
+        (losses.SparseGammaCrossentropy, None),
+        # Keras' function losses take probabilities unless told otherwise,
+        # and `compile` calls them with their defaults.
+        (keras.losses.categorical_crossentropy, False),
+        (keras.losses.sparse_categorical_crossentropy, False),
+        (keras.losses.categorical_focal_crossentropy, False),
+        (keras.losses.kl_divergence, False),
+        (losses.gamma_crossentropy, False),
+        (losses.sparse_gamma_crossentropy, False),
+    )
+    sigmoid = (
+        (keras.losses.BinaryCrossentropy, None),
+        (keras.losses.BinaryFocalCrossentropy, None),
+        (keras.losses.binary_crossentropy, False),
+        (keras.losses.binary_focal_crossentropy, False),
+        # ZLPR takes scores, whatever its arguments.
+        (losses.MultilabelCategoricalCrossentropy, True),
+        (losses.SparseMultilabelCategoricalCrossentropy, True),
+        (losses.multilabel_categorical_crossentropy, True),
+        (losses.sparse_multilabel_categorical_crossentropy, True),
+    )
+    for kind, entries in (("softmax", softmax), ("sigmoid", sigmoid)):
+        for loss, from_logits in entries:
+            register_loss_family(loss, kind, from_logits)
+
+
+def _match(loss):
+    if not _FAMILIES:
+        _register_builtin()
+    for target, kind, from_logits, axis in _FAMILIES:
+        if loss is target or (isinstance(target, type) and isinstance(loss, target)):
+            return kind, from_logits, axis
+    return None
+
+
+def describe_loss(loss):
+    """`(kind, from_logits, axis)` of a compiled loss; each None when unknown.
+
+    `loss` is what was given to `compile`: a string, a function, a
+    `keras.losses.Loss`, a one-element list or dict of those, or None.
+    """
+    if isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    if isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss.values()))
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except (ValueError, TypeError):
+            return None, None, None
+    found = _match(loss)
+    config = {}
+    if isinstance(loss, keras.losses.Loss):
+        config = loss.get_config()
+        if found is None and callable(getattr(loss, "fn", None)):
+            # Keras' wrapper of a function loss: the function says the family.
+            found = _match(loss.fn)
+    if found is None:
+        return None, None, None
+    kind, from_logits, axis = found
+    if from_logits is None and "from_logits" in config:
+        from_logits = bool(config["from_logits"])
+    axis = config.get("axis", axis)
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return kind, from_logits, axis
+
+
+def output_activation(model):
+    """`"softmax"`, `"sigmoid"` or None: the activation of the model's last layer."""
+    layers = getattr(model, "layers", None) or []
+    if not layers:
+        return None
+    activation = getattr(layers[-1], "activation", None)
+    if isinstance(activation, str):
+        activation = keras.activations.get(activation)
+    if activation is keras.activations.softmax:
+        return "softmax"
+    if activation is keras.activations.sigmoid:
+        return "sigmoid"
+    return None
