@@ -108,7 +108,10 @@ def zlpr_teacher_student(
     ```
 
     Classes masked in either tensor (at or below `keras_rdkl.MASK_THRESHOLD`,
-    or `-inf`) are left out of both sums.
+    or `-inf`) are left out of both sums, and so is a class whose teacher
+    logit is NaN (a teacher that gives no target for it): it adds nothing to
+    the value and gets a zero gradient. A NaN student logit is not a mask:
+    it propagates to the result.
 
     Args:
         teacher_logits: Teacher scores, e.g. GlobalPointer `[B, heads, L, L]`.
@@ -132,7 +135,9 @@ def zlpr_teacher_student(
     checks.check_same_shape(t, s, "teacher_logits", "student_logits")
     s = num.flatten_class_axes(s, axis)
     t = ops.stop_gradient(num.flatten_class_axes(t, axis))
-    valid = ops.logical_not(ops.logical_or(masking.is_masked(t), masking.is_masked(s)))
+    # A NaN teacher logit is a missing target: left out like a masked class.
+    no_target = ops.logical_or(masking.is_masked(t), ops.isnan(t))
+    valid = ops.logical_not(ops.logical_or(no_target, masking.is_masked(s)))
     t = ops.where(valid, t, 0.0) / temperature
     s = ops.where(valid, s, 0.0) / temperature
     # Unclipped soft targets: the zero gradient at s = t is exact.
@@ -183,7 +188,8 @@ class GlobalPointerDistillation(keras.distillation.DistillationLoss):
     the gradient's scale roughly independent of the temperature. Spans masked
     in either tensor (padding, the lower triangle: scores at or below
     `keras_rdkl.MASK_THRESHOLD`, or `-inf`) contribute exactly 0, with no NaN
-    in value or gradient.
+    in value or gradient; with `divergence="zlpr"` so does a span whose
+    teacher logit is NaN (`zlpr_teacher_student`).
 
     Args:
         temperature: Float > 0 dividing both logits (1 = no softening).

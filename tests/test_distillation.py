@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_rdkl.distillation import GlobalPointerDistillation
 from keras_rdkl.distillation import SoftmaxDistillation
+from keras_rdkl.distillation import zlpr_teacher_student
 from tests._grad import grad
 
 MASK = -1e12
@@ -179,6 +180,72 @@ def test_global_pointer_zlpr_extreme_and_float16_finite():
     )
     g = grad(lambda v: loss.compute_loss(t, v), s)
     assert np.all(np.isfinite(g))
+
+
+def ref_zlpr_nan_teacher(teacher, student, T):
+    """Per-row divergence over the last axis; a NaN teacher drops its class."""
+    t = np.asarray(teacher, "float64")
+    s = np.asarray(student, "float64")
+    out = []
+    for tr, sr in zip(t, s, strict=True):
+        keep = ~np.isnan(tr) & (tr > -2e4) & (sr > -2e4)
+        tt, ss = tr[keep] / T, sr[keep] / T
+        q = np_sigmoid(2 * tt)
+
+        def z(x, q=q):
+            return np.log1p(np.sum(q * np.exp(-x))) + np.log1p(
+                np.sum((1 - q) * np.exp(x))
+            )
+
+        out.append(z(ss) - z(tt))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("T", [1.0, 2.0])
+def test_zlpr_teacher_student_leaves_nan_teacher_entries_out(T):
+    rng = np.random.default_rng(5)
+    teacher = (rng.normal(size=(3, 6)) * 2).astype("float32")
+    student = (rng.normal(size=(3, 6)) * 2).astype("float32")
+    teacher[0, 1] = np.nan
+    teacher[1, [0, 4]] = np.nan
+    teacher[2, :] = np.nan  # no target at all: 0
+    student[1, 2] = MASK  # masked in the student: left out too
+    value = ops.convert_to_numpy(zlpr_teacher_student(teacher, student, T, axis=-1))
+    assert np.all(np.isfinite(value))
+    np.testing.assert_allclose(
+        value, ref_zlpr_nan_teacher(teacher, student, T), rtol=1e-5, atol=1e-6
+    )
+    assert value[2] == 0.0
+    # The same as the call on the classes that have a teacher logit.
+    kept = zlpr_teacher_student(
+        teacher[:1, [0, 2, 3, 4, 5]], student[:1, [0, 2, 3, 4, 5]], T, axis=-1
+    )
+    assert float(value[0]) == pytest.approx(
+        float(ops.convert_to_numpy(kept)[0]), rel=1e-5
+    )
+    g = grad(lambda v: ops.sum(zlpr_teacher_student(teacher, v, T, axis=-1)), student)
+    assert np.all(np.isfinite(g))
+    assert np.all(g[np.isnan(teacher)] == 0.0)
+    # Central differences of the NumPy reference on a kept class.
+    h = 1e-3
+    up, down = student.astype("float64"), student.astype("float64")
+    up[0, 2] += h
+    down[0, 2] -= h
+    fd = (
+        ref_zlpr_nan_teacher(teacher, up, T).sum()
+        - ref_zlpr_nan_teacher(teacher, down, T).sum()
+    ) / (2 * h)
+    assert g[0, 2] == pytest.approx(fd, rel=1e-3, abs=1e-6)
+    # Through the loss class too (GlobalPointer grid with a NaN teacher span).
+    grid_t = gp_logits(rng)
+    grid_s = gp_logits(rng)
+    grid_t[0, 1, 0, 2] = np.nan
+    loss = GlobalPointerDistillation(temperature=T, divergence="zlpr")
+    reference = grid_t.copy()
+    reference[0, 1, 0, 2] = MASK  # a NaN teacher counts as masked
+    assert _num(loss.compute_loss(grid_t, grid_s)) == pytest.approx(
+        ref_gp_zlpr(reference, grid_s, T), rel=1e-5, abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("divergence", ["kl", "symmetric"])
