@@ -49,7 +49,12 @@ def _import_keras_hub():
     return keras_hub
 
 
-@keras.saving.register_keras_serializable(package="keras_rdkl")
+# Registered as "keras_rdkl.compat>PaddingMask": "keras_rdkl>PaddingMask" is
+# `keras_rdkl.ner.PaddingMask` (a bool mask). Files saved before the two had
+# their own names carry "keras_rdkl>PaddingMask" for this layer too; the NER
+# class' `from_config` hands a layer named "Padding-Mask" (the name
+# `build_transformer_model` gives it) to this class.
+@keras.saving.register_keras_serializable(package="keras_rdkl.compat")
 class PaddingMask(keras.layers.Layer):
     """1 where `token_ids` is not 0 (padding), as int32, for keras-hub's BERT."""
 

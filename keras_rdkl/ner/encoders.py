@@ -45,6 +45,17 @@ class PaddingMask(keras.layers.Layer):
     def compute_output_spec(self, token_ids):
         return keras.KerasTensor(token_ids.shape, dtype="bool")
 
+    @classmethod
+    def from_config(cls, config):
+        # Files saved before `keras_rdkl.compat`'s int32 mask had its own
+        # registered name carry this class' name for it too; the compat
+        # `build_transformer_model` names that layer "Padding-Mask".
+        if config.get("name") == "Padding-Mask":
+            from keras_rdkl.compat._bert import PaddingMask as CompatPaddingMask
+
+            return CompatPaddingMask.from_config(config)
+        return super().from_config(config)
+
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
 class TokenDropout(keras.layers.Layer):
