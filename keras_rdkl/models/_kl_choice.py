@@ -14,7 +14,9 @@ imported (keras_rdkl.compat.bert4keras does), so the core never imports them.
 import keras
 
 # (class or function, kind, from_logits, axis); from_logits None: unknown.
+# Keras' and keras-rdkl's own losses are added on first use (`_match`).
 _FAMILIES = []
+_BUILTIN = []
 
 
 def register_loss_family(loss, kind, from_logits, axis=-1):
@@ -67,11 +69,14 @@ def _register_builtin():
     )
     for kind, entries in (("softmax", softmax), ("sigmoid", sigmoid)):
         for loss, from_logits in entries:
-            register_loss_family(loss, kind, from_logits)
+            # Keras' KL divergence has no axis argument (it sums the last).
+            no_axis = loss in (keras.losses.KLDivergence, keras.losses.kl_divergence)
+            register_loss_family(loss, kind, from_logits, None if no_axis else -1)
 
 
 def _match(loss):
-    if not _FAMILIES:
+    if not _BUILTIN:
+        _BUILTIN.append(True)
         _register_builtin()
     for target, kind, from_logits, axis in _FAMILIES:
         if loss is target or (isinstance(target, type) and isinstance(loss, target)):

@@ -213,7 +213,9 @@ class RDropModel(keras.Model):
         alpha = _as_number(alpha, "alpha")
         if isinstance(kl, dict):
             kl = keras.saving.deserialize_keras_object(kl)
-        if not (kl in _KL_NAMES if isinstance(kl, str) else isinstance(kl, _Divergence)):
+        if not (
+            kl in _KL_NAMES if isinstance(kl, str) else isinstance(kl, _Divergence)
+        ):
             raise ValueError(
                 f"`kl` must be one of {_KL_NAMES} or a keras_rdkl divergence "
                 "instance (SoftmaxKLDivergence, SigmoidKLDivergence). "
@@ -225,7 +227,7 @@ class RDropModel(keras.Model):
         self.kl = kl
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self._set_attribute("_in_train_step", False)
-        self._set_attribute("_divergence", None)
+        self._set_attribute("_divergence", (None, None))
         if not any(_is_stochastic(layer) for layer in internals.flatten_layers(model)):
             warnings.warn(
                 f"RDropModel: the wrapped model {model.name!r} has no Dropout-like "
@@ -237,10 +239,6 @@ class RDropModel(keras.Model):
     def _set_attribute(self, name, value):
         # Plain bookkeeping, kept out of Keras' attribute tracking.
         object.__setattr__(self, name, value)
-
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        self._set_attribute("_divergence", None)  # chosen again for the new loss
 
     def train_step(self, *args, **kwargs):
         # Keras' own step for the backend; inside it `call` makes both passes.
@@ -280,9 +278,12 @@ class RDropModel(keras.Model):
 
     def _kl(self, y1, y2, sample_weight):
         """The mean divergence between the two samples (masks and weights applied)."""
-        if self._divergence is None:
-            self._set_attribute("_divergence", self._make_divergence(len(y1.shape)))
-        loss, to_logits = self._divergence
+        # Chosen once per compiled loss (and again after `compile`).
+        compiled, chosen = self._divergence
+        if chosen is None or compiled is not self.loss:
+            chosen = self._make_divergence(len(y1.shape))
+            self._set_attribute("_divergence", (self.loss, chosen))
+        loss, to_logits = chosen
         if to_logits:
             mask = internals.get_keras_mask(y1)
             y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)

@@ -153,24 +153,24 @@ def test_loss_gradient_and_metrics_match_numpy_reference():
 
 
 # ---- the doubled pass without sample weights or Keras masks ---------------
-# (PyTorch runs the divergence of this case as one fused autograd node, see
-# keras_rdkl/_torch_kernels.py; every backend must give the same numbers.)
 
 MASK32 = keras_rdkl.mask_value("float32")
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl_tests")
 class MaskEntries(keras.layers.Layer):
-    """In training, sets the entries of a fixed [2B, ...] pattern to the mask value."""
+    """In training, sets the entries of a fixed [2B, ...] pattern to `value`
+    (the mask value by default)."""
 
-    def __init__(self, pattern, **kwargs):
+    def __init__(self, pattern, value=None, **kwargs):
         super().__init__(**kwargs)
         self.pattern = np.asarray(pattern, dtype=bool)
+        self.value = float(MASK32) if value is None else value
 
     def call(self, x, training=None):
         if not training:
             return x
-        return ops.where(ops.convert_to_tensor(self.pattern), MASK32, x)
+        return ops.where(ops.convert_to_tensor(self.pattern), self.value, x)
 
 
 def np_masked_sym_kl(z1, z2, axis, temperature):
@@ -189,65 +189,35 @@ def np_masked_sym_kl(z1, z2, axis, temperature):
     return per.sum(axis=axis)
 
 
-# On PyTorch each case runs a fused node; `nodes` lists the calls expected,
-# each as (function, whether it took the step rather than handing it on).
-_CE_NODE, _KL_NODE = "rdrop_crossentropy_kl", "rdrop_softmax_kl"
-FUSED_CASES = {
-    # Sparse labels, classes last: cross-entropy and divergence in one node.
-    "plain": dict(temperature=1.0, rank=2, loss="sparse", nodes=[(_CE_NODE, True)]),
-    "temperature": dict(
-        temperature=2.0, rank=2, loss="sparse", nodes=[(_CE_NODE, True)]
-    ),
+DOUBLED_CASES = {
+    # Sparse labels, classes last.
+    "plain": dict(temperature=1.0, rank=2, loss="sparse"),
+    "temperature": dict(temperature=2.0, rank=2, loss="sparse"),
     # Labels given as a [B, 1] column, as Keras accepts them.
-    "label_column": dict(
-        temperature=1.0, rank=2, loss="sparse_column", nodes=[(_CE_NODE, True)]
-    ),
+    "label_column": dict(temperature=1.0, rank=2, loss="sparse_column"),
     # Soft targets with CategoricalCrossentropy.
-    "categorical": dict(
-        temperature=1.5, rank=2, loss="categorical", nodes=[(_CE_NODE, True)]
-    ),
+    "categorical": dict(temperature=1.5, rank=2, loss="categorical"),
     # [B, T, C] outputs with [B, T] labels (a sequence tagger).
-    "sequence": dict(temperature=1.0, rank=3, loss="sparse", nodes=[(_CE_NODE, True)]),
+    "sequence": dict(temperature=1.0, rank=3, loss="sparse"),
     # Class 2 masked in the first pass of row 1 only, all of row 3 in the
-    # second: the cross-entropy stays Keras', the divergence is fused.
+    # second.
     "masked": dict(
         temperature=1.0,
         rank=2,
         loss="sparse",
         masked=True,
-        nodes=[(_CE_NODE, False), (_KL_NODE, True)],
     ),
+    # Large but finite logits in both passes (+-80 on some classes), and a
+    # low one above the mask threshold (a class like any other).
+    "extreme": dict(temperature=0.5, rank=2, loss="sparse", extreme=True),
     # [B, C, T] outputs, the divergence over axis 1 (not the last).
-    "class_axis_1": dict(
-        temperature=1.5, rank=3, loss="mse", axis=1, nodes=[(_KL_NODE, True)]
-    ),
+    "class_axis_1": dict(temperature=1.5, rank=3, loss="mse", axis=1),
 }
 
 
-def _record_fused_nodes(monkeypatch):
-    """The PyTorch fused nodes called, as (name, whether it returned a loss)."""
-    from keras_rdkl import _torch_kernels
-
-    calls = []
-
-    def recorder(name, fn):
-        def record(*args):
-            out = fn(*args)
-            calls.append((name, out is not None))
-            return out
-
-        return record
-
-    for name in (_CE_NODE, _KL_NODE):
-        monkeypatch.setattr(
-            _torch_kernels, name, recorder(name, getattr(_torch_kernels, name))
-        )
-    return calls
-
-
-@pytest.mark.parametrize("case", sorted(FUSED_CASES))
-def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
-    opts = FUSED_CASES[case]
+@pytest.mark.parametrize("case", sorted(DOUBLED_CASES))
+def test_unweighted_doubled_pass_matches_numpy_reference(case):
+    opts = DOUBLED_CASES[case]
     bsz, dim, c, t_len, alpha, scale, lr = 4, 5, 3, 3, 1.5, 0.3, 0.5
     temperature, rank, kind = opts["temperature"], opts["rank"], opts["loss"]
     axis = opts.get("axis", -1)
@@ -278,11 +248,21 @@ def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
     if axis == 1:
         z = keras.layers.Permute((2, 1))(z)  # [B, C, T]
     out = MaskEntries(pattern)(z)
+    extremes = []
+    if opts.get("extreme"):
+        for value, entries in (
+            (80.0, [(0, 0), (5, 1)]),
+            (-80.0, [(0, 1), (5, 0)]),
+            (-1.0e4, [(1, 2)]),
+        ):
+            where = np.zeros_like(pattern)
+            for entry in entries:
+                where[entry] = True
+            extremes.append((where, value))
+            out = MaskEntries(where, value)(out)
     kl = SoftmaxKLDivergence(temperature=temperature, axis=axis)
     model = RDropModel(keras.Model(inputs, out), alpha=alpha, kl=kl)
     model.compile(keras.optimizers.SGD(lr), loss)
-    if BACKEND == "torch":
-        calls = _record_fused_nodes(monkeypatch)
     dense = model.model.get_layer("dense")
     w0 = keras.ops.convert_to_numpy(dense.kernel).astype("float64")
     b0 = keras.ops.convert_to_numpy(dense.bias).astype("float64")
@@ -296,6 +276,8 @@ def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
         if axis == 1:
             zz = zz.transpose(0, 2, 1)
         zz = np.where(pattern, float(MASK32), zz)
+        for where, value in extremes:
+            zz = np.where(where, value, zz)
         if kind.startswith("sparse"):
             log_p = np_log_softmax(zz)
             labels = np.concatenate([y, y])[..., None]
@@ -319,204 +301,10 @@ def test_unweighted_doubled_pass_matches_numpy_reference(case, monkeypatch):
     b1 = keras.ops.convert_to_numpy(dense.bias)
     np.testing.assert_allclose((w0 - w1) / lr, gw, atol=2e-5)
     np.testing.assert_allclose((b0 - b1) / lr, gb, atol=2e-5)
-    if BACKEND == "torch":
-        assert calls == opts["nodes"]  # the fused node took the step, once
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
-@pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_fused_node_equals_the_general_divergence_on_extreme_logits(temperature):
-    import torch
-
-    from keras_rdkl import _torch_kernels
-
-    rng = np.random.default_rng(3)
-    y = rng.normal(size=(8, 5)).astype("float32")
-    y[0] = [80.0, -80.0, 0.0, 1.0, -1.0]  # large but finite
-    y[1, 2] = -1.0e4  # low, above the mask threshold: a class like any other
-    y[2, 1] = MASK32  # masked in the first pass only: left out of both
-    y[3] = MASK32  # row 3: fully masked in the first pass
-    y[4 + 3] = MASK32  # ... and in the second
-    a = torch.tensor(y, requires_grad=True)
-    b = torch.tensor(y, requires_grad=True)
-    base = torch.tensor(0.25)
-    total, count = torch.tensor(1.0), torch.tensor(2.0)  # a Mean's state
-    fused = _torch_kernels.rdrop_softmax_kl(a, base, 0.75, temperature, 1, total, count)
-    general = SoftmaxKLDivergence(temperature=temperature).call(b[4:], b[:4])
-    general = ops.mean(general)
-    np.testing.assert_allclose(float(fused), 0.25 + 0.75 * float(general), rtol=1e-6)
-    np.testing.assert_allclose(float(total), 1.0 + float(general), rtol=1e-6)
-    assert float(count) == 3.0
-    general = 0.75 * general
-    (ga,) = torch.autograd.grad(fused, a)
-    (gb,) = torch.autograd.grad(general, b)
-    assert np.all(np.isfinite(ga.numpy()))
-    np.testing.assert_allclose(ga.numpy(), gb.numpy(), rtol=1e-5, atol=1e-7)
-    assert np.all(ga.numpy()[[2, 6], 1] == 0) and np.all(ga.numpy()[[3, 7]] == 0)
-    # NaN is not a mask: it reaches the value, as on the general path.
-    y[5, 0] = np.nan
-    nan_loss = _torch_kernels.rdrop_softmax_kl(
-        torch.tensor(y), base, 1.0, 1.0, 1, total, count
-    )
-    assert np.isnan(float(nan_loss)) and np.isnan(float(total))
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
-@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "categorical"])
-@pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_fused_crossentropy_node_matches_numpy_on_extreme_logits(sparse, temperature):
-    import torch
-
-    from keras_rdkl import _torch_kernels
-
-    rng = np.random.default_rng(5)
-    y = rng.normal(size=(8, 5)).astype("float32")
-    y[0] = [80.0, -80.0, 0.0, 1.0, -1.0]  # large but finite
-    y[1, 2] = -1.0e4  # low, above the mask threshold: a class like any other
-    y[5] = [-80.0, 80.0, 3.0, 0.0, 0.0]
-    labels = np.array([1, 2, 0, 4])  # row 0: the -80 class; row 1: the -1e4 one
-    if sparse:
-        target, t = labels, np.eye(5)[labels]
-    else:
-        target = t = rng.dirichlet(np.ones(5), size=4).astype("float32")
-    weight = 0.75
-    total, count = torch.tensor(1.0), torch.tensor(2.0)  # a Mean's state
-
-    def reference(z):
-        fit = -(np.concatenate([t, t]) * np_log_softmax(z)).sum(-1).mean()
-        kl = np_masked_sym_kl(z[:4], z[4:], -1, temperature).mean()
-        return fit + weight * kl, kl
-
-    a = torch.tensor(y, requires_grad=True)
-    out = _torch_kernels.rdrop_crossentropy_kl(
-        a, torch.tensor(target), sparse, weight, temperature, total, count
-    )
-    value, kl = reference(y.astype("float64"))
-    np.testing.assert_allclose(float(out), value, rtol=1e-6)
-    np.testing.assert_allclose(float(total), 1.0 + kl, rtol=1e-6)
-    assert float(count) == 3.0
-    (grad,) = torch.autograd.grad(out, a)
-    expected = np_numeric_grad(lambda z: reference(z)[0], y.astype("float64"))
-    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-4, atol=1e-6)
-
-    # Masked or NaN logits and labels outside [0, 5) go the general way:
-    # the node hands back None and logs nothing.
-    cases = [("mask", 2, MASK32), ("nan", 3, np.nan)]
-    if sparse:
-        cases += [("negative label", None, -1), ("label past the last class", None, 5)]
-    for name, row, value in cases:
-        z, bad = y.copy(), labels.copy()
-        if row is None:
-            bad[2] = value
-        else:
-            z[row, 1] = value
-        got = _torch_kernels.rdrop_crossentropy_kl(
-            torch.tensor(z),
-            torch.tensor(bad if sparse else target),
-            sparse,
-            weight,
-            temperature,
-            total,
-            count,
-        )
-        assert got is None, name
-        assert float(count) == 3.0, name
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
-@pytest.mark.parametrize(
-    "setting",
-    [
-        "sparse",
-        "categorical",
-        "int32 labels",
-        "float labels",
-        "ignore_class",
-        "label_smoothing",
-        "loss_weights",
-        "regularizer",
-        "loss dtype",
-    ],
-)
-def test_fused_crossentropy_trains_as_keras_loss(setting, monkeypatch):
-    """Training with the fused node equals training with Keras' own loss, and
-    configurations the node does not compute keep Keras' loss."""
-    x, y = _data(16, classes=3)
-    kwargs, compile_kwargs, dense_kwargs = {"from_logits": True}, {}, {}
-    loss_class = keras.losses.SparseCategoricalCrossentropy
-    fused = setting in ("sparse", "categorical", "int32 labels")
-    if setting == "categorical":
-        loss_class, y = keras.losses.CategoricalCrossentropy, np.eye(3)[y]
-    elif setting == "int32 labels":
-        y = y.astype("int32")
-    elif setting == "float labels":
-        y = y.astype("float32")
-    elif setting == "ignore_class":
-        kwargs["ignore_class"] = 0
-    elif setting == "label_smoothing":
-        loss_class, y = keras.losses.CategoricalCrossentropy, np.eye(3)[y]
-        kwargs["label_smoothing"] = 0.1
-    elif setting == "loss_weights":
-        compile_kwargs["loss_weights"] = 2.0
-    elif setting == "regularizer":
-        dense_kwargs["kernel_regularizer"] = keras.regularizers.L2(0.01)
-    elif setting == "loss dtype":
-        kwargs["dtype"] = "float64"
-
-    recorded = _record_fused_nodes(monkeypatch)
-
-    def train(allow_fused):
-        keras.utils.set_random_seed(3)
-        model = RDropModel(_mlp(**dense_kwargs), alpha=0.7)
-        model.compile(keras.optimizers.SGD(0.3), loss_class(**kwargs), **compile_kwargs)
-        if not allow_fused:
-            monkeypatch.setattr(model, "_fused_crossentropy", lambda *a: None)
-        recorded.clear()
-        hist = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-        weights = [keras.ops.convert_to_numpy(w) for w in model.weights]
-        return hist.history, weights, list(recorded)
-
-    hist, weights, calls = train(True)
-    ref_hist, ref_weights, ref_calls = train(False)
-    assert ref_calls == [(_KL_NODE, True)] * 4
-    assert calls == ([(_CE_NODE, True)] if fused else [(_KL_NODE, True)]) * 4
-    for key in ("loss", "kl"):
-        np.testing.assert_allclose(hist[key], ref_hist[key], rtol=1e-6)
-    for w, ref in zip(weights, ref_weights, strict=True):
-        np.testing.assert_allclose(w, ref, rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.skipif(BACKEND != "torch", reason="the fused PyTorch node itself")
-def test_recompiling_with_loss_weights_leaves_the_fused_node(monkeypatch):
-    x, y = _data(16)
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model = RDropModel(_mlp(), alpha=0.7)
-    calls = _record_fused_nodes(monkeypatch)
-    model.compile("sgd", loss)
-    model.fit(x, y, batch_size=8, verbose=0)
-    assert calls == [(_CE_NODE, True)] * 2
-    calls.clear()
-    model.compile("sgd", loss, loss_weights=2.0)  # the same loss object
-    model.fit(x, y, batch_size=8, verbose=0)
-    assert calls == [(_KL_NODE, True)] * 2
-
-
-def test_kl_metric_result_is_keras_mean():
-    from keras_rdkl.models.rdrop import _DivergenceMean
-
-    metric, reference = _DivergenceMean(name="kl"), keras.metrics.Mean()
-    for value in (None, 0.5, 1e-30, 3.25, 0.0):
-        if value is not None:
-            metric.update_state(value)
-            reference.update_state(value)
-        got = keras.ops.convert_to_numpy(metric.result())
-        assert got == keras.ops.convert_to_numpy(reference.result())
-        assert got.dtype == np.float32
 
 
 def test_wrong_input_shape_in_the_doubled_pass_is_a_value_error():
-    # The training pass checks the wrapped model's input spec (on PyTorch it
-    # runs the model's graph directly, and checks it itself).
+    # The training pass checks the wrapped model's input spec.
     model = RDropModel(_mlp(dim=8))
     with pytest.raises(ValueError, match="incompatible"):
         model(np.zeros((4, 5), "float32"), training=True)
@@ -587,26 +375,6 @@ def test_compiled_loss_is_the_mean_of_the_halves(loss, halves):
     d = np_sym_kl_softmax(z1, z2).mean()
     expected = 0.5 * sum(per_half) + alpha * 0.5 * d
     np.testing.assert_allclose(hist["loss"][0], expected, rtol=1e-5)
-    assert model._mean_of_halves() == (halves == "mean")
-
-
-def test_which_compiled_losses_run_once_on_the_doubled_rows():
-    from keras_rdkl.models.rdrop import _is_mean_per_sample_loss as once
-
-    class MyCrossentropy(keras.losses.SparseCategoricalCrossentropy):
-        pass
-
-    assert once("mse") and once(["categorical_crossentropy"])
-    assert once(keras.losses.BinaryCrossentropy(reduction="mean_with_sample_weight"))
-    assert once(MultilabelCategoricalCrossentropy(axis=(-2, -1)))
-    assert once(keras_rdkl.losses.sparse_multilabel_categorical_crossentropy)
-    # Batch-level, summed, user-defined or subclassed: each half separately.
-    assert not once(keras.losses.Dice())
-    assert not once("dice")
-    assert not once(keras.losses.MeanSquaredError(reduction="sum"))
-    assert not once(_squared_batch_mean_ce)
-    assert not once(MyCrossentropy())
-    assert not once(None) and not once("no_such_loss")
 
 
 # Keras divides activity regularization by the batch size from 3.14 on; before,
@@ -828,16 +596,24 @@ def test_auto_kl_choice():
             keras.losses.CategoricalCrossentropy(from_logits=True, axis=1),
             ("softmax", True, 1),
         ),
-        # Its get_config leaves the axis out; the divergence still follows it.
+        # Its get_config leaves the axis out (so do saved models): the last
+        # axis, as documented (pass kl=SoftmaxKLDivergence(axis=...) for another).
         (
             keras.losses.SparseCategoricalCrossentropy(from_logits=True, axis=1),
-            ("softmax", True, 1),
+            ("softmax", True, -1),
+        ),
+        # Subclasses of a known loss class are of its family.
+        (
+            type("MyCrossentropy", (keras.losses.CategoricalCrossentropy,), {})(
+                from_logits=True
+            ),
+            ("softmax", True, -1),
         ),
         (keras.losses.SparseCategoricalCrossentropy(), ("softmax", False, -1)),
     ],
 )
 def test_auto_kl_recognises_losses_by_type_and_identity(loss, expected):
-    from keras_rdkl.models.rdrop import _describe_loss
+    from keras_rdkl.models._kl_choice import describe_loss as _describe_loss
 
     kind, from_logits, axis = _describe_loss(loss)
     assert kind == expected[0]
@@ -856,7 +632,7 @@ def test_auto_kl_ignores_names():
     def sparse_categorical_crossentropy(y_true, y_pred):
         return ops.mean(ops.square(y_true - y_pred), axis=-1)
 
-    from keras_rdkl.models.rdrop import _describe_loss
+    from keras_rdkl.models._kl_choice import describe_loss as _describe_loss
 
     assert _describe_loss(BinaryCrossentropy())[0] is None
     assert _describe_loss(sparse_categorical_crossentropy)[0] is None
@@ -864,6 +640,59 @@ def test_auto_kl_ignores_names():
     model.compile("sgd", sparse_categorical_crossentropy)
     with pytest.raises(ValueError, match="kl='auto'"):
         model._resolve_kl()
+
+
+def test_registered_user_loss_picks_its_divergence():
+    class PairwiseRankingLoss(keras.losses.Loss):  # a user's multi-label loss
+        def call(self, y_true, y_pred):
+            return ops.mean(ops.softplus(-y_pred * (2 * y_true - 1)), axis=-1)
+
+    def my_softmax_loss(y_true, y_pred):
+        return keras.losses.categorical_crossentropy(y_true, y_pred, from_logits=True)
+
+    model = RDropModel(_mlp(), kl="auto")
+    model.compile("sgd", PairwiseRankingLoss())
+    with pytest.raises(ValueError, match="kl='auto'"):
+        model._resolve_kl()
+    keras_rdkl.models.register_loss_family(
+        PairwiseRankingLoss, "sigmoid", from_logits=True
+    )
+    keras_rdkl.models.register_loss_family(my_softmax_loss, "softmax", True)
+    assert model._resolve_kl() == ("sigmoid", True, -1)
+    model.compile("sgd", my_softmax_loss)
+    assert model._resolve_kl() == ("softmax", True, -1)
+    with pytest.raises(ValueError, match="`kind` must be 'softmax' or 'sigmoid'"):
+        keras_rdkl.models.register_loss_family(my_softmax_loss, "kl", True)
+
+
+@pytest.mark.parametrize("dict_inputs", [False, True], ids=["tensor", "dict"])
+def test_training_call_returns_the_wrapped_models_batch(dict_inputs):
+    """`model(x, training=True)` outside `fit` is one pass of the wrapped model
+    (Monte-Carlo dropout, custom training loops); `fit` still makes two."""
+    keras.utils.set_random_seed(0)
+    x, y = _data(5)
+    if dict_inputs:
+        a = keras.Input((8,), name="a")
+        base = keras.Model(
+            {"a": a}, keras.layers.Dense(3)(keras.layers.Dropout(0.5)(a))
+        )
+        x_in = {"a": x}
+    else:
+        base, x_in = _mlp(dropout=0.5), x
+    model = RDropModel(base, alpha=1.0)
+    out = keras.ops.convert_to_numpy(model(x_in, training=True))
+    assert out.shape == (5, 3)
+    again = keras.ops.convert_to_numpy(model(x_in, training=True))
+    assert not np.allclose(out, again)  # dropout is on: a new sample each call
+    plain = keras.ops.convert_to_numpy(model(x_in, training=False))
+    np.testing.assert_allclose(plain, keras.ops.convert_to_numpy(base(x_in)), rtol=1e-6)
+    # A custom loop's compute_loss on such a prediction is the compiled loss.
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss = model.compute_loss(x_in, y, ops.convert_to_tensor(out))
+    expected = -np_log_softmax(out.astype("float64"))[np.arange(5), y].mean()
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    hist = model.fit(x_in, y, batch_size=5, epochs=1, verbose=0).history
+    assert hist["kl"][0] > 0  # the two samples of fit's step differ
 
 
 def test_dict_inputs_validation_and_callbacks():
