@@ -33,9 +33,9 @@ from keras_rdkl.ner.gazetteer import Gazetteer
 from keras_rdkl.ner.predict import load_tagger
 from keras_rdkl.ner.predict import predict_entities
 from keras_rdkl.ner.predict import predict_spans
-from keras_rdkl.ner.predict import tokenize
 from keras_rdkl.ner.scoring import entity_scores
 from keras_rdkl.ner.scoring import format_scores
+from keras_rdkl.ner.tokens import tokenize
 from keras_rdkl.ner.vectors import embedding_matrix
 from keras_rdkl.ner.vectors import load_word_vectors
 from keras_rdkl.ner.vectors import save_word_vectors

@@ -16,6 +16,8 @@ import pathlib
 
 import numpy as np
 
+from keras_rdkl.ner.tokens import tokenize
+
 __all__ = ["Gazetteer"]
 
 
@@ -24,8 +26,6 @@ def _phrase_tokens(phrase, lowercase):
     if isinstance(phrase, (list, tuple)):
         tokens = [str(t) for t in phrase]
     else:
-        from keras_rdkl.ner.predict import tokenize
-
         tokens, _ = tokenize(str(phrase), level="word")
     return tuple(t.lower() for t in tokens) if lowercase else tuple(tokens)
 

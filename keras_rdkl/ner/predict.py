@@ -1,7 +1,6 @@
 """From a trained span tagger to entities: token spans for a corpus, character offsets for raw text."""
 
 import pathlib
-import re
 
 import keras
 import numpy as np
@@ -12,11 +11,10 @@ from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.data import merge_windows
 from keras_rdkl.ner.data import split_windows
 from keras_rdkl.ner.tagging import tag_ids_to_spans
+from keras_rdkl.ner.tokens import tokenize
 from keras_rdkl.spans import decode_spans
 
-__all__ = ["load_tagger", "predict_entities", "predict_spans", "tokenize"]
-
-_WORD = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", re.UNICODE)
+__all__ = ["load_tagger", "predict_entities", "predict_spans"]
 
 
 def predict_spans(
@@ -94,27 +92,6 @@ def _crf_spans(crf, emissions, mask):
             ]
         )
     return out
-
-
-def tokenize(text, level="char"):
-    """Tokens of raw text and their character offsets `(start, end)` (end exclusive).
-
-    `"char"`: every non-space character is a token (Chinese). `"word"`: runs
-    of letters / digits (with inner `-`, `'`, `.`) and single punctuation
-    marks.
-
-    Example:
-
-    >>> tokenize("Hi, Bob!", level="word")
-    (['Hi', ',', 'Bob', '!'], [(0, 2), (2, 3), (4, 7), (7, 8)])
-    """
-    if level == "char":
-        pairs = [(c, (i, i + 1)) for i, c in enumerate(text) if not c.isspace()]
-    elif level == "word":
-        pairs = [(m.group(), m.span()) for m in _WORD.finditer(text)]
-    else:
-        raise ValueError(f"`level` must be 'char' or 'word'. Received: level={level!r}")
-    return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def load_tagger(directory, model_name="model.keras", vocab_name="vocab.json"):
