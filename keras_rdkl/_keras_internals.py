@@ -21,24 +21,8 @@ What is used and why:
   (Keras' public tracking for subclass authors). GammaScheduler attaches its
   gamma state this way because on JAX a compiled step only sees variables
   that belong to the model's state.
-- `Trainer._compile_metrics`: whether `compile` was given metrics.
-  RDropModel splits its doubled output for compiled metrics only when there
-  are any (a split costs a kernel and its dispatch per training step).
-- `Functional` / `Sequential._functional`, `Layer._assert_input_compatibility`
-  and torch's module hook registries: on PyTorch, RDropModel's doubled pass
-  runs a plain functional model's graph (`model.call`) without a second
-  `Layer.__call__` (about 0.1 ms of Python per step), only where that call
-  would add nothing: see `graph_call`.
-- `Mean.total` / `Mean.count`: the state of `keras.metrics.Mean`, which
-  RDropModel's `kl` metric adds to in place on PyTorch, and
-  `backend.in_stateless_scope`: inside a `keras.StatelessScope` a variable's
-  value is the scope's, so nothing is added in place there.
-- `LossFunctionWrapper._fn_kwargs` and `CompileLoss._user_loss_weights`: on
-  PyTorch, RDropModel fuses a compiled `SparseCategoricalCrossentropy` /
-  `CategoricalCrossentropy` into its divergence node only when the loss is
-  configured as the node computes it (logits, last axis, no ignored class or
-  smoothing; `SparseCategoricalCrossentropy.get_config` leaves out `axis`)
-  and `compile` was given no loss weights.
+- keras-hub's `TransformerEncoder._feedforward_intermediate_dense`: the
+  compat BERT sets its activation to bert4keras' erf GELU.
 """
 
 
@@ -47,11 +31,6 @@ def get_keras_mask(x):
     from keras.src.backend import get_keras_mask as _get
 
     return _get(x)
-
-
-def has_compiled_metrics(model):
-    """Whether `model.compile` was given metrics (True when unknown)."""
-    return getattr(model, "_compile_metrics", True) is not None
 
 
 def set_keras_mask(x, mask):
@@ -103,81 +82,3 @@ def set_feedforward_activation(encoder, activation):
         )
     encoder.activation = activation
     dense.activation = activation
-
-
-_GRAPH_CLASSES = []
-
-
-def _graph_classes():
-    """`(Functional, Sequential, torch.nn.modules.module)`, imported once."""
-    if not _GRAPH_CLASSES:
-        import torch.nn.modules.module as torch_module
-        from keras.src.models.functional import Functional
-        from keras.src.models.sequential import Sequential
-
-        _GRAPH_CLASSES.extend((Functional, Sequential, torch_module))
-    return _GRAPH_CLASSES
-
-
-def graph_call(model, wrapper):
-    """`model.call` where it computes exactly what `model(...)` would, else None.
-
-    Used on PyTorch only, from inside `wrapper`'s own `Layer.__call__` (which
-    has already converted the inputs and set the training context). That
-    holds for a Keras functional model (or a Sequential model built on one)
-    whose `call` is Keras' own, with the wrapper's dtype policy (so no
-    different input conversion or autocast), no activity regularizer of its
-    own, and no torch hooks (which `Layer.__call__` would run). Inputs are
-    still checked against the model's input spec, as `model(...)` would.
-    """
-    functional, sequential, torch_module = _graph_classes()
-    kind = type(model)
-    if kind.call is sequential.call and isinstance(model, sequential):
-        plain = model._functional is not None
-    else:
-        plain = kind.call is functional.call and isinstance(model, functional)
-    if (
-        not plain
-        or model.activity_regularizer is not None
-        or model.dtype_policy.name != wrapper.dtype_policy.name
-        or model._forward_hooks
-        or model._forward_pre_hooks
-        or model._backward_hooks
-        or model._backward_pre_hooks
-        or torch_module._global_forward_hooks
-        or torch_module._global_forward_pre_hooks
-        or torch_module._global_backward_hooks
-        or torch_module._global_backward_pre_hooks
-    ):
-        return None
-
-    def call(inputs, training):
-        model._assert_input_compatibility(inputs)
-        return model.call(inputs, training=training)
-
-    return call
-
-
-def mean_state(metric):
-    """`(total, count)`: the variables of a `keras.metrics.Mean`."""
-    return metric.total, metric.count
-
-
-def in_stateless_scope():
-    """Whether a `keras.StatelessScope` is active."""
-    from keras.src.backend import in_stateless_scope as _in
-
-    return _in()
-
-
-def loss_function_kwargs(loss):
-    """The keyword arguments a `keras.losses.LossFunctionWrapper` passes to
-    its function (`axis`, which `SparseCategoricalCrossentropy.get_config`
-    leaves out, included); {} for other losses."""
-    return dict(getattr(loss, "_fn_kwargs", None) or {})
-
-
-def compiled_loss_weights(model):
-    """The `loss_weights` given to `model.compile` (None when not given)."""
-    compiled = getattr(model, "_compile_loss", None)
-    return None if compiled is None else compiled._user_loss_weights

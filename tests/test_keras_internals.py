@@ -103,7 +103,6 @@ def test_callback_model_property_syncs_training_state():
 
 def test_set_feedforward_activation_changes_keras_hub_encoder_output():
     """keras-hub's private `_feedforward_intermediate_dense` is where BERT's GELU lives."""
-    import pytest
 
     keras_hub = pytest.importorskip(
         "keras_hub", reason="keras-hub (hub extra) not installed"
@@ -118,91 +117,4 @@ def test_set_feedforward_activation_changes_keras_hub_encoder_output():
     assert not np.allclose(before, after), (
         "setting keras-hub TransformerEncoder._feedforward_intermediate_dense.activation "
         "no longer changes its output"
-    )
-
-
-def test_compiled_metrics_are_seen():
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
-    assert not internals.has_compiled_metrics(model), "Trainer._compile_metrics changed"
-    model.compile("sgd", "mse", metrics=["mae"])
-    assert internals.has_compiled_metrics(model), "Trainer._compile_metrics changed"
-
-
-def test_mean_state_is_what_update_state_changes():
-    metric = keras.metrics.Mean()
-    metric.update_state(3.0)
-    metric.update_state(5.0)
-    total, count = internals.mean_state(metric)
-    assert float(ops.convert_to_numpy(total.value)) == 8.0, "Mean.total changed"
-    assert float(ops.convert_to_numpy(count.value)) == 2.0, "Mean.count changed"
-
-
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch-only path")
-def test_graph_call_equals_calling_the_model():
-    import torch
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((4,))
-    functional = keras.Model(inputs, keras.layers.Dense(3)(inputs))
-    sequential = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    wrapper = keras.layers.Layer()
-    x = torch.ones((2, 4))
-    for model in (functional, sequential):
-        call = internals.graph_call(model, wrapper)
-        assert call is not None, f"{type(model).__name__} not recognised as plain"
-        np.testing.assert_array_equal(
-            ops.convert_to_numpy(call(x, training=True)),
-            ops.convert_to_numpy(model(x, training=True)),
-        )
-        with pytest.raises(ValueError, match="incompatible"):
-            call(torch.ones((2, 5)), training=True)
-
-    # Whatever Layer.__call__ would add keeps the model's own __call__.
-    class Subclassed(keras.Model):
-        def call(self, x):
-            return x
-
-    assert internals.graph_call(Subclassed(), wrapper) is None
-    handle = functional.register_forward_hook(lambda *a: None)
-    assert internals.graph_call(functional, wrapper) is None
-    handle.remove()
-    handle = torch.nn.modules.module.register_module_forward_hook(lambda *a: None)
-    assert internals.graph_call(functional, wrapper) is None
-    handle.remove()
-    assert internals.graph_call(functional, keras.layers.Layer(dtype="float16")) is None
-    functional.activity_regularizer = keras.regularizers.L2(0.1)
-    assert internals.graph_call(functional, wrapper) is None
-
-
-def test_in_stateless_scope():
-    assert not internals.in_stateless_scope()
-    with keras.StatelessScope():
-        assert internals.in_stateless_scope(), "backend.in_stateless_scope changed"
-
-
-def test_loss_function_kwargs_hold_what_the_function_gets():
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, axis=1)
-    assert internals.loss_function_kwargs(loss) == {
-        "from_logits": True,
-        "ignore_class": None,
-        "axis": 1,
-    }, "LossFunctionWrapper._fn_kwargs changed"
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.2)
-    assert internals.loss_function_kwargs(loss) == {
-        "from_logits": False,
-        "label_smoothing": 0.2,
-        "axis": -1,
-    }, "LossFunctionWrapper._fn_kwargs changed"
-    assert internals.loss_function_kwargs(keras.losses.Loss()) == {}
-
-
-def test_compiled_loss_weights_are_what_compile_was_given():
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    assert internals.compiled_loss_weights(model) is None
-    model.compile("sgd", "mse")
-    assert internals.compiled_loss_weights(model) is None
-    model.compile("sgd", "mse", loss_weights=2.0)
-    assert internals.compiled_loss_weights(model) == 2.0, (
-        "CompileLoss._user_loss_weights changed"
     )

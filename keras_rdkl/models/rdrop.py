@@ -183,7 +183,7 @@ class RDropModel(keras.Model):
     >>> history = model.fit(np.ones((4, 8)), np.zeros((4,)), epochs=1, verbose=0)
     >>> sorted(history.history)
     ['kl', 'loss']
-    >>> model(np.ones((5, 8)), training=True).shape
+    >>> tuple(model(np.ones((5, 8)), training=True).shape)
     (5, 3)
 
     References:
