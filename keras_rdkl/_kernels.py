@@ -24,3 +24,67 @@ def _on_torch():
 
 
 # ---- CRF (keras_rdkl/losses/crf.py, keras_rdkl/viterbi.py) -------------------
+
+
+def time_loop(body, init, length):
+    """`body(t, carry)` for t = 0 .. length-1, differentiable on every backend.
+
+    JAX needs a static trip count to differentiate (`fori_loop` becomes a
+    scan); TensorFlow under XLA needs `maximum_iterations` to differentiate a
+    loop whose length is only known at run time.
+    """
+    if keras.backend.backend() == "tensorflow":
+        from keras import ops
+
+        _, out = ops.while_loop(
+            lambda t, carry: t < length,
+            lambda t, carry: (t + 1, body(t, carry)),
+            (ops.convert_to_tensor(0, "int32"), init),
+            maximum_iterations=length,
+        )
+        return out
+    from keras import ops
+
+    return ops.fori_loop(0, length, body, init)
+
+
+def crf_auto_method(length, num_tags):
+    """The form of the CRF forward algorithm that `method="auto"` runs.
+
+    `length` and `num_tags` are static (None when unknown); returns
+    `"sequential"` or `"parallel"`. Measured by bench/crf.py over 9 and 21
+    tags and L = 16 to 256 on every backend (BENCHMARKS.md, "CRF forward
+    algorithm"): PLACEHOLDER
+    """
+    del length, num_tags
+    return "sequential"
+
+
+def crf_log_norm_sequential(e, a, valid, ops_form):
+    """`log Z [B]` by the sequential forward algorithm.
+
+    Inputs as `keras_rdkl.losses.crf.prepare_emissions` returns them. PyTorch
+    runs `_torch_kernels.crf_log_norm` (a few calls per step and a
+    hand-written backward); the other backends run `ops_form(e, a, valid)`,
+    the `keras.ops` loop that XLA compiles.
+    """
+    if _on_torch():
+        from keras_rdkl import _torch_kernels
+
+        return _torch_kernels.crf_log_norm(e, a, valid)
+    return ops_form(e, a, valid)
+
+
+def crf_viterbi(e, a, valid, start_penalty, end_penalty, ops_form):
+    """Best CRF paths `int32 [B, L]` and their scores `[B]` (Viterbi).
+
+    Inputs as `prepare_emissions` returns them, with the additive penalties
+    `[K]` of the allowed start and end tags. PyTorch runs
+    `_torch_kernels.crf_viterbi`; the other backends run `ops_form` (same
+    arguments), a `keras.ops.scan` that XLA compiles.
+    """
+    if _on_torch():
+        from keras_rdkl import _torch_kernels
+
+        return _torch_kernels.crf_viterbi(e, a, valid, start_penalty, end_penalty)
+    return ops_form(e, a, valid, start_penalty, end_penalty)

@@ -216,3 +216,127 @@ def hard_label_zlpr(s, positive, scratch):
         keep = torch.logical_and(p > 0, s > MASK_THRESHOLD)
         out = _HardZLPR.apply(s, keep)
     return out.reshape(shape)
+
+
+# ---- CRF: forward algorithm and Viterbi (keras_rdkl/_kernels.py calls these)
+#
+# Eager PyTorch pays per call, and a `keras.ops` loop over time makes about
+# twenty calls per step, each recorded for autograd. These forms make three or
+# four calls per step into preallocated buffers, in a tag-major layout
+# (`[tags, tags, batch]` per step, reduced over the leading axis, which torch
+# vectorises over the contiguous batch axis: about 8x faster than reducing a
+# middle axis of `[batch, tags, tags]`). The log-partition's gradient is
+# written by hand (a backward recursion and the marginals), so autograd
+# records one node. Inputs are those of `prepare_emissions`: float emissions
+# `[B, L, K]` with 0 at masked steps, transitions `[K, K]`, `valid [B, L]`.
+
+
+def _crf_links(valid):
+    """Time-major step masks: `(link [L, B], first [B])`.
+
+    `link` is true at a valid step that follows an earlier valid step (where
+    the recursion's update runs); `first` is each row's first valid step (the
+    last index for a row with none, whose result the caller replaces by 0).
+    """
+    counts = torch.cumsum(valid, dim=1)
+    link = torch.logical_and(valid, counts > 1).t().contiguous()
+    first = (counts == 0).sum(dim=1).clamp_(max=valid.shape[1] - 1)
+    return link, first
+
+
+def _crf_tag_major(e, first):
+    """Emissions as `[L, K, B]` and each row's first valid step `[K, B]`."""
+    steps = e.permute(1, 2, 0).contiguous()
+    index = first[None, None].expand(1, e.shape[2], -1)
+    return steps, torch.gather(steps, 0, index)[0]
+
+
+class _CRFLogNorm(torch.autograd.Function):
+    """`log Z [B]` by the forward algorithm; the gradient by forward-backward.
+
+    alpha_t[j] = logsumexp_i(alpha_{t-1}[i] + A[i, j]) + e_t[j] on linked
+    steps, carried over the others, starting from the first valid step's
+    emissions. The gradient of log Z is the tag marginals for the emissions
+    and the summed pair marginals for the transitions, from the backward
+    recursion beta_{t-1}[i] = logsumexp_j(A[i, j] + e_t[j] + beta_t[j]).
+    """
+
+    @staticmethod
+    def forward(ctx, e, a, valid):
+        e = e.detach()
+        a = a.detach()
+        link, first = _crf_links(valid)
+        steps, start = _crf_tag_major(e, first)
+        alphas = torch.empty_like(steps)
+        alphas[0] = start
+        scores = e.new_empty((a.shape[0], a.shape[1], e.shape[0]))
+        a_ = a.unsqueeze(2)
+        for t in range(1, steps.shape[0]):
+            torch.add(alphas[t - 1].unsqueeze(1), a_, out=scores)
+            new = torch.logsumexp(scores, 0).add_(steps[t])
+            torch.where(link[t], new, alphas[t - 1], out=alphas[t])
+        log_z = torch.logsumexp(alphas[-1], 0)
+        any_valid = valid.any(dim=1)
+        ctx.save_for_backward(steps, a, alphas, link, valid, any_valid, log_z)
+        return torch.where(any_valid, log_z, 0.0)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        steps, a, alphas, link, valid, any_valid, log_z = ctx.saved_tensors
+        g = torch.where(any_valid, g, 0.0)
+        betas = torch.empty_like(steps)
+        betas[-1] = 0.0
+        scores = steps.new_empty((a.shape[1], a.shape[0], steps.shape[2]))
+        a_t = a.t().unsqueeze(2)
+        for t in range(steps.shape[0] - 1, 0, -1):
+            torch.add((steps[t] + betas[t]).unsqueeze(1), a_t, out=scores)
+            new = torch.logsumexp(scores, 0)
+            torch.where(link[t], new, betas[t], out=betas[t - 1])
+        # Tag marginals at valid steps, pair marginals [L-1, K, K, B] at links.
+        post = (alphas + betas).sub_(log_z).exp_()
+        post = post.mul_(torch.where(valid.t(), g, 0.0).unsqueeze(1))
+        after = (steps[1:] + betas[1:]).sub_(log_z).unsqueeze(1)
+        pair = torch.add(alphas[:-1].unsqueeze(2), a.unsqueeze(2)).add_(after)
+        pair = pair.masked_fill_(~link[1:, None, None], float("-inf")).exp_()
+        grad_a = torch.einsum("lijb,b->ij", pair, g)
+        return post.permute(2, 0, 1), grad_a, None
+
+
+def crf_log_norm(e, a, valid):
+    """`log Z [B]` of a linear-chain CRF (0 for a row with no valid step)."""
+    return _CRFLogNorm.apply(e, a, valid)
+
+
+def crf_viterbi(e, a, valid, start_penalty, end_penalty):
+    """Best paths `int32 [B, L]` (0 at masked steps) and their scores `[B]`.
+
+    Penalties `[K]` are added at each row's first and last valid step. Ties go
+    to the lowest tag (torch's `max` returns the first maximum). No value is
+    read back to the host: the back-pointers are followed by `gather`.
+    """
+    with torch.no_grad():
+        batch, length, tags = e.shape
+        link, first = _crf_links(valid)
+        steps, start = _crf_tag_major(e, first)
+        deltas = torch.empty_like(steps)
+        deltas[0] = start + start_penalty[:, None]
+        backs = torch.empty((length, tags, batch), dtype=torch.int64, device=e.device)
+        scores = e.new_empty((tags, tags, batch))
+        best = e.new_empty((tags, batch))
+        a_ = a.unsqueeze(2)
+        for t in range(1, length):
+            torch.add(deltas[t - 1].unsqueeze(1), a_, out=scores)
+            torch.max(scores, 0, out=(best, backs[t]))
+            best.add_(steps[t])
+            torch.where(link[t], best, deltas[t - 1], out=deltas[t])
+        # Unlinked steps point each tag at itself, so the path carries over.
+        identity = torch.arange(tags, device=e.device)[:, None]
+        backs = torch.where(link.unsqueeze(1), backs, identity)
+        score, last = torch.max(deltas[-1] + end_penalty[:, None], 0)
+        path = torch.empty((length, 1, batch), dtype=torch.int64, device=e.device)
+        path[-1, 0] = last
+        for t in range(length - 1, 0, -1):
+            torch.gather(backs[t], 0, path[t], out=path[t - 1])
+        path = torch.where(valid, path[:, 0].t(), 0).to(torch.int32)
+        return path, torch.where(valid.any(dim=1), score, 0.0)

@@ -13,6 +13,7 @@ Ties go to the lowest tag index, as NumPy's `argmax` breaks them.
 import numpy as np
 from keras import ops
 
+from keras_rdkl import _kernels
 from keras_rdkl.losses.crf import prepare_emissions
 from keras_rdkl.losses.crf import split_step
 from keras_rdkl.losses.crf import time_major_steps
@@ -140,7 +141,12 @@ def viterbi_decode(
     start_pen = zeros if starts is None else ops.where(starts, zeros, neg)
     ends = _tag_vector(end_tags, num_tags, "end_tags")
     end_pen = zeros if ends is None else ops.where(ends, zeros, neg)
-    identity = ops.arange(num_tags, dtype="int32")[None]
+    return _kernels.crf_viterbi(e, a, valid, start_pen, end_pen, _viterbi_ops)
+
+
+def _viterbi_ops(e, a, valid, start_pen, end_pen):
+    # The `keras.ops` form (what XLA compiles on TensorFlow and JAX).
+    identity = ops.arange(ops.shape(e)[-1], dtype="int32")[None]
 
     # Keras' TensorFlow `scan` stacks outputs with the carry's structure and
     # dtypes, so the back-pointers ride in the carry and the whole carry is

@@ -10,6 +10,7 @@ separated by masked ones is scored as if they were adjacent.
 import keras
 from keras import ops
 
+from keras_rdkl import _kernels
 from keras_rdkl import _numerics as num
 from keras_rdkl.masking import is_masked
 from keras_rdkl.masking import mask_value
@@ -76,24 +77,6 @@ def split_step(x):
     return x[:, :-1], ops.greater(x[:, -1], 0.5)
 
 
-def time_loop(body, init, length):
-    """`body(t, carry)` for t = 0 .. length-1, differentiable on every backend.
-
-    JAX needs a static trip count to differentiate (`fori_loop` becomes a
-    scan); TensorFlow under XLA needs `maximum_iterations` to differentiate a
-    loop whose length is only known at run time.
-    """
-    if keras.backend.backend() == "tensorflow":
-        _, out = ops.while_loop(
-            lambda t, carry: t < length,
-            lambda t, carry: (t + 1, body(t, carry)),
-            (ops.convert_to_tensor(0, "int32"), init),
-            maximum_iterations=length,
-        )
-        return out
-    return ops.fori_loop(0, length, body, init)
-
-
 def _log_norm_sequential(e, a, valid):
     # alpha_t = logsumexp_i(alpha_{t-1, i} + A[i, :]) + e_t on valid steps,
     # carried unchanged over masked ones; the first valid step starts the
@@ -109,7 +92,7 @@ def _log_norm_sequential(e, a, valid):
         return alpha, ops.logical_or(started, v_t)
 
     init = (ops.zeros_like(e[:, 0]), ops.zeros_like(valid[:, 0]))
-    alpha, started = time_loop(body, init, ops.shape(e)[1])
+    alpha, started = _kernels.time_loop(body, init, ops.shape(e)[1])
     log_z = ops.logsumexp(alpha, axis=-1)
     return ops.where(started, log_z, ops.zeros_like(log_z))
 
@@ -171,13 +154,7 @@ def _pick_method(method, e):
         )
     if method != "auto":
         return method
-    # Measured in bench/crf.py (CPU, BENCHMARKS.md): eager PyTorch pays per
-    # step, so the log2(L)-level parallel form wins there from L = 64 on
-    # (1.7x to 9x) and loses at L = 16; compiled XLA (JAX, TensorFlow) runs
-    # the sequential loop 2x to 8x faster than the parallel form at every L.
-    if static and keras.backend.backend() == "torch" and e.shape[1] >= 32:
-        return "parallel"
-    return "sequential"
+    return _kernels.crf_auto_method(e.shape[1], e.shape[-1])
 
 
 def crf_log_norm(emissions, transitions, mask=None, method="auto"):
@@ -213,7 +190,7 @@ def crf_log_norm(emissions, transitions, mask=None, method="auto"):
     e, a, valid = prepare_emissions(emissions, transitions, mask)
     if _pick_method(method, e) == "parallel":
         return _log_norm_parallel(e, a, valid)
-    return _log_norm_sequential(e, a, valid)
+    return _kernels.crf_log_norm_sequential(e, a, valid, _log_norm_sequential)
 
 
 def _tags_one_hot(tags, num_tags, dtype):
