@@ -6,6 +6,8 @@ Contenders, side by side in one process per backend:
   arithmetic as one R-Drop step on B rows: ideal ratio 1.0);
 - rdrop@B: `keras_rdkl.RDropModel` on B rows (one concatenated [x; x] pass);
 - naive@B: the same loss but two separate forward passes of the model;
+- previous@B: `RDropModel` as it was at commit `--previous` (when given),
+  to compare a change with the code before it in the same run;
 - control: a second, identical plain model at 2B (an A/A comparison): its
   ratio to plain@2B would be 1.00 on a quiet machine, and how far it strays
   shows how far the other ratios can stray for no reason but the machine.
@@ -22,6 +24,7 @@ rounds, each a paired comparison, so that drift of a shared machine cancels.
 
     python bench/rdrop.py --quick              # smoke run, current backend
     python bench/rdrop.py --all-backends       # tensorflow, jax, torch -> bench/results/rdrop.md
+    python bench/rdrop.py --all-backends --previous 679e62a  # and the code of that commit
 """
 
 import argparse
@@ -36,7 +39,7 @@ import _common
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def build_models(keras, quick):
+def build_models(keras, quick, widths=None):
     from keras_rdkl.layers import GlobalPointer
 
     def mlp(width):
@@ -57,7 +60,7 @@ def build_models(keras, quick):
 
     # The MLP at three widths: how R-Drop's fixed cost per step shrinks
     # against the model's own work (the issue's size is width 512).
-    widths = (512,) if quick else (128, 256, 512, 1024, 2048)
+    widths = widths or ((512,) if quick else (128, 256, 512, 1024, 2048))
     models = {f"MLP 256-{w}-{w}-10": (mlp(w), 64, "sparse", None) for w in widths}
     return {
         **models,
@@ -86,21 +89,30 @@ def run_backend(args):
 
     from keras_rdkl import RDropModel
     from keras_rdkl.losses import MultilabelCategoricalCrossentropy
+    from keras_rdkl.models.rdrop import TwoSamples
 
     class NaiveRDrop(RDropModel):
         """Same loss as RDropModel, but two separate forward passes."""
 
         def call(self, inputs, training=None):
-            if training:
-                self._doubled = True
-                a = self.model(inputs, training=True)
-                b = self.model(inputs, training=True)
-                return keras.ops.concatenate([a, b], axis=0)
+            if training and self._in_train_step:
+                first = self.model(inputs, training=True)
+                return TwoSamples(first, self.model(inputs, training=True))
             return super().call(inputs, training=training)
+
+    previous = previous_loss = None
+    if args.previous:
+        import _previous
+
+        old = _previous.load(args.previous)
+        previous = old.RDropModel
+        previous_loss = old.losses.MultilabelCategoricalCrossentropy(axis=(-2, -1))
 
     backend = keras.backend.backend()
     rows = []
-    for name, (factory, bsz, kind, info) in build_models(keras, args.quick).items():
+    for name, (factory, bsz, kind, info) in build_models(
+        keras, args.quick, args.widths
+    ).items():
         loss = (
             keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             if kind == "sparse"
@@ -118,10 +130,17 @@ def run_backend(args):
             "plain@2B": (factory(), x, y, 2 * bsz),
             "rdrop@B": (RDropModel(factory(), alpha=1.0), *half),
             "naive@B": (NaiveRDrop(factory(), alpha=1.0), *half),
+            **(
+                {"previous@B": (previous(factory(), alpha=1.0), *half)}
+                if previous
+                else {}
+            ),
             "control": (factory(), x, y, 2 * bsz),
         }
-        for model, *_ in contenders.values():
-            model.compile(keras.optimizers.Adam(1e-4), loss)
+        for key, (model, *_) in contenders.items():
+            # The previous package pairs its divergence with its own loss class.
+            own = previous_loss if key == "previous@B" and kind != "sparse" else loss
+            model.compile(keras.optimizers.Adam(1e-4), own)
         times = _common.fit_step_times(contenders, rounds, steps)
         ratio = _common.paired_ratio(times, "rdrop@B", "plain@2B")
         control = _common.paired_ratio(times, "control", "plain@2B")
@@ -138,6 +157,12 @@ def run_backend(args):
                 "rdrop_vs_plain": ratio,
                 "naive_vs_plain": _common.paired_ratio(times, "naive@B", "plain@2B")[0],
                 "control_vs_plain": control,
+                "previous_B_ms": 1e3 * times["previous@B"][0] if previous else None,
+                "previous_vs_plain": (
+                    _common.paired_ratio(times, "previous@B", "plain@2B")
+                    if previous
+                    else None
+                ),
             }
         )
     return rows
@@ -164,18 +189,25 @@ def to_markdown(rows, command, quick):
         "rows is the median of the per-round ratios, with its 95% bootstrap "
         "interval (ideal 1.00); naive = two separate forward passes; A/A = a "
         "second, identical plain model against the first (the noise floor: 1.00 "
-        "on a quiet machine).",
+        "on a quiet machine); previous = RDropModel as of the commit given with "
+        "`--previous`.",
         "",
         "| backend | model | B | steps x rounds | plain@2B ms | rdrop@B ms | naive@B ms "
-        "| rdrop/plain (95% interval) | naive/plain | A/A (95% interval) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| rdrop/plain (95% interval) | naive/plain | A/A (95% interval) "
+        "| previous@B ms | previous/plain (95% interval) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['backend']} | {r['model']} | {r['B']} | {r['steps']} x {r['rounds']} | "
             f"{r['plain_2B_ms']:.1f} | {r['rdrop_B_ms']:.1f} | {r['naive_B_ms']:.1f} | "
             f"{interval(r['rdrop_vs_plain'])} | {r['naive_vs_plain']:.2f} | "
-            f"{interval(r['control_vs_plain'])} |"
+            f"{interval(r['control_vs_plain'])} | "
+            + (
+                f"{r['previous_B_ms']:.1f} | {interval(r['previous_vs_plain'])} |"
+                if r.get("previous_B_ms") is not None
+                else "- | - |"
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -191,6 +223,12 @@ def main():
         "--all-backends",
         action="store_true",
         help="run every backend in its own process and write the results file",
+    )
+    parser.add_argument(
+        "--widths", type=int, nargs="+", default=None, help="MLP widths to run"
+    )
+    parser.add_argument(
+        "--previous", default=None, help="also time RDropModel as of this git commit"
     )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
@@ -221,6 +259,8 @@ def main():
                 f"--{name.replace('_', '-')}={getattr(args, name)}" for name in defaults
             ]
             cmd += ["--quick"] if args.quick else []
+            cmd += ["--previous", args.previous] if args.previous else []
+            cmd += ["--widths", *map(str, args.widths)] if args.widths else []
             env = dict(os.environ, KERAS_BACKEND=backend)
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
