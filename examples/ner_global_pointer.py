@@ -6,8 +6,9 @@ character-CNN input for English and German), trains it on the full training
 split of one corpus with a warm-up + cosine learning-rate schedule, scores
 corpus-level entity precision / recall / F1 (nested spans counted as such,
 overall and per type) on dev after every epoch, stops early on dev F1 and
-restores the best epoch's weights. Writes the model (`model.keras`), the
-vocabulary (`vocab.json`) and `metrics.json` to `--output-dir`; the last line
+restores the best epoch's weights. Writes the model (`model.keras`) and the
+vocabulary (`vocab.json`) with `keras_rdkl.ner.save_tagger`, and
+`metrics.json`, to `--output-dir`; the last line
 printed is `dev F1 = <value>`.
 
     KERAS_BACKEND=jax python examples/ner_global_pointer.py \
@@ -698,9 +699,8 @@ def main(argv=None):
                 [s for _, s in splits[name]], pred, labels
             )
 
-    model_path = out_dir / "model.keras"
-    tagger.save(model_path)
-    vocab.save(out_dir / "vocab.json")
+    # The folder ner.load_tagger (and examples/ner_predict.py) reads.
+    model_path, vocab_path = ner.save_tagger(out_dir, tagger, vocab)
     command = "python " + " ".join(
         ["examples/ner_global_pointer.py"]
         + (list(argv) if argv is not None else sys.argv[1:])
@@ -748,7 +748,7 @@ def main(argv=None):
         f"\n{epochs_run} epochs (best: {summary['best_epoch']}), "
         f"{summary['train_sentences_per_s']:.0f} train sentences/s, training "
         f"{fit_seconds:.0f} s, {summary['total_seconds']:.0f} s in all. Wrote {model_path}, "
-        f"{out_dir / 'vocab.json'}, {out_dir / 'metrics.json'}"
+        f"{vocab_path}, {out_dir / 'metrics.json'}"
     )
     print(f"dev F1 = {results['dev']['f1']:.4f}")
     # In-memory extras for callers (tests, notebooks); not part of the JSON.

@@ -30,9 +30,10 @@ from keras_rdkl.ner.encoders import bilstm_encoder
 from keras_rdkl.ner.encoders import idcnn_encoder
 from keras_rdkl.ner.encoders import transformer_encoder
 from keras_rdkl.ner.gazetteer import Gazetteer
-from keras_rdkl.ner.predict import load_tagger
 from keras_rdkl.ner.predict import predict_entities
 from keras_rdkl.ner.predict import predict_spans
+from keras_rdkl.ner.saving import load_tagger
+from keras_rdkl.ner.saving import save_tagger
 from keras_rdkl.ner.scoring import entity_scores
 from keras_rdkl.ner.scoring import format_scores
 from keras_rdkl.ner.tokens import tokenize
@@ -71,6 +72,7 @@ __all__ = [
     "predict_entities",
     "predict_spans",
     "register_head",
+    "save_tagger",
     "save_word_vectors",
     "split_marks",
     "split_windows",

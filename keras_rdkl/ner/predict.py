@@ -1,20 +1,18 @@
 """From a trained span tagger to entities: token spans for a corpus, character offsets for raw text."""
 
-import pathlib
-
 import keras
 import numpy as np
 
 from keras_rdkl.ner.builder import find_crf
 from keras_rdkl.ner.data import SpanBatches
-from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.data import merge_windows
 from keras_rdkl.ner.data import split_windows
+from keras_rdkl.ner.saving import load_tagger  # noqa: F401 (its former home)
 from keras_rdkl.ner.tagging import tag_ids_to_spans
 from keras_rdkl.ner.tokens import tokenize
 from keras_rdkl.spans import decode_spans
 
-__all__ = ["load_tagger", "predict_entities", "predict_spans"]
+__all__ = ["predict_entities", "predict_spans"]
 
 
 def predict_spans(
@@ -92,24 +90,6 @@ def _crf_spans(crf, emissions, mask):
             ]
         )
     return out
-
-
-def load_tagger(directory, model_name="model.keras", vocab_name="vocab.json"):
-    """Loads a tagger saved by the NER example: `(model, vocab)`.
-
-    Args:
-        directory: folder holding `model.keras` and `vocab.json` (the
-            example's `--output-dir`).
-        model_name, vocab_name: file names inside it.
-    """
-    directory = pathlib.Path(directory)
-    for name in (model_name, vocab_name):
-        if not (directory / name).is_file():
-            raise ValueError(
-                f"{directory / name} does not exist (train with the NER example first)."
-            )
-    model = keras.saving.load_model(directory / model_name, compile=False)
-    return model, Vocabulary.load(directory / vocab_name)
 
 
 def predict_entities(
