@@ -25,10 +25,10 @@ import re
 import sys
 import time
 
+import _common
 import keras
 import numpy as np
 
-from keras_rdkl import text as text_utils
 from keras_rdkl.callbacks import GammaScheduler
 from keras_rdkl.datasets import load_goemotions
 from keras_rdkl.losses import SparseGammaCrossentropy
@@ -349,7 +349,7 @@ def main(argv=None):
                 )
             )
     summary = summarise(rows)
-    info = text_utils.run_info(__file__, argv)
+    info = _common.run_info(__file__, argv)
     header = (
         f"Single-label GoEmotions test ({len(data[4])} examples, {n_classes} classes), "
         f"{args.epochs} epochs, seeds {args.seeds} (mean ± std), {args.num_bins}-bin ECE, "
@@ -359,7 +359,7 @@ def main(argv=None):
     print("\n" + table)
     plot(rows, args.seeds[0], out / "calibration_reliability.png")
     results = {"args": vars(args), "summary": summary, "runs": rows}
-    text_utils.write_report(
+    _common.write_report(
         out,
         "calibration",
         "Calibration: cross-entropy vs gamma-cross-entropy (TaiLr)",

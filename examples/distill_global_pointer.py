@@ -21,26 +21,74 @@ import argparse
 import pathlib
 import time
 
+import _common
 import keras
 import numpy as np
 
-from keras_rdkl import text as text_utils
 from keras_rdkl.datasets import load_cluener
 from keras_rdkl.distillation import GlobalPointerDistillation
 from keras_rdkl.layers import GlobalPointer
+from keras_rdkl.layers import SinusoidalPositionEmbedding
 from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
 from keras_rdkl.metrics import SpanF1
+from keras_rdkl.ner import Vocabulary
 from keras_rdkl.spans import encode_batch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def transformer_encoder(vocab_size, hidden, layers, heads, max_length, dropout=0.1):
+    """Token ids -> a small post-norm Transformer, the padding mask kept to the output.
+
+    `Embedding(mask_zero=True)` plus fixed sin-cos positions, then `layers`
+    blocks of self-attention and a feed-forward network (width `4 * hidden`),
+    each with dropout, a residual connection and layer normalization; the
+    Keras mask (id 0 is padding) reaches GlobalPointer. It differs from
+    `keras_rdkl.ner.transformer_encoder` (which starts from embeddings with an
+    input projection and passes the mask explicitly); this one keeps the
+    published numbers of this example reproducible.
+    """
+    ids = keras.Input((max_length,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(
+        vocab_size, hidden, mask_zero=True, name="token_embedding"
+    )(ids)
+    x = SinusoidalPositionEmbedding(
+        hidden, merge_mode="add", name="position_embedding"
+    )(x)
+    x = keras.layers.LayerNormalization(name="embedding_norm")(x)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    for i in range(layers):
+        attn = keras.layers.MultiHeadAttention(
+            heads, hidden // heads, dropout=dropout, name=f"block{i}_attention"
+        )(x, x)
+        attn = keras.layers.Dropout(dropout, name=f"block{i}_attention_dropout")(attn)
+        x = keras.layers.LayerNormalization(name=f"block{i}_attention_norm")(
+            keras.layers.Add(name=f"block{i}_attention_residual")([x, attn])
+        )
+        h = keras.layers.Dense(
+            4 * hidden, activation="gelu", name=f"block{i}_ffn_inner"
+        )(x)
+        h = keras.layers.Dense(hidden, name=f"block{i}_ffn_outer")(h)
+        h = keras.layers.Dropout(dropout, name=f"block{i}_ffn_dropout")(h)
+        x = keras.layers.LayerNormalization(name=f"block{i}_ffn_norm")(
+            keras.layers.Add(name=f"block{i}_ffn_residual")([x, h])
+        )
+    return ids, x
+
+
 def build_tagger(vocab_size, num_types, hidden, layers, heads, head_size, length, name):
-    encoder = text_utils.build_transformer_encoder(
-        vocab_size, hidden=hidden, layers=layers, heads=heads, max_length=length
-    )
-    logits = GlobalPointer(num_types, head_size, name="global_pointer")(encoder.output)
-    return keras.Model(encoder.input, logits, name=name)
+    ids, hidden_states = transformer_encoder(vocab_size, hidden, layers, heads, length)
+    logits = GlobalPointer(num_types, head_size, name="global_pointer")(hidden_states)
+    return keras.Model(ids, logits, name=name)
+
+
+def encode(token_lists, vocab, length):
+    """Token lists -> int32 ids `[N, length]`, padded with 0 and cut at `length`."""
+    out = np.zeros((len(token_lists), length), dtype="int32")
+    for i, tokens in enumerate(token_lists):
+        ids = vocab.encode(tokens[:length])
+        out[i, : len(ids)] = ids
+    return out
 
 
 def prepare(examples, vocab, length, labels):
@@ -49,7 +97,7 @@ def prepare(examples, vocab, length, labels):
     num_types = len(labels)
     tokens = [toks for toks, _ in examples]
     spans = [[(type_id[t], a, b) for t, a, b in sp if b < length] for _, sp in examples]
-    x = text_utils.encode_tokens(tokens, vocab, length)
+    x = encode(tokens, vocab, length)
     y = encode_batch(spans, num_types, length, sparse=True)
     return x, y, sum(len(s) for s in spans), sum(len(sp) for _, sp in examples)
 
@@ -130,7 +178,8 @@ def main(argv=None):
     if args.max_eval:
         dev = dev[: args.max_eval]
     n_types, length = len(labels), args.max_len
-    vocab = text_utils.build_vocab([t for t, _ in train])
+    # Character ids, most frequent first (0 padding, 1 unknown).
+    vocab = Vocabulary.build([t for t, _ in train])
     x_tr, y_tr, _, _ = prepare(train, vocab, length, labels)
     x_dv, y_dv, kept, total = prepare(dev, vocab, length, labels)
     print(
@@ -240,11 +289,11 @@ def main(argv=None):
     table = "\n".join(lines)
     print("\n" + table)
     results = {"args": vars(args), "rows": rows}
-    text_utils.write_report(
+    _common.write_report(
         out,
         "distill_global_pointer",
         "GlobalPointer distillation on CLUENER",
-        text_utils.run_info(__file__, argv),
+        _common.run_info(__file__, argv),
         table,
         results,
     )

@@ -26,10 +26,10 @@ import re
 import sys
 import time
 
+import _common
 import keras
 import numpy as np
 
-from keras_rdkl import text as text_utils
 from keras_rdkl.datasets import load_goemotions
 from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.losses import zlpr_probability
@@ -347,7 +347,7 @@ def main(argv=None):
         calibration_row("ZLPR", "sigmoid(s)", y_te, sigmoid(s_te), args.num_bins),
         calibration_row("BCE", "sigmoid(z)", y_te, sigmoid(z_te), args.num_bins),
     ]
-    info = text_utils.run_info(__file__, argv)
+    info = _common.run_info(__file__, argv)
     header = (
         f"GoEmotions test ({len(x_te)} examples, {n_labels} labels), {args.epochs} epochs, "
         f"seed {args.seed}, backend {keras.backend.backend()}. "
@@ -363,7 +363,7 @@ def main(argv=None):
         "f1": f1_rows,
         "calibration": cal_rows,
     }
-    text_utils.write_report(
+    _common.write_report(
         out,
         "multilabel_goemotions",
         "Multi-label GoEmotions: ZLPR vs BCE",

@@ -52,7 +52,6 @@ from keras_rdkl import metrics
 from keras_rdkl import models
 from keras_rdkl import ner
 from keras_rdkl import spans
-from keras_rdkl import text
 from keras_rdkl import viterbi
 from keras_rdkl.masking import MASK_THRESHOLD
 from keras_rdkl.masking import mask_value
@@ -73,7 +72,6 @@ __all__ = [
     "models",
     "ner",
     "spans",
-    "text",
     "viterbi",
 ]
 

@@ -50,3 +50,15 @@ def test_distill_example_smoke(tmp_path):
         + ["--seeds", "0", "--divergences", "zlpr", "--teacher-path", str(teacher_path)]
     )
     assert again["rows"][0]["f1"] == pytest.approx(results["rows"][0]["f1"], abs=1e-6)
+
+
+def test_char_ids_most_frequent_first_padded_and_cut():
+    # What keras_rdkl.text.build_vocab / encode_tokens gave before the example
+    # took keras_rdkl.ner.Vocabulary: 0 padding, 1 unknown, then by count
+    # (ties by character), rows padded with 0 and cut at the length.
+    ex = load_example("distill_global_pointer")
+    vocab = ex.Vocabulary.build([list("abca"), list("cb")])
+    assert vocab.tokens == ["[PAD]", "[UNK]", "a", "b", "c"]
+    x = ex.encode([list("abz"), list("cbaab")], vocab, 4)
+    assert x.dtype == "int32"
+    assert x.tolist() == [[2, 3, 1, 0], [4, 3, 2, 2]]
