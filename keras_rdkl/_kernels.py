@@ -51,12 +51,27 @@ def time_loop(body, init, length):
 def crf_auto_method(length, num_tags):
     """The form of the CRF forward algorithm that `method="auto"` runs.
 
-    `length` and `num_tags` are static (None when unknown); returns
-    `"sequential"` or `"parallel"`. Measured by bench/crf.py over 9 and 21
-    tags and L = 16 to 256 on every backend (BENCHMARKS.md, "CRF forward
-    algorithm"): PLACEHOLDER
+    Rule: the parallel form only where it was measured faster for this
+    backend, tag count and length; the sequential form everywhere else,
+    including an unknown (dynamic) length, which the parallel form cannot
+    run. bench/crf.py measured batch 32, 9 and 21 tags, L = 16 to 256 on
+    CPU (BENCHMARKS.md, "CRF loss and Viterbi"): the sequential form won at
+    every point on every backend (XLA loops on TensorFlow and JAX, the
+    kernel of `_torch_kernels` on PyTorch), by more than 2x, and by 10x or
+    more at 21 tags. So today the rule is: sequential for every
+    `(length, num_tags)`. The parallel form does `num_tags` times more
+    arithmetic in log2(L) levels; it can pay only where the per-step cost
+    dominates (an accelerator, few tags, long sequences), which has not been
+    measured: add such a point here, with its row in BENCHMARKS.md.
+
+    Args:
+        length: static sequence length, or None.
+        num_tags: static tag count, or None.
+
+    Returns:
+        `"sequential"` or `"parallel"`.
     """
-    del length, num_tags
+    del length, num_tags  # no measured size favours the parallel form
     return "sequential"
 
 

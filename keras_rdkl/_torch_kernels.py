@@ -277,13 +277,13 @@ class _CRFLogNorm(torch.autograd.Function):
             torch.where(link[t], new, alphas[t - 1], out=alphas[t])
         log_z = torch.logsumexp(alphas[-1], 0)
         any_valid = valid.any(dim=1)
-        ctx.save_for_backward(steps, a, alphas, link, valid, any_valid, log_z)
+        ctx.save_for_backward(steps, a, alphas, link, valid, any_valid)
         return torch.where(any_valid, log_z, 0.0)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
-        steps, a, alphas, link, valid, any_valid, log_z = ctx.saved_tensors
+        steps, a, alphas, link, valid, any_valid = ctx.saved_tensors
         g = torch.where(any_valid, g, 0.0)
         betas = torch.empty_like(steps)
         betas[-1] = 0.0
@@ -293,10 +293,14 @@ class _CRFLogNorm(torch.autograd.Function):
             torch.add((steps[t] + betas[t]).unsqueeze(1), a_t, out=scores)
             new = torch.logsumexp(scores, 0)
             torch.where(link[t], new, betas[t], out=betas[t - 1])
-        # Tag marginals at valid steps, pair marginals [L-1, K, K, B] at links.
-        post = (alphas + betas).sub_(log_z).exp_()
+        # Tag marginals at valid steps, pair marginals [L-1, K, K, B] at links,
+        # each normalised by its own step's logsumexp_j(alpha + beta) (log Z
+        # at every valid step, without the rounding gathered along the way).
+        post = alphas + betas
+        norm = torch.logsumexp(post, 1, keepdim=True)
+        post = post.sub_(norm).exp_()
         post = post.mul_(torch.where(valid.t(), g, 0.0).unsqueeze(1))
-        after = (steps[1:] + betas[1:]).sub_(log_z).unsqueeze(1)
+        after = (steps[1:] + betas[1:]).sub_(norm[1:]).unsqueeze(1)
         pair = torch.add(alphas[:-1].unsqueeze(2), a.unsqueeze(2)).add_(after)
         pair = pair.masked_fill_(~link[1:, None, None], float("-inf")).exp_()
         grad_a = torch.einsum("lijb,b->ij", pair, g)

@@ -173,8 +173,12 @@ def crf_log_norm(emissions, transitions, mask=None, method="auto"):
             tag `i` followed by tag `j`.
         mask: optional `[batch, length]` (True / 1 = token). Steps where every
             tag score is `<= keras_rdkl.MASK_THRESHOLD` count as masked too.
-        method: `"sequential"` (a scan over time), `"parallel"` (pairwise
-            log-semiring matrix products, static length only) or `"auto"`.
+        method: `"sequential"` (a loop over time; on PyTorch a kernel with
+            a hand-written backward), `"parallel"` (pairwise log-semiring
+            matrix products, static length only) or `"auto"`: the form
+            measured fastest for the backend, tag count and length
+            (`keras_rdkl._kernels.crf_auto_method`; today the sequential
+            form at every measured size, BENCHMARKS.md).
 
     Returns:
         `[batch]` float: `log Z` per sequence; 0 for a sequence with no
