@@ -36,6 +36,11 @@ from keras_rdkl.ner.saving import load_tagger
 from keras_rdkl.ner.saving import save_tagger
 from keras_rdkl.ner.scoring import entity_scores
 from keras_rdkl.ner.scoring import format_scores
+from keras_rdkl.ner.subwords import SubwordBatches
+from keras_rdkl.ner.subwords import SubwordTokenizer
+from keras_rdkl.ner.subwords import WordPieces
+from keras_rdkl.ner.subwords import predict_subword_entities
+from keras_rdkl.ner.subwords import predict_subword_spans
 from keras_rdkl.ner.tokens import tokenize
 from keras_rdkl.ner.vectors import embedding_matrix
 from keras_rdkl.ner.vectors import load_word_vectors
@@ -53,8 +58,11 @@ __all__ = [
     "Gazetteer",
     "PaddingMask",
     "SpanBatches",
+    "SubwordBatches",
+    "SubwordTokenizer",
     "TokenDropout",
     "Vocabulary",
+    "WordPieces",
     "ZeroPadding",
     "bert_vocabulary",
     "bilstm_encoder",
@@ -71,6 +79,8 @@ __all__ = [
     "merge_windows",
     "predict_entities",
     "predict_spans",
+    "predict_subword_entities",
+    "predict_subword_spans",
     "register_head",
     "save_tagger",
     "save_word_vectors",
