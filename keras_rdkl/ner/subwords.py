@@ -582,7 +582,16 @@ def _special_name(value):
     return value
 
 
-def _guess_specials(has):
+def _guess_specials(inner, fairseq=False):
+    """The first of `_SPECIAL_GUESSES` whose three tokens the vocabulary holds."""
+
+    def has(token):
+        if not _is_sentencepiece(inner):
+            return inner.token_to_id(token) is not None
+        if fairseq and token in _FAIRSEQ_SPECIALS:
+            return True
+        return inner.id_to_piece(inner.piece_to_id(token)) == token
+
     for triple in _SPECIAL_GUESSES:
         if all(has(t) for t in triple):
             return triple
@@ -650,28 +659,19 @@ def _from_keras_hub(cls, path, config, labels, level):
             settings.get("oov_token", "[UNK]"),
             settings.get("suffix_indicator", "##"),
         )
-        has = lambda t: inner.token_to_id(t) is not None  # noqa: E731
     elif (assets / "vocabulary.json").is_file():
         vocab = json.loads((assets / "vocabulary.json").read_text(encoding="utf-8"))
         inner = _byte_level_bpe(vocab, assets / "merges.txt")
-        has = lambda t: t in vocab  # noqa: E731
     elif (assets / SPM_FILE).is_file():
         inner = _sentencepiece_processor((assets / SPM_FILE).read_bytes())
         fairseq = name in _FAIRSEQ_CLASSES
-        has = lambda t: (
-            fairseq
-            and t in _FAIRSEQ_SPECIALS
-            or (  # noqa: E731
-                inner.id_to_piece(inner.piece_to_id(t)) == t
-            )
-        )
     else:
         raise ValueError(
             f"The keras-hub preset {str(path)!r} ({name}) has no tokenizer "
             "vocabulary in assets/tokenizer/ (vocabulary.txt, vocabulary.json + "
             "merges.txt or vocabulary.spm)."
         )
-    specials = _KERAS_HUB_SPECIALS.get(name) or _guess_specials(has)
+    specials = _KERAS_HUB_SPECIALS.get(name) or _guess_specials(inner, fairseq)
     return cls(inner, *specials, labels=labels, level=level, fairseq_ids=fairseq)
 
 
@@ -688,7 +688,6 @@ def _from_hugging_face(cls, path, tokenizer_json, labels, level):
         from tokenizers import Tokenizer
 
         inner = Tokenizer.from_file(str(path / HF_TOKENIZER_FILE))
-        has = lambda t: inner.token_to_id(t) is not None  # noqa: E731
     elif (path / "vocab.txt").is_file():
         lowercase = bool(settings.get("do_lower_case", True))
         strip = settings.get("strip_accents")
@@ -698,11 +697,9 @@ def _from_hugging_face(cls, path, tokenizer_json, labels, level):
             lowercase if strip is None else bool(strip),
             _special_name(settings.get("unk_token")) or "[UNK]",
         )
-        has = lambda t: inner.token_to_id(t) is not None  # noqa: E731
     elif (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
         vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
         inner = _byte_level_bpe(vocab, path / "merges.txt")
-        has = lambda t: t in vocab  # noqa: E731
     else:
         model = next(
             (
@@ -724,15 +721,9 @@ def _from_hugging_face(cls, path, tokenizer_json, labels, level):
             or settings.get("tokenizer_class", "").replace("Fast", "")
             in _FAIRSEQ_CLASSES
         )
-        has = lambda t: (
-            fairseq
-            and t in _FAIRSEQ_SPECIALS
-            or (  # noqa: E731
-                inner.id_to_piece(inner.piece_to_id(t)) == t
-            )
-        )
     if len(named) < 3:
-        guess = dict(zip(("cls_token", "sep_token", "pad_token"), _guess_specials(has)))
+        keys = ("cls_token", "sep_token", "pad_token")
+        guess = dict(zip(keys, _guess_specials(inner, fairseq), strict=True))
         named = {**guess, **named}
     return cls(inner, **named, labels=labels, level=level, fairseq_ids=fairseq)
 
