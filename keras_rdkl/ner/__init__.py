@@ -30,8 +30,12 @@ from keras_rdkl.ner.encoders import bilstm_encoder
 from keras_rdkl.ner.encoders import idcnn_encoder
 from keras_rdkl.ner.encoders import transformer_encoder
 from keras_rdkl.ner.gazetteer import Gazetteer
+from keras_rdkl.ner.optimizers import ScaledAdamW
+from keras_rdkl.ner.optimizers import WarmupLinearDecay
+from keras_rdkl.ner.optimizers import fine_tuning_optimizer
 from keras_rdkl.ner.predict import predict_entities
 from keras_rdkl.ner.predict import predict_spans
+from keras_rdkl.ner.pretrained import build_pretrained_tagger
 from keras_rdkl.ner.saving import load_tagger
 from keras_rdkl.ner.saving import save_tagger
 from keras_rdkl.ner.scoring import entity_scores
@@ -57,20 +61,24 @@ __all__ = [
     "EntityF1Callback",
     "Gazetteer",
     "PaddingMask",
+    "ScaledAdamW",
     "SpanBatches",
     "SubwordBatches",
     "SubwordTokenizer",
     "TokenDropout",
     "Vocabulary",
+    "WarmupLinearDecay",
     "WordPieces",
     "ZeroPadding",
     "bert_vocabulary",
     "bilstm_encoder",
     "build_bert_tagger",
+    "build_pretrained_tagger",
     "build_span_tagger",
     "embedding_matrix",
     "entity_scores",
     "find_crf",
+    "fine_tuning_optimizer",
     "format_scores",
     "idcnn_encoder",
     "index_spans",
