@@ -325,6 +325,8 @@ def main():
     table = "\n".join(sweep + [""] + peer)
     print(table)
     suffix = "_quick" if args.quick else ""
+    if args.threads != 1:
+        suffix += f"_threads{args.threads}"
     _common.write_page(
         os.path.join(_common.ROOT, "bench", "results", f"crf{suffix}.md"),
         "CRF loss and Viterbi decoding",

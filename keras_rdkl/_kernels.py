@@ -57,8 +57,8 @@ def crf_auto_method(length, num_tags):
     run. bench/crf.py measured batch 32, 9 and 21 tags, L = 16 to 256 on
     CPU (BENCHMARKS.md, "CRF loss and Viterbi"): the sequential form won at
     every point on every backend (XLA loops on TensorFlow and JAX, the
-    kernel of `_torch_kernels` on PyTorch), by more than 2x, and by 10x or
-    more at 21 tags. So today the rule is: sequential for every
+    kernel of `_torch_kernels` on PyTorch), by 2.8x at the least and by 6x
+    or more at 21 tags. So today the rule is: sequential for every
     `(length, num_tags)`. The parallel form does `num_tags` times more
     arithmetic in log2(L) levels; it can pay only where the per-step cost
     dominates (an accelerator, few tags, long sequences), which has not been
