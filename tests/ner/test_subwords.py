@@ -534,3 +534,42 @@ def test_entities_come_back_with_character_offsets(trained, corpora, corpus, hea
             assert d["score"] > 0
         seen += len(ents)
     assert seen > 10
+
+
+@needs_data
+def test_keras_hub_presets_give_keras_hub_pieces(trained, corpora, tmp_path):
+    """Presets written by keras-hub's `save_to_preset` read back with its pieces."""
+    keras_hub = pytest.importorskip("keras_hub")
+    bert, _ = trained["wordpiece"]
+    roberta, _ = trained["bytelevel"]
+    spm, processor = trained["spm"]
+    made = {
+        "bert": keras_hub.models.BertTokenizer(
+            vocabulary=[bert._hf.id_to_token(i) for i in range(bert.vocab_size)]
+        ),
+        "roberta": keras_hub.models.RobertaTokenizer(
+            vocabulary=roberta._hf.get_vocab(),
+            merges=[
+                " ".join(m) if not isinstance(m, str) else m
+                for m in json.loads(roberta._hf.to_str())["model"]["merges"]
+            ],
+        ),
+        "xlmr": keras_hub.models.XLMRobertaTokenizer(
+            proto=processor.serialized_model_proto()
+        ),
+    }
+    sentences = [w for w, _ in corpora["germeval"][0][:60]]
+    for name, reference in made.items():
+        reference.save_to_preset(tmp_path / name)
+        tok = SubwordTokenizer.from_directory(tmp_path / name)
+        assert (tok.cls_id, tok.sep_id, tok.pad_id) == (
+            reference.token_to_id(tok.cls_token),
+            reference.token_to_id(tok.sep_token),
+            reference.token_to_id(tok.pad_token),
+        )
+        for words, pieces in zip(sentences, tok.encode_batch(sentences), strict=True):
+            text = " ".join(words)
+            if name == "roberta":  # every word in its leading-space form
+                text = " " + text
+            expected = np.asarray(reference(text)).tolist()
+            assert pieces.ids.tolist() == expected, (name, words)
