@@ -23,6 +23,7 @@ from keras_rdkl.losses import crf_negative_log_likelihood
 from keras_rdkl.viterbi import viterbi_decode
 from keras_rdkl.viterbi import viterbi_decode_numpy
 from tests._grad import grad
+from tests.layers.test_crf import _fd  # central finite differences
 
 BACKEND = keras.backend.backend()
 METHODS = ("auto", "sequential", "parallel")
@@ -66,16 +67,6 @@ def ref_gold(y, e, trans, mask):
 
 def ref_nll(y, e, trans, mask):
     return ref_log_norm(e, trans, mask) - ref_gold(y, e, trans, mask)
-
-
-def _fd(f, x, eps):
-    x = np.asarray(x, "float64")
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        out[i] = (f(x + d) - f(x - d)) / (2 * eps)
-    return out
 
 
 def _case(name, seed=0):
