@@ -1,10 +1,14 @@
 """Argument checks shared by every public entry point (private).
 
 Each raises `ValueError` naming the argument, the value received and what is
-allowed, before any backend op runs.
+allowed, before any backend op runs. Tensor values are checked only where
+they are already on the host (see `check_values`): never for backend
+tensors, so no check reads a value back inside a training step.
 """
 
 import numbers
+
+import numpy as np
 
 
 def check_positive_int(value, name):
@@ -107,63 +111,40 @@ def check_bool(value, name):
     raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
 
 
-def is_concrete(x):
-    """True when the values of `x` can be read now without tracing.
+def is_host_value(x):
+    """True when `x` already lives on the host: a Python number, list or tuple,
+    or a NumPy array or scalar.
 
-    Python numbers and lists, NumPy arrays, and eager tensors are concrete
-    (TensorFlow outside `tf.function`, JAX arrays outside `jax.jit`, PyTorch
-    tensors outside `torch.compile`); symbolic and traced tensors, and
-    `keras.Variable`s, are not. Value checks run only on concrete inputs, so
-    compiled code gets no host synchronisation from them.
+    Backend tensors (eager or traced, on any device) and `keras.Variable`s are
+    not host values: reading them would be a host synchronisation, on every
+    step of `fit` on PyTorch, where the loss gets eager tensors.
     """
-    if isinstance(x, (numbers.Number, list, tuple)) or type(x).__module__ == "numpy":
-        return True
-    root = type(x).__module__.split(".")[0]
-    if root == "tensorflow":
-        import tensorflow as tf
-
-        return (
-            tf.executing_eagerly()
-            and not tf.is_symbolic_tensor(x)
-            and hasattr(x, "numpy")
-            and not isinstance(x, tf.Variable)
-        )
-    if root in ("jax", "jaxlib"):
-        import jax
-
-        return isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
-    if root == "torch":
-        import torch
-
-        compiling = getattr(torch.compiler, "is_compiling", lambda: False)
-        return isinstance(x, torch.Tensor) and not compiling()
-    return False
+    return isinstance(x, (numbers.Number, list, tuple)) or type(x).__module__ == "numpy"
 
 
 def check_values(x, name, bad_fn, allowed):
-    """ValueError when a concrete `x` holds a value that `bad_fn` flags.
+    """ValueError when the host value `x` holds a value that `bad_fn` flags.
 
-    `bad_fn(t)` maps a tensor to a boolean tensor (True where the value is not
-    allowed), written with `keras.ops`. Only its `any()` crosses to the host;
-    the offending values are read only to build the message. Symbolic and
-    traced inputs are not checked (see `is_concrete`).
+    The value rule of the whole package: values are checked only where they
+    are already on the host (Python numbers and lists, NumPy arrays), with
+    NumPy; backend tensors, eager or traced, are never read. So nothing is
+    read inside a training step (Keras hands tensors to losses and metrics),
+    every backend computes the same documented value for out-of-range
+    tensors, and a user calling a loss or metric on NumPy data still gets the
+    error.
+
+    `bad_fn(a)` maps a NumPy array to a boolean array (True where the value is
+    not allowed), written with NumPy.
     """
-    if not is_concrete(x):
+    if not is_host_value(x):
         return
-    from keras import ops
-
-    t = ops.stop_gradient(ops.convert_to_tensor(x))
-    bad = bad_fn(t)
-    any_bad = ops.any(bad)
-    if not is_concrete(any_bad):
-        # A concrete input closed over by a function being traced (jax.jit,
-        # tf.function): the ops on it are traced too, so its values are not
-        # readable here either.
+    a = np.asarray(x)
+    if a.dtype == object:
+        return  # ragged or mixed: leave it to convert_to_tensor
+    bad = np.asarray(bad_fn(a), dtype=bool)
+    if not bad.any():
         return
-    if not bool(ops.convert_to_numpy(any_bad)):
-        return
-    bad = ops.convert_to_numpy(bad)
-    values = ops.convert_to_numpy(t)[bad]
+    values = np.broadcast_to(a, bad.shape)[bad]
     raise ValueError(
         f"`{name}` must hold {allowed}. Received: {name} holds {values[0].item()!r} "
         f"({values.size} value(s) outside that)"
@@ -190,13 +171,18 @@ def check_threshold(value, name="threshold"):
     return float(value)
 
 
-def outside_unit_interval(t):
-    """Boolean tensor: True where `t` is not in [0, 1] (NaN included)."""
-    from keras import ops
+def outside_unit_interval(a):
+    """Boolean array: True where the NumPy array `a` is not in [0, 1] (NaN too)."""
+    with np.errstate(invalid="ignore"):
+        return np.logical_not((a >= 0.0) & (a <= 1.0))
 
-    return ops.logical_not(
-        ops.logical_and(ops.greater_equal(t, 0.0), ops.less_equal(t, 1.0))
-    )
+
+def not_integer(a):
+    """Boolean array: True where the NumPy array `a` holds a fraction or NaN."""
+    if a.dtype.kind in "iub":
+        return np.zeros(a.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return np.logical_not(a == np.floor(a))
 
 
 def check_positive_number(value, name):

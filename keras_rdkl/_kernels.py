@@ -21,6 +21,120 @@ def _on_torch():
 
 
 # ---- ZLPR and the divergences (keras_rdkl/losses) ----------------------------
+#
+# Dense ZLPR (`zlpr`) runs `_torch_kernels.zlpr` on PyTorch: one autograd node
+# for hard and soft targets in place of about thirty eager `keras.ops` calls
+# (BENCHMARKS.md says by how much); XLA and tf.function fuse the `keras.ops`
+# log-space form. `log1p_sum_exp` (sparse ZLPR, distillation) has a PyTorch
+# form for precision (see there); `softmax_kl` one for speed.
+
+# Finite stand-in for -inf in log-space sums (float32 and float64 hold it).
+_EXCLUDED = -1e30
+
+
+def log1p_sum_exp_log_space(z, active, axis=-1):
+    """log(1 + sum(exp(z))) over the `active` entries of `axis`; 0 for a row with none.
+
+    Inactive entries are replaced by a finite -1e30, so a row with no active
+    entry has a logsumexp near -1e30: softplus gives 0 and its gradient
+    sigmoid(-1e30) = 0, never NaN.
+    """
+    from keras import ops
+
+    z = ops.where(active, z, _EXCLUDED)
+    return ops.softplus(ops.logsumexp(z, axis=axis))
+
+
+def log1p_sum_exp(x, weights, axis=-1):
+    """log(1 + sum(weights * exp(x))) over `axis`, stable for any finite `x`.
+
+    Entries whose weight is 0 drop out exactly, whatever `x` holds there
+    (callers pass masked scores through `ops.where` first, so no NaN reaches
+    the gradient); NaN weights count as active and give NaN. The implicit
+    "1 +" is the zero logit of ZLPR.
+
+    Two equal forms: XLA and tf.function fuse `softplus(logsumexp(x + log w))`
+    best; on PyTorch, `torch.logsumexp`'s backward computes
+    `exp(x - logsumexp)` from the rounded result, which loses digits at
+    large scores (2e-4 relative at scores near 1e4 in float32), so PyTorch
+    takes one explicit max-shifted sum of `w * exp(x - m)`, whose gradient
+    autograd derives from the sum itself.
+    """
+    from keras import ops
+
+    # NaN weights count as active, so both forms give NaN for them.
+    active = ops.logical_not(ops.less_equal(weights, 0))
+    if not _on_torch():
+        log_w = ops.log(ops.where(active, weights, 1.0))
+        return log1p_sum_exp_log_space(x + log_w, active, axis=axis)
+    neg_inf = ops.cast(float("-inf"), x.dtype)
+    x_active = ops.where(active, x, neg_inf)
+    m = ops.maximum(ops.max(x_active, axis=axis, keepdims=True), 0.0)
+    m = ops.stop_gradient(m)
+    total = ops.exp(-m) + ops.sum(
+        weights * ops.exp(ops.where(active, x - m, neg_inf)), axis=axis, keepdims=True
+    )
+    out = ops.log(total) + m
+    # Mathematically >= 0; guard the last ulp of rounding.
+    return ops.maximum(ops.squeeze(out, axis=axis), 0.0)
+
+
+def zlpr(s, t, eps):
+    """Dense ZLPR over the last axis of scores `s`, targets `t` (same shape, dtype).
+
+    `log(1 + sum t exp(-s)) + log(1 + sum (1 - t) exp(s))` with targets below
+    `eps` read as 0, above `1 - eps` as 1 (so targets outside [0, 1] are
+    clipped), masked scores (at or below MASK_THRESHOLD, -inf) left out of
+    both sums, and NaN (target or score) giving NaN for its row.
+    """
+    if _on_torch():
+        from keras_rdkl import _torch_kernels
+
+        return _torch_kernels.zlpr(s, t, eps)
+    from keras import ops
+
+    from keras_rdkl import masking
+
+    is_zero, is_one = ops.less(t, eps), ops.greater(t, 1.0 - eps)
+    valid = ops.logical_not(masking.is_masked(s))  # NaN scores stay NaN
+    pos = ops.logical_and(valid, ops.logical_not(is_zero))
+    neg = ops.logical_and(valid, ops.logical_not(is_one))
+    soft = ops.logical_not(ops.logical_or(is_zero, is_one))
+    log_t = ops.log(ops.where(soft, t, 1.0))
+    log_1mt = ops.log1p(-ops.where(soft, t, 0.0))
+    return log1p_sum_exp_log_space(log_t - s, pos) + log1p_sum_exp_log_space(
+        log_1mt + s, neg
+    )
+
+
+def softmax_kl(y_true, y_pred, temperature, axis):
+    """Symmetric softmax KL over `axis` of two logits tensors (compute dtype).
+
+    `sum((p - q) (log p - log q))` with `p = softmax(y_pred / T)`,
+    `q = softmax(y_true / T)`; classes masked in either input are left out of
+    both distributions (a fully masked row gives 0, with zero gradients).
+    """
+    if _on_torch():
+        from keras_rdkl import _torch_kernels
+
+        return _torch_kernels.softmax_kl(y_true, y_pred, temperature, axis)
+    from keras import ops
+
+    from keras_rdkl import masking
+
+    valid = ops.logical_not(
+        ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred))
+    )
+    if temperature != 1.0:
+        y_true, y_pred = y_true / temperature, y_pred / temperature
+    # Excluded classes get a logit low enough that exp() is exactly 0 but the
+    # arithmetic stays finite (a fully masked row becomes uniform vs uniform).
+    # There both log-probabilities round to the same value (-1e30 minus a
+    # normal-sized log-sum-exp), so they add exactly 0 with a zero gradient.
+    log_p = ops.log_softmax(ops.where(valid, y_pred, _EXCLUDED), axis=axis)
+    log_q = ops.log_softmax(ops.where(valid, y_true, _EXCLUDED), axis=axis)
+    per_class = (ops.exp(log_p) - ops.exp(log_q)) * (log_p - log_q)
+    return ops.sum(per_class, axis=axis)
 
 
 # ---- CRF (keras_rdkl/losses/crf.py, keras_rdkl/viterbi.py) -------------------

@@ -2,137 +2,88 @@
 
 Everything else in keras_rdkl is written once in `keras.ops`. Eager PyTorch
 runs each `keras.ops` call as its own kernel behind about 10 us of Python
-dispatch, and records each for autograd. Three places pay for that enough to
-have a PyTorch form here, chosen by the callers when
-`keras.backend.backend() == "torch"`:
+dispatch, and records each for autograd. A few places pay for that enough to
+have a PyTorch form here, which `keras_rdkl._kernels` picks on PyTorch:
 
-- Dense hard-label ZLPR (`hard_label_zlpr`, with `target_summary`): the
+- Dense ZLPR (`zlpr`), hard and soft targets in one kernel: the
   `keras.ops` form costs about thirty passes over the `[B, heads, L, L]`
-  scores per training step, against the two fused kernels of
-  `BinaryCrossentropy(from_logits=True)` (bench/losses.py). Here: one pass
-  over the targets that validates them and tells whether they are hard, a
-  forward pass with one `exp` per score, and a hand-written backward that
-  reuses the forward's exponentials (the gradient of
-  `log(1 + sum_i exp(z_i))` is `exp(z_i) / (1 + sum_j exp(z_j))`).
+  scores per training step, against the few kernels of
+  `BinaryCrossentropy(from_logits=True)` (bench/losses.py). Here each part
+  (positive, negative) is shifted by its own maximum, found on the device,
+  two `exp` passes over exponents clamped into the range a CPU computes fast,
+  and a hand-written backward that reuses the forward's exponentials (the
+  gradient of `log(1 + sum_i w_i exp(z_i))` is `w_i exp(z_i) / (1 + sum_j
+  w_j exp(z_j))`). Nothing is read back to the host: the kernel never
+  depends on the values it gets.
 - The symmetric softmax KL on logits (`softmax_kl`): the forward in native
   torch calls and a closed-form backward (one autograd node in place of
   about a dozen).
 Values and gradients equal the `keras.ops` forms to rounding; both are
 tested against the same NumPy references on every backend
-(tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py,
-the ZLPR kernels against each other).
+(tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py; the
+ZLPR kernel also against the `keras.ops` form in float64).
 """
 
+import math
+
+import numpy as np
 import torch
 
 from keras_rdkl.masking import MASK_THRESHOLD
 
-
-def target_summary(t, eps):
-    """`(valid, hard, positive, scratch)` of targets `t`, with one host sync.
-
-    `valid`: every value lies in [0, 1] (no NaN). `hard`: valid, and every
-    value is within `eps` of 0 or 1, so that the rules of the general form
-    (below `eps` reads as 0, above `1 - eps` as 1) make it exactly 0 or 1.
-    `positive`: `round(t)`, those 0/1 targets (meaningful when `hard`).
-    `scratch`: a buffer of `t`'s shape that the caller may overwrite.
-    """
-    t = t.detach()
-    positive = torch.round(t)
-    scratch = torch.sub(t, positive)  # exact (Sterbenz)
-    if t.numel():
-        stats = torch.stack([*torch.aminmax(t), *torch.aminmax(scratch)])
-        lo, hi, gap_lo, gap_hi = stats.tolist()
-    else:
-        lo = hi = gap_lo = gap_hi = 0.0
-    # NaN fails every comparison.
-    valid = lo >= 0.0 and hi <= 1.0
-    return valid, valid and -eps < gap_lo and gap_hi < eps, positive, scratch
+# ZLPR: exponents are clamped at _LOW before `exp` (CPUs take a slow path for
+# results below the normal range: exp(-200) costs about twenty times exp(-2)),
+# and results at or below _ZERO_BELOW are set to exactly 0, so excluded and
+# masked entries add exactly 0, with a zero gradient. What that drops is below
+# e^-79 of the part's largest term (or of its "1 +"): nothing in float32 or
+# float64.
+_LOW = -80.0
+_ZERO_BELOW = math.exp(-79.0)
+_BIG = 1e30  # stands for "excluded" in the shifts' min and max
 
 
-# The fast path shares one shift between the positive and negative sums;
-# when some score passes this limit the exact path runs instead (see
-# _SharedShiftZLPR for what the limit bounds).
-_SHARED_SHIFT_LIMIT = 20.0
+class _ZLPR(torch.autograd.Function):
+    """Dense ZLPR over the last axis of scores `s` [R, N], targets `t` [R, N].
 
-
-class _ZLPRFunction(torch.autograd.Function):
-    """What both hard-label ZLPR kernels share: the sums, the loss, the backward.
-
-    A kernel's forward splits the shifted exponentials into the positive
-    part `e_pos` and the negative part `e_neg` (each entry whole on one
-    side), then calls `_finish` with the shifts. The backward uses
-    `d loss / d z = e / d_part` and `d z / d s = -1` at positives, `1`
-    elsewhere; each entry is nonzero on one side only, so nothing cancels.
+    One kernel for hard and soft targets, with no host read:
+    `log(1 + sum_i w_i exp(-s_i)) + log(1 + sum_i v_i exp(s_i))` with
+    `w = clip(t, 0, 1)` over the positive part (entries with `t >= eps` and
+    an unmasked score) and `v = 1 - w` over the negative part (entries with
+    `t <= 1 - eps`), so that targets below `eps` count as 0 and above
+    `1 - eps` as 1. Each part
+    is shifted by its own maximum (at least 0, the implicit zero logit),
+    found on the device, so neither underflows when the other holds huge
+    scores. A NaN target or score reaches its row's value as NaN. The
+    backward reuses the forward's exponentials: `d/ds = e_neg / d_neg -
+    e_pos / d_pos`.
     """
 
     @staticmethod
-    def _finish(ctx, e_pos, e_neg, m_pos, m_neg):
+    def forward(ctx, s, t, low, high):
+        big = torch.finfo(s.dtype).max
+        # NaN scores stay in the positive part (NaN <= x is False).
+        pos = torch.le(s, MASK_THRESHOLD).logical_not_().logical_and_(t >= low)
+        x_pos = torch.where(pos, s, _BIG)
+        m_pos = x_pos.amin(-1, keepdim=True).neg_().clamp_(0.0, big)
+        x_neg = torch.where(t <= high, s, -_BIG)
+        m_neg = x_neg.amax(-1, keepdim=True).clamp_(0.0, big)
+        w = t.clamp(0.0, 1.0)
+        e_pos = torch.sub(m_pos.neg(), x_pos, out=x_pos).clamp_(min=_LOW).exp_()
+        e_pos = torch.nn.functional.threshold_(e_pos, _ZERO_BELOW, 0.0).mul_(w)
+        e_neg = x_neg.sub_(m_neg).clamp_(min=_LOW).exp_()
+        e_neg = torch.nn.functional.threshold_(e_neg, _ZERO_BELOW, 0.0)
+        e_neg.addcmul_(e_neg, w, value=-1.0)  # (1 - w) e, NaN w gives NaN
         d_pos = e_pos.sum(-1, keepdim=True).add_(torch.exp(-m_pos))
         d_neg = e_neg.sum(-1, keepdim=True).add_(torch.exp(-m_neg))
-        raw = (d_pos.log() + m_pos + d_neg.log() + m_neg).squeeze(-1)
-        ctx.save_for_backward(e_pos, e_neg, d_pos, d_neg, raw)
-        # Mathematically >= 0; guard the last ulp of rounding.
-        return raw.clamp_min(0.0)
+        ctx.save_for_backward(e_pos, e_neg, d_pos, d_neg)
+        return (d_pos.log() + m_pos + d_neg.log() + m_neg).squeeze(-1)
 
     @staticmethod
     def backward(ctx, grad):
-        e_pos, e_neg, d_pos, d_neg, raw = ctx.saved_tensors
-        # clamp_min(raw, 0) passes the gradient above 0, half of it at 0 (as
-        # torch.maximum does), none below.
-        g = grad * torch.where(raw > 0, 1.0, torch.where(raw == 0, 0.5, 0.0))
-        g = g.unsqueeze(-1)
+        e_pos, e_neg, d_pos, d_neg = ctx.saved_tensors
+        g = grad.unsqueeze(-1)
         grad_s = torch.mul(e_neg, g / d_neg).addcmul_(e_pos, -g / d_pos)
-        return (grad_s,) + (None,) * ctx.other_inputs
-
-
-class _SharedShiftZLPR(_ZLPRFunction):
-    """ZLPR of scores `s` [R, N] with 0/1 targets `p`, one `exp` per score.
-
-    With `z = -s` at positives and `s` elsewhere (given, in a buffer the
-    function overwrites), the loss is
-    `log(1 + sum_pos exp(z)) + log(1 + sum_neg exp(z))`. Both sums take the
-    same shift `m = max(0, max z)` per row, so `exp(z - m)` is computed once.
-    The caller has checked that every `max z` is below
-    `_SHARED_SHIFT_LIMIT` (20): so there is no masked positive (whose `z`
-    would be >= 2e4), no infinity and no NaN, and the shared shift is at most
-    20 above the part's own. Compared with a shift per part, a term then
-    flushes to 0 only where `exp(z)` < exp(20 - 87) ~ 1e-29 (the exact path
-    flushes below exp(-87) ~ 1e-38), and the smaller part's value carries an
-    absolute rounding error of a few ulps of 20, a few ulps of the total loss
-    (which is at least `softplus(max z)`). `p` is overwritten too.
-    """
-
-    @staticmethod
-    def forward(ctx, s, p, z, m):
-        del s  # z holds the scores, sign-flipped at positives
-        ctx.other_inputs = 3
-        e = z.sub_(m).exp_()
-        e_pos = p.mul_(e)  # in place, exact: each entry whole to one side
-        e_neg = e.sub_(e_pos)
-        return _ZLPRFunction._finish(ctx, e_pos, e_neg, m, m)
-
-
-class _HardZLPR(_ZLPRFunction):
-    """ZLPR of scores `s` [R, N] with hard targets; `positive` [R, N] bool.
-
-    The exact path for any scores: each part is shifted by its own max
-    (clamped at 0, the implicit zero logit), so neither underflows when the
-    other holds huge scores. Masked scores count as negatives, where
-    `exp(s - m)` is exactly 0 with a zero gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, s, positive):
-        ctx.other_inputs = 1
-        neg_inf = float("-inf")
-        z = torch.where(positive, -s, s)
-        m_pos = torch.where(positive, z, neg_inf).amax(-1, keepdim=True).clamp_min_(0)
-        m_neg = torch.where(positive, neg_inf, z).amax(-1, keepdim=True).clamp_min_(0)
-        e = z.sub_(torch.where(positive, m_pos, m_neg)).exp_()
-        e_pos = torch.where(positive, e, 0.0)
-        e_neg = torch.where(positive, 0.0, e)
-        return _ZLPRFunction._finish(ctx, e_pos, e_neg, m_pos, m_neg)
+        return grad_s, None, None, None
 
 
 class _SoftmaxKL(torch.autograd.Function):
@@ -193,28 +144,25 @@ def softmax_kl(y_true, y_pred, temperature, axis):
     return _SoftmaxKL.apply(y_pred, y_true, float(temperature), int(axis))
 
 
-def hard_label_zlpr(s, positive, scratch):
-    """Dense ZLPR over the last axis of `s` for 0/1 targets `positive`.
+def zlpr(s, t, eps):
+    """Dense ZLPR over the last axis; see `keras_rdkl.losses.multilabel_categorical_crossentropy`.
 
-    torch tensors of one shape; `positive` and `scratch` (same shape and
-    dtype) are overwritten.
+    `s`: scores in the compute dtype; `t`: targets of `s`'s shape and dtype.
+    Returns the per-row loss, `s.shape[:-1]`.
     """
-    shape = s.shape[:-1]
-    n = s.shape[-1]
-    s = s.reshape(-1, n)
-    p = positive.reshape(-1, n)
-    scratch = scratch.reshape(-1, n)
-    if not scratch.is_contiguous():  # class axes moved to the end: a view
-        scratch = torch.empty_like(s, memory_format=torch.contiguous_format)
-    # z = -s at positives, s elsewhere (exact: s - 2s).
-    z = torch.addcmul(s.detach(), s.detach(), p, value=-2.0, out=scratch)
-    m = z.amax(-1, keepdim=True) if n else z.new_zeros((z.shape[0], 1))
-    if m.numel() == 0 or bool(m.max() < _SHARED_SHIFT_LIMIT):
-        out = _SharedShiftZLPR.apply(s, p, z, m.clamp_min_(0.0))
-    else:
-        # Masked positives, infinities, NaN or huge scores: the exact path.
-        keep = torch.logical_and(p > 0, s > MASK_THRESHOLD)
-        out = _HardZLPR.apply(s, keep)
+    shape, n = s.shape[:-1], s.shape[-1]
+    if n == 0:
+        return s.new_zeros(shape)
+    s2, t2 = s.reshape(-1, n), t.detach().reshape(-1, n)
+    # The bounds in the scores' dtype that compare as the float64 rules
+    # `t < eps` (reads as 0) and `t > 1 - eps` (reads as 1) do.
+    ftype = np.float64 if s.dtype == torch.float64 else np.float32
+    low, high = ftype(eps), ftype(1.0 - eps)
+    if float(low) < eps:
+        low = np.nextafter(low, ftype(1.0))
+    if float(high) > 1.0 - eps:
+        high = np.nextafter(high, ftype(0.0))
+    out = _ZLPR.apply(s2, t2, float(low), float(high))
     return out.reshape(shape)
 
 

@@ -28,6 +28,7 @@ head; any other shape raises `ValueError`).
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_rdkl import _checks as checks
@@ -133,16 +134,17 @@ def _static_dim(x, axis):
 
 
 def _check_indices(y_true, num_classes, allowed_what):
-    """ValueError when concrete `y_true` holds a non-integer or one outside [0, N)."""
+    """ValueError when host `y_true` holds a non-integer or one outside [0, N).
+
+    NumPy arrays and Python lists only: backend tensors are never read (see
+    `keras_rdkl._checks.check_values`).
+    """
     if num_classes is None:
         return
 
-    def bad(t):
-        t = ops.cast(t, "float32")  # exact for indices below 2**24
-        return ops.logical_or(
-            ops.logical_or(ops.less(t, 0.0), ops.greater_equal(t, float(num_classes))),
-            ops.not_equal(t, ops.floor(t)),  # fractions and NaN
-        )
+    def bad(a):
+        with np.errstate(invalid="ignore"):
+            return np.logical_not((a >= 0) & (a < num_classes) & (a == np.floor(a)))
 
     checks.check_values(
         y_true, "y_true", bad, f"integer {allowed_what} in [0, {num_classes})"
@@ -208,8 +210,9 @@ def sparse_multilabel_categorical_crossentropy(y_true, y_pred, mask_zero=False):
 
     Raises:
         ValueError: for a non-bool `mask_zero`, mismatched leading shapes, or
-            (when the values are known, i.e. outside compiled code) an index
-            that is not an integer in `[0, N)`: pad with 0 and
+            (for indices given as NumPy arrays or Python lists; backend
+            tensors are never read) an index that is not an integer in
+            `[0, N)`: pad with 0 and
             `mask_zero=True` as bert4keras does.
 
     Example:
@@ -348,6 +351,7 @@ class SparseGlobalPointerCrossentropy(keras.losses.Loss):
     def _per_head(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
         _check_grid(y_pred)
+        _check_indices(y_true, _static_dim(y_pred, -1), "span positions")
         y_true = ops.convert_to_tensor(y_true)
         shape, grid = tuple(y_true.shape), tuple(y_pred.shape)
         if (
@@ -363,7 +367,6 @@ class SparseGlobalPointerCrossentropy(keras.losses.Loss):
                 "with the batch and heads of `y_pred`. Received: "
                 f"y_true.shape={shape}, y_pred.shape={grid}"
             )
-        _check_indices(y_true, _static_dim(y_pred, -1), "span positions")
         length = ops.shape(y_pred)[-1]
         pairs = ops.cast(y_true, "int32")
         flat = pairs[..., 0] * length + pairs[..., 1]

@@ -12,6 +12,8 @@ own shape applies as it is, and any other shape raises `ValueError`.
 import keras
 from keras import ops
 
+from keras_rdkl import _keras_internals as internals
+
 
 def _dims(shape):
     return tuple(None if d is None else int(d) for d in shape)
@@ -81,24 +83,53 @@ def _align_unknown_rank(sample_weight, loss_shape, target):
     return ops.reshape(weight, target)
 
 
+class _Reduction(keras.losses.Loss):
+    """Keras' own weighting, masking and reduction of given per-sample values."""
+
+    def call(self, y_true, y_pred):
+        return y_pred
+
+
 class PerSampleLoss(keras.losses.Loss):
     """A `keras.losses.Loss` whose `sample_weight` weights whole samples.
 
     Subclasses say how many trailing axes of `y_pred` the loss consumes
     (`_num_class_axes`); the remaining axes are the per-sample loss shape.
+
+    `y_true` reaches `call` as it was given: Keras' `Loss.__call__` would
+    convert it to the loss' dtype first, which moves integer class indices to
+    other classes in float16 or bfloat16 (index 253 becomes 252) and rounds
+    them above 2**24 in float32, and turns NumPy targets into tensors whose
+    values are no longer checked (see `keras_rdkl._checks.check_values`).
+    The loss functions convert `y_true` themselves: dense targets to the
+    scores' compute dtype, indices to an integer dtype. `y_pred` is converted
+    to the loss' dtype (after `_check_y_pred_values` has seen it as given),
+    and the weighting, masking and reduction are Keras' own.
     """
 
     def _num_class_axes(self):
         axis = getattr(self, "axis", -1)
         return len(axis) if isinstance(axis, (tuple, list)) else 1
 
+    def _check_y_pred_values(self, y_pred):
+        """Checks a host `y_pred` (NumPy, lists) before it becomes a tensor."""
+
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if sample_weight is not None and not keras.tree.is_nested(y_pred):
-            y_pred = ops.convert_to_tensor(y_pred)
-            rank = max(len(y_pred.shape) - self._num_class_axes(), 0)
-            sample_weight = align_sample_weight(
-                sample_weight,
-                tuple(y_pred.shape)[:rank],
-                tuple(ops.shape(y_pred))[:rank],
-            )
-        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        in_mask = internals.get_keras_mask(y_pred)
+        self._check_y_pred_values(y_pred)
+        with keras.name_scope(self.name):
+            y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+            if sample_weight is not None:
+                rank = max(len(y_pred.shape) - self._num_class_axes(), 0)
+                sample_weight = align_sample_weight(
+                    sample_weight,
+                    tuple(y_pred.shape)[:rank],
+                    tuple(ops.shape(y_pred))[:rank],
+                )
+            losses = self.call(y_true, y_pred)
+            out_mask = internals.get_keras_mask(losses)
+            if in_mask is not None:
+                mask = in_mask if out_mask is None else in_mask & out_mask
+                internals.set_keras_mask(losses, mask)
+        reduce = _Reduction(reduction=self.reduction, name=self.name, dtype=self.dtype)
+        return reduce(losses, losses, sample_weight=sample_weight)

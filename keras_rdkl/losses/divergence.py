@@ -4,9 +4,12 @@ import keras
 from keras import ops
 
 from keras_rdkl import _checks as checks
+from keras_rdkl import _kernels
 from keras_rdkl import _numerics as num
 from keras_rdkl import masking
 from keras_rdkl.losses._base import PerSampleLoss
+
+_PROBABILITIES = "probabilities in [0, 1] with `from_logits=False`"
 
 
 def _checked_pair(y_true, y_pred, temperature, names=("y_true", "y_pred")):
@@ -101,7 +104,8 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
     with `p = softmax(y_pred / T)` and `q = softmax(y_true / T)` for logits,
     or the given probabilities (clipped to [epsilon, 1], as Keras'
     `KLDivergence` does) when `from_logits=False`; those must lie in [0, 1]
-    (`ValueError` otherwise, when their values are known). Masked logits are
+    (`ValueError` otherwise for NumPy arrays and Python lists; backend
+    tensors are never read, and there the clipping applies). Masked logits are
     left out of both distributions; a fully masked row gives 0.
 
     Args:
@@ -127,32 +131,17 @@ def softmax_kl_divergence(y_true, y_pred, from_logits=True, temperature=1.0, axi
     from_logits = checks.check_bool(from_logits, "from_logits")
     if not from_logits:
         checks.check_positive_number(temperature, "temperature")
-        allowed = "probabilities in [0, 1] with `from_logits=False`"
-        checks.check_values(y_true, "y_true", checks.outside_unit_interval, allowed)
-        checks.check_values(y_pred, "y_pred", checks.outside_unit_interval, allowed)
+        for x, name in ((y_true, "y_true"), (y_pred, "y_pred")):
+            checks.check_values(x, name, checks.outside_unit_interval, _PROBABILITIES)
         eps = keras.config.epsilon()
         p = ops.clip(num.to_compute(y_pred), eps, 1.0)
         q = ops.clip(ops.cast(ops.convert_to_tensor(y_true), p.dtype), eps, 1.0)
         checks.check_same_shape(q, p)
         axis = checks.check_single_axis(axis, len(p.shape))
         return ops.sum((p - q) * (ops.log(p) - ops.log(q)), axis=axis)
-    if keras.backend.backend() == "torch":
-        from keras_rdkl import _torch_kernels
-
-        s, t = _checked_pair(y_true, y_pred, temperature)
-        axis = checks.check_single_axis(axis, len(s.shape))
-        return _torch_kernels.softmax_kl(t, s, float(temperature), axis)
-    s, t, valid = _pair(y_true, y_pred, temperature)
+    s, t = _checked_pair(y_true, y_pred, temperature)
     axis = checks.check_single_axis(axis, len(s.shape))
-    # Excluded classes get a logit low enough that exp() is exactly 0 but the
-    # arithmetic stays finite (a fully masked row becomes uniform vs uniform).
-    # There both log-probabilities round to the same value (-1e30 minus a
-    # normal-sized log-sum-exp), so they add exactly 0 with a zero gradient.
-    low = -1e30
-    log_p = ops.log_softmax(_scaled(s, valid, low, temperature), axis=axis)
-    log_q = ops.log_softmax(_scaled(t, valid, low, temperature), axis=axis)
-    per_class = (ops.exp(log_p) - ops.exp(log_q)) * (log_p - log_q)
-    return ops.sum(per_class, axis=axis)
+    return _kernels.softmax_kl(t, s, float(temperature), axis)
 
 
 class _Divergence(PerSampleLoss):
@@ -235,6 +224,12 @@ class SoftmaxKLDivergence(_Divergence):
         from_logits = checks.check_bool(from_logits, "from_logits")
         super().__init__(temperature, axis, reduction, name, dtype, allow_tuple=False)
         self.from_logits = from_logits
+
+    def _check_y_pred_values(self, y_pred):
+        if not self.from_logits:
+            checks.check_values(
+                y_pred, "y_pred", checks.outside_unit_interval, _PROBABILITIES
+            )
 
     def call(self, y_true, y_pred):
         return softmax_kl_divergence(

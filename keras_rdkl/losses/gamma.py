@@ -164,9 +164,10 @@ def gamma_crossentropy(
 
     Raises:
         ValueError: for arguments out of range, shapes that cannot match, and
-            (for inputs whose values are known, i.e. not traced inside
-            `jit` / `tf.function`) targets outside [0, 1] or, with
-            `from_logits=False`, predictions outside [0, 1].
+            (for inputs given as NumPy arrays or Python lists; backend
+            tensors are never read) targets outside [0, 1] or, with
+            `from_logits=False`, predictions outside [0, 1]. Tensor targets
+            outside [0, 1] are used as they are.
 
     Example:
 
@@ -220,6 +221,19 @@ def _bad_labels(num_classes, ignore_class):
     return bad
 
 
+def _bad_label_values(num_classes, ignore_class):
+    """`_bad_labels` for NumPy arrays (the host check)."""
+
+    def bad(a):
+        with np.errstate(invalid="ignore"):
+            ok = (a >= 0) & (a < num_classes) & (a == np.floor(a))
+            if ignore_class is not None:
+                ok = ok | (a == ignore_class)
+        return np.logical_not(ok)
+
+    return bad
+
+
 def _is_int_dtype(dtype):
     if not isinstance(dtype, str):
         dtype = keras.backend.standardize_dtype(dtype)
@@ -242,13 +256,15 @@ def sparse_gamma_crossentropy(
     drop out of the softmax; a target on a masked class contributes 0.
 
     Class ids must be integers in `[0, C)` (or `ignore_class`); integer-valued
-    floats are accepted, since `keras.losses.Loss` hands labels over as
-    floats. An id outside that range (including `-1`, which would otherwise
-    pick the last class) raises `ValueError` when the labels' values are known
-    (NumPy, or eager tensors). Inside compiled code (`jax.jit`,
-    `tf.function`, `model.fit` with `jit_compile`) the labels cannot be read
-    without a host synchronisation, so there such a token's loss is NaN on
-    every backend: never a silently chosen class.
+    floats are accepted. `SparseGammaCrossentropy` hands the labels over in
+    their own dtype (never cast to its float dtype, where float16 or
+    bfloat16 would move an id to another class). Values are checked only
+    where they are already on the host: an id outside that range (including
+    `-1`, which would otherwise pick the last class) given as a NumPy array
+    or Python list raises `ValueError`. Backend tensors (eager or traced, and
+    so everything inside `fit`) are never read, since that would be a host
+    synchronisation: there such a token's loss is NaN on every backend, never
+    a silently chosen class.
 
     Args:
         y_true: Integer class ids, `y_pred`'s shape without `axis` (a trailing
@@ -291,6 +307,7 @@ def sparse_gamma_crossentropy(
             "`y_true` must hold integer class ids (an integer or float dtype). "
             f"Received: y_true.dtype={dtype}"
         )
+    raw_true = y_true  # values checked only as given (NumPy, lists)
     y_pred = num.to_compute(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     rank = len(y_pred.shape)
@@ -315,7 +332,7 @@ def sparse_gamma_crossentropy(
         if ignore_class is not None:
             allowed += f" or ignore_class={ignore_class}"
         checks.check_values(
-            y_true, "y_true", _bad_labels(num_classes, ignore_class), allowed
+            raw_true, "y_true", _bad_label_values(num_classes, ignore_class), allowed
         )
     # In-graph: an id that is not a valid class gives NaN (identical on every
     # backend), computed before any cast so huge values cannot wrap around.
@@ -362,6 +379,10 @@ class _GammaLoss(PerSampleLoss):
         self.threshold = threshold
         self.from_logits = from_logits
         self.axis = axis
+
+    def _check_y_pred_values(self, y_pred):
+        if not self.from_logits:
+            _check_probabilities(y_pred)
 
     @property
     def gamma(self):

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_rdkl import _checks as checks
+from keras_rdkl import _kernels
 from keras_rdkl import _numerics as num
 from keras_rdkl import masking
 from keras_rdkl.losses._base import PerSampleLoss
@@ -27,11 +28,12 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
 
     which for t in {0, 1} is `log(1 + sum_neg exp(s)) + log(1 + sum_pos exp(-s))`.
     Targets must lie in [0, 1]; below `keras.config.epsilon()` they count as
-    exactly 0 and above `1 - epsilon` as exactly 1. Targets outside [0, 1] or
-    NaN raise `ValueError` when their values are known (NumPy or eager
-    tensors); inside compiled code (`jax.jit`, `tf.function`) they cannot be
-    read, and there they are clipped to [0, 1] (NaN gives a NaN loss), the
-    same on every backend. Masked scores (`-inf`, or anything at or below
+    exactly 0 and above `1 - epsilon` as exactly 1. Values are checked only
+    where they are already on the host: targets outside [0, 1] or NaN given
+    as NumPy arrays or Python lists raise `ValueError`; backend tensors
+    (eager or traced, and so everything inside `fit`) are never read, and
+    there targets outside [0, 1] are clipped to it and a NaN target gives
+    its row a NaN loss, the same on every backend. Masked scores (`-inf`, or anything at or below
     `keras_rdkl.MASK_THRESHOLD`, such as the value GlobalPointer writes at padded
     spans) drop out of both sums.
 
@@ -57,70 +59,15 @@ def multilabel_categorical_crossentropy(y_true, y_pred, axis=-1):
         - Su Jianlin, "将'softmax+交叉熵'推广到多标签分类问题" (2020).
         - "ZLPR: A Novel Loss for Multi-label Classification" (2022).
     """
-    y_pred = num.to_compute(y_pred)
-    if keras.backend.backend() == "torch":
-        return _torch_zlpr_dense(y_true, y_pred, axis)
     checks.check_values(
         y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
     )
+    y_pred = num.to_compute(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
     checks.check_same_shape(y_true, y_pred)
     s = num.flatten_class_axes(y_pred, axis)
     t = num.flatten_class_axes(y_true, axis)
-    eps = keras.config.epsilon()
-    # t < eps reads as 0 and t > 1 - eps as 1 (so a traced target outside
-    # [0, 1] is clipped); a NaN target gives a NaN loss. The sums are taken
-    # in log space with the target clipping folded into the masks, which
-    # XLA and tf.function fuse into few passes.
-    is_zero, is_one = ops.less(t, eps), ops.greater(t, 1.0 - eps)
-    valid = ops.logical_not(masking.is_masked(s))  # NaN scores stay NaN
-    pos = ops.logical_and(valid, ops.logical_not(is_zero))
-    neg = ops.logical_and(valid, ops.logical_not(is_one))
-    soft = ops.logical_not(ops.logical_or(is_zero, is_one))
-    log_t = ops.log(ops.where(soft, t, 1.0))
-    log_1mt = ops.log1p(-ops.where(soft, t, 0.0))
-    return num.log1p_sum_exp_log_space(
-        log_t - s, pos, axis=-1
-    ) + num.log1p_sum_exp_log_space(log_1mt + s, neg, axis=-1)
-
-
-def _soft_zlpr(s, t, is_zero, is_one):
-    """Soft targets on PyTorch: the two weighted sums of the general form."""
-    t = ops.where(is_zero, 0.0, ops.where(is_one, 1.0, t))
-    valid = ops.logical_not(masking.is_masked(s))
-    pos_w = ops.where(valid, t, 0.0)
-    neg_w = ops.where(valid, 1.0 - t, 0.0)
-    s = ops.where(valid, s, 0.0)
-    return num.log1p_sum_exp(-s, pos_w) + num.log1p_sum_exp(s, neg_w)
-
-
-def _torch_zlpr_dense(y_true, y_pred, axis):
-    """The PyTorch path: one target pass, then the fused hard-label kernel.
-
-    Same values, errors and clipping as the `keras.ops` form (see
-    `keras_rdkl._torch_kernels`); soft targets take the general form.
-    """
-    from keras_rdkl import _torch_kernels
-
-    raw = ops.convert_to_tensor(y_true)
-    y_true = ops.cast(raw, y_pred.dtype)
-    eps = keras.config.epsilon()
-    valid, hard, positive, scratch = _torch_kernels.target_summary(y_true, eps)
-    dtype = keras.backend.standardize_dtype
-    if not (valid and dtype(raw.dtype) == dtype(y_pred.dtype)):
-        # Raises with the offending value, read in the targets' own dtype
-        # (eager only; under torch.compile targets are clipped instead).
-        checks.check_values(
-            raw, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
-        )
-    checks.check_same_shape(y_true, y_pred)
-    s = num.flatten_class_axes(y_pred, axis)
-    if hard:
-        positive = num.flatten_class_axes(positive, axis)
-        scratch = num.flatten_class_axes(scratch, axis)
-        return _torch_kernels.hard_label_zlpr(s, positive, scratch)
-    t = num.flatten_class_axes(y_true, axis)
-    return _soft_zlpr(s, t, ops.less(t, eps), ops.greater(t, 1.0 - eps))
+    return _kernels.zlpr(s, t, keras.config.epsilon())
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
@@ -145,7 +92,11 @@ def sparse_multilabel_categorical_crossentropy(
     which cancels catastrophically when positive scores are confident), so the
     loss is never negative and never NaN. A repeated index counts once.
     Indices outside `[0, N)` are ignored (use them as padding, e.g. `-1`).
-    Positives whose score is masked are ignored.
+    Positives whose score is masked are ignored. Indices keep their integer
+    dtype end to end (the loss class does not cast them to its dtype).
+    Fractional indices given as NumPy arrays or Python lists raise
+    `ValueError`; float tensors are not read (see
+    `multilabel_categorical_crossentropy`) and are truncated to integers.
 
     `mask_zero=True` follows bert4keras 0.11.5: class 0 is reserved for
     padding and never counts at all. Index 0 in `y_true` is padding, **and**
@@ -191,6 +142,12 @@ def sparse_multilabel_categorical_crossentropy(
           "GlobalPointer" articles (2021-2022), sparse version.
     """
     mask_zero = checks.check_bool(mask_zero, "mask_zero")
+    checks.check_values(
+        y_true,
+        "y_true",
+        checks.not_integer,
+        "integer class indices (indices outside [0, N) are padding)",
+    )
     y_pred = num.to_compute(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     s = num.flatten_class_axes(y_pred, axis)
@@ -204,13 +161,7 @@ def sparse_multilabel_categorical_crossentropy(
             f"y_true.shape={tuple(y_true.shape)}, y_pred.shape="
             f"{tuple(y_pred.shape)}, axis={axis}"
         )
-    checks.check_values(
-        y_true,
-        "y_true",
-        _not_integer,
-        "integer class indices (indices outside [0, N) are padding)",
-    )
-    idx = ops.cast(y_true, "int32")
+    idx = ops.cast(y_true, "int32")  # exact for every index an int32 can hold
     n = ops.shape(s)[-1]
     valid = ops.logical_and(ops.greater_equal(idx, 0), ops.less(idx, n))
     if mask_zero:
@@ -344,7 +295,6 @@ class SparseMultilabelCategoricalCrossentropy(PerSampleLoss):
 
     def call(self, y_true, y_pred):
         _warn_span_grid_axis(self, y_pred)
-        # Loss.__call__ hands the indices over as floats (exact below 2**24).
         return sparse_multilabel_categorical_crossentropy(
             y_true, y_pred, mask_zero=self.mask_zero, axis=self.axis
         )
@@ -378,11 +328,6 @@ def _warn_span_grid_axis(loss, y_pred):
         "on purpose, pass axis=3. (Warned once per loss.)",
         stacklevel=3,
     )
-
-
-def _not_integer(t):
-    t = ops.cast(t, "float32")  # exact for indices below 2**24
-    return ops.not_equal(t, ops.floor(t))  # fractions and NaN
 
 
 def _config_axis(axis):

@@ -14,7 +14,10 @@ def _check_num_bins(num_bins):
 
 
 def _check_probabilities(x, name):
-    """ValueError when concrete `x` holds values outside [0, 1] (or NaN)."""
+    """ValueError when host `x` (NumPy, lists) holds values outside [0, 1] or NaN.
+
+    Backend tensors are never read (see `keras_rdkl._checks.check_values`).
+    """
     checks.check_values(
         x,
         name,
@@ -143,10 +146,11 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         ValueError: (the same on every backend) for `num_bins` that is not a
             positive integer (NumPy integers are), a non-bool `from_logits`,
             `y_true` or `sample_weight` shapes that do not fit `y_pred`; and,
-            when the values are concrete (eager calls, not inside a compiled
-            `fit`), for probabilities outside [0, 1] with
-            `from_logits=False` (logits passed by mistake) and class ids
-            outside `[0, C)` or not integers.
+            for values given as NumPy arrays or Python lists, probabilities
+            outside [0, 1] with `from_logits=False` (logits passed by
+            mistake) and class ids outside `[0, C)` or not integers. Backend
+            tensors (and so everything inside `fit`) are never read: no host
+            synchronisation, and the counts take them as they are.
 
     Example:
 
@@ -184,6 +188,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        raw_true, raw_pred = y_true, y_pred  # values checked only as given
         y_pred = num.to_compute(y_pred)
         y_pred = ops.cast(y_pred, "float32")
         pred_shape = tuple(y_pred.shape)
@@ -224,15 +229,15 @@ class ExpectedCalibrationError(keras.metrics.Metric):
                 )
         if kind == "ids":
             checks.check_values(
-                y_true,
+                raw_true,
                 "y_true",
-                lambda t: _bad_class_id(t, n_classes),
+                lambda a: _bad_class_id(a, n_classes),
                 f"integer class ids in [0, {n_classes})",
             )
         if self.from_logits:
             y_pred, row_ok = _masked_softmax(y_pred)
         else:
-            _check_probabilities(y_pred, "y_pred")
+            _check_probabilities(raw_pred, "y_pred")
             row_ok = None
         labels = ops.argmax(y_true, axis=-1) if kind == "one_hot" else y_true
         probs = ops.reshape(y_pred, (-1, n_classes))
@@ -366,7 +371,8 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
             `sigmoid` or `zlpr_probability` first) or NaN, `y_true` holds
             values outside [0, 1], `sample_weight` is neither `[N]` nor
             `[N, L]` or is negative, or `num_bins` is not a positive
-            integer (NumPy integers are).
+            integer (NumPy integers are). Values are checked where they are
+            given as NumPy arrays or Python lists, not in backend tensors.
 
     Example:
 
@@ -375,6 +381,17 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
     0.025
     """
     num_bins = _check_num_bins(num_bins)
+    _check_probabilities(y_prob, "y_prob")
+    checks.check_values(
+        y_true, "y_true", checks.outside_unit_interval, "targets in [0, 1]"
+    )
+    if sample_weight is not None:
+        checks.check_values(
+            sample_weight,
+            "sample_weight",
+            lambda a: np.logical_not(a >= 0.0),
+            "finite weights >= 0",
+        )
     p = ops.cast(ops.convert_to_tensor(y_prob), "float32")
     y = ops.cast(ops.convert_to_tensor(y_true), "float32")
     if len(p.shape) != 2:
@@ -382,8 +399,6 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
             f"`y_prob` must have shape [N, L]. Received: y_prob.shape={tuple(p.shape)}"
         )
     checks.check_same_shape(y, p, "y_true", "y_prob")
-    _check_probabilities(p, "y_prob")
-    checks.check_values(y, "y_true", checks.outside_unit_interval, "targets in [0, 1]")
     if sample_weight is None:
         w2 = ops.ones_like(p)
     else:
@@ -399,12 +414,6 @@ def multilabel_calibration(y_true, y_prob, num_bins=15, sample_weight=None):
                 f"label; 0 masks an entry) with [N, L] = {p_shape}. Received: "
                 f"sample_weight.shape={w_shape}"
             )
-        checks.check_values(
-            w2,
-            "sample_weight",
-            lambda t: ops.logical_not(ops.greater_equal(t, 0.0)),
-            "finite weights >= 0",
-        )
     count, conf_sum, pos_sum = _binned_sums(p, y, w2, num_bins)  # [L, bins]
     per_label = _ece_from_sums(count, conf_sum, pos_sum)
     pooled = [ops.sum(x, axis=0) for x in (count, conf_sum, pos_sum)]
@@ -427,9 +436,7 @@ def _same(a, b):
     )
 
 
-def _bad_class_id(t, n_classes):
-    t = ops.cast(t, "float32")
-    return ops.logical_or(
-        ops.logical_or(ops.less(t, 0.0), ops.greater_equal(t, float(n_classes))),
-        ops.not_equal(t, ops.round(t)),
-    )
+def _bad_class_id(a, n_classes):
+    """True where the NumPy array `a` is not an integer class id in [0, n)."""
+    with np.errstate(invalid="ignore"):
+        return np.logical_not((a >= 0) & (a < n_classes) & (a == np.round(a)))

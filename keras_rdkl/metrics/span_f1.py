@@ -132,12 +132,6 @@ class SpanF1(keras.metrics.Metric):
         repeated index counts once: the valid indices of a row are sorted
         and only the first of each run of equal values is kept.
         """
-        checks.check_values(
-            y_true,
-            "y_true",
-            lambda t: ops.not_equal(t, ops.round(t)),
-            "integer flat indices start * L + end (sparse labels)",
-        )
         length = ops.shape(y_pred)[-1]
         n = length * length
         shape = ops.shape(y_pred)
@@ -163,6 +157,7 @@ class SpanF1(keras.metrics.Metric):
         )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        raw_true = y_true  # values checked only as given (NumPy, lists)
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
         y_true = ops.convert_to_tensor(y_true)
         if sample_weight is not None:
@@ -181,6 +176,12 @@ class SpanF1(keras.metrics.Metric):
                 ops.cast(ops.logical_and(gold, predicted), "float32"), axis=(-2, -1)
             )
         else:
+            checks.check_values(
+                raw_true,
+                "y_true",
+                checks.not_integer,
+                "integer flat indices start * L + end (sparse labels)",
+            )
             tp, t = self._sparse_counts(y_true, y_pred)
         if sample_weight is not None:
             w = sample_weight

@@ -1,11 +1,12 @@
-"""Dense ZLPR on inputs that pick each internal path, against the NumPy reference.
+"""Dense ZLPR on hard cases, against the NumPy reference, on every backend.
 
-On PyTorch the dense loss has its own kernels (keras_rdkl/_torch_kernels.py):
-a shared-shift fast path, an exact path for extreme scores or masked
-positives, a term-by-term negative sum where the positive sum dominates, and
-the general `keras.ops` form for soft targets. Every case below runs on every
-backend (the same inputs must give the same numbers everywhere); on PyTorch
-the routing itself is checked too.
+On PyTorch the dense loss runs one kernel of its own
+(`keras_rdkl._torch_kernels.zlpr`, for hard and soft targets, chosen without
+reading a value); elsewhere the `keras.ops` form. Every case below runs on
+every backend (the same inputs must give the same numbers everywhere): huge
+scores on one side, masked positives, infinities, NaN, targets near 0 and 1,
+soft targets with extreme scores; on PyTorch the kernel is also checked
+against the `keras.ops` form in float64.
 """
 
 import keras
@@ -155,52 +156,41 @@ def test_loss_class_and_mixed_precision_scores():
     np.testing.assert_allclose(got, ref16.mean(), rtol=RTOL)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch kernels")
-def test_torch_routing(monkeypatch):
-    from keras_rdkl import _torch_kernels
-
-    calls = []
-    for name in ("_SharedShiftZLPR", "_HardZLPR"):
-        cls = getattr(_torch_kernels, name)
-        monkeypatch.setattr(
-            cls,
-            "apply",
-            (lambda f, n: lambda *a: calls.append(n) or f(*a))(cls.apply, name),
-        )
-    t, s = _gp_case()
-    mcce(t, s, axis=(-2, -1))
-    assert calls == ["_SharedShiftZLPR"]
-    calls.clear()
-    t[0, 0, 3, 1] = 1.0  # a label on a masked span
-    mcce(t, s, axis=(-2, -1))
-    assert calls == ["_HardZLPR"]
-    calls.clear()
-    mcce(np.full(s.shape, 0.5, "float32"), s, axis=(-2, -1))  # soft: keras.ops form
-    assert calls == []
+def _soft_extreme_case(seed=7):
+    """Hard, soft, out-of-range and near-0/1 targets with extreme and masked scores."""
+    rng = np.random.default_rng(seed)
+    s = (rng.standard_normal((6, 40)) * 30).astype("float32")
+    s[0, :5] = [300.0, -300.0, 1e4, -1e4, 88.0]
+    s[1, :4] = [MASK, -np.inf, MASK, 50.0]
+    t = (rng.uniform(0, 1, s.shape) < 0.3).astype("float32")
+    t[2] = rng.uniform(0, 1, 40)  # soft
+    t[3, :4] = [5e-8, 0.99999994, 1e-6, 0.5]
+    t[1, :2] = 1.0  # positives on masked scores
+    s[4] = MASK  # fully masked row
+    return t, s
 
 
-@pytest.mark.skipif(keras.backend.backend() != "torch", reason="PyTorch kernels")
-def test_torch_kernels_agree_with_each_other():
-    # Same scores through the shared-shift and the exact kernel.
-    import torch
+def test_soft_targets_with_extreme_and_masked_scores():
+    t, s = _soft_extreme_case()
+    _check(t, s, grad_rtol=1e-3)
 
-    from keras_rdkl import _torch_kernels
 
-    t, s = _gp_case(seed=6, scale=8.0)
-    s = torch.tensor(s.reshape(6, -1), dtype=torch.float64)
-    p = torch.tensor(t.reshape(6, -1), dtype=torch.float64)
+def test_the_pytorch_kernel_equals_the_ops_form(monkeypatch):
+    """On PyTorch: the kernel against the `keras.ops` form, in float64."""
+    if keras.backend.backend() != "torch":
+        pytest.skip("the PyTorch kernel runs on PyTorch only")
+    from keras_rdkl import _kernels
+
+    t, s = _soft_extreme_case(seed=8)
+    t[5, 3] = 1.7  # clipped to 1
+    t[5, 4] = -0.3  # clipped to 0
+    # Tensors: out-of-range targets are clipped, not checked.
+    t64, s64 = ops.convert_to_tensor(t.astype("float64")), s.astype("float64")
     outs, grads = [], []
-    for fast in (True, False):
-        v = s.clone().requires_grad_(True)
-        if fast:
-            z = torch.addcmul(v.detach(), v.detach(), p, value=-2.0)
-            m = z.amax(-1, keepdim=True).clamp_min(0.0)
-            out = _torch_kernels._SharedShiftZLPR.apply(v, p.clone(), z, m)
-        else:
-            keep = torch.logical_and(p > 0, v.detach() > -2e4)
-            out = _torch_kernels._HardZLPR.apply(v, keep)
-        (out * torch.arange(1.0, 7.0, dtype=torch.float64)).sum().backward()
-        outs.append(out.detach().numpy())
-        grads.append(v.grad.numpy())
-    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-13)
-    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-11, atol=1e-300)
+    for on_torch in (True, False):
+        monkeypatch.setattr(_kernels, "_on_torch", lambda v=on_torch: v)
+        outs.append(ops.convert_to_numpy(mcce(t64, s64)))
+        grads.append(grad(lambda v: mcce(t64, v), s64, dtype="float64"))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-10)
+    # The kernel drops terms below e^-79 of their part (exactly 0 there).
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-30)
