@@ -1,0 +1,368 @@
+"""Span taggers on pretrained backbones: Hugging Face directories, keras-hub presets, fine-tuning.
+
+Tiny backbones with random weights, nothing downloaded. The Hugging Face
+models and their reference hidden states come from a subprocess (PyTorch and
+`transformers` there, so the test process' backend, TensorFlow included,
+never shares a process with them).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+keras_hub = pytest.importorskip(
+    "keras_hub", reason="pretrained backbones need keras-hub"
+)
+
+from keras_rdkl import MASK_THRESHOLD  # noqa: E402
+from keras_rdkl import ner  # noqa: E402
+from keras_rdkl.losses.crf import crf_negative_log_likelihood  # noqa: E402
+from keras_rdkl.models import RDropModel  # noqa: E402
+from keras_rdkl.ner.optimizers import NO_DECAY  # noqa: E402
+from keras_rdkl.ner.optimizers import find_backbone  # noqa: E402
+from keras_rdkl.ner.pretrained import AddSpecialTokens  # noqa: E402
+from keras_rdkl.ner.pretrained import special_token_ids  # noqa: E402
+
+to_np = keras.ops.convert_to_numpy
+SIZE = dict(hidden=32, layers=2, heads=2, intermediate=64, vocab=120, positions=40)
+BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+    f"w{i}" for i in range(SIZE["vocab"] - 5)
+]
+# (cls, sep, pad) and the pieces of two rows (right-padded with pad) per family.
+FAMILIES = {
+    "bert": ((2, 3, 0), [[10, 11, 12, 13], [14, 15, 0, 0]]),
+    "roberta": ((0, 2, 1), [[10, 11, 12, 13], [14, 15, 1, 1]]),
+    "xlm_roberta": ((0, 2, 1), [[10, 11, 12, 13], [14, 15, 1, 1]]),
+}
+LENGTHS = [4, 2]
+# What the backbone must see: start, pieces, end, padding (written by hand).
+FULL = {
+    "bert": [[2, 10, 11, 12, 13, 3], [2, 14, 15, 3, 0, 0]],
+    "roberta": [[0, 10, 11, 12, 13, 2], [0, 14, 15, 2, 1, 1]],
+    "xlm_roberta": [[0, 10, 11, 12, 13, 2], [0, 14, 15, 2, 1, 1]],
+}
+
+_MAKE_HF = r"""
+import json, os, sys
+import numpy as np
+import torch
+import transformers as tr
+
+out, size, full = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+torch.manual_seed(0)
+common = dict(vocab_size=size["vocab"], hidden_size=size["hidden"],
+              num_hidden_layers=size["layers"], num_attention_heads=size["heads"],
+              intermediate_size=size["intermediate"],
+              max_position_embeddings=size["positions"])
+roberta = dict(pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
+models = {
+    "bert": (tr.BertModel(tr.BertConfig(**common)), lambda m: m),
+    # Hub checkpoints of RoBERTa-like models hold "roberta."-prefixed weights.
+    "roberta": (tr.RobertaForMaskedLM(tr.RobertaConfig(**common, **roberta)),
+                lambda m: m.roberta),
+    "xlm_roberta": (
+        tr.XLMRobertaForMaskedLM(tr.XLMRobertaConfig(**common, **roberta)),
+        lambda m: m.roberta),
+}
+# keras-hub 0.32's RoBERTa converter leaves out the token-type embedding,
+# which released RoBERTa checkpoints (converted from fairseq) hold as zeros.
+with torch.no_grad():
+    models["roberta"][0].roberta.embeddings.token_type_embeddings.weight.zero_()
+for name, (model, body) in models.items():
+    model.eval()
+    folder = os.path.join(out, name)
+    model.save_pretrained(folder)
+    ids = torch.tensor(full[name])
+    pad = 0 if name == "bert" else 1
+    with torch.no_grad():
+        hidden = body(model)(input_ids=ids, attention_mask=(ids != pad).long())
+    np.save(os.path.join(folder, "hidden.npy"), hidden.last_hidden_state.numpy())
+"""
+
+
+def _have(*modules):
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+@pytest.fixture(scope="session")
+def hf_dirs(tmp_path_factory):
+    """Hugging Face-format folders of tiny BERT, RoBERTa and XLM-RoBERTa models."""
+    if not _have("torch", "transformers", "safetensors"):
+        pytest.skip("the Hugging Face reference needs torch, transformers, safetensors")
+    out = tmp_path_factory.mktemp("hf")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", _MAKE_HF, str(out), json.dumps(SIZE), json.dumps(FULL)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The BERT folder gets its tokenizer files (WordPiece vocabulary), so the
+    # special ids can be read from it.
+    bert = out / "bert"
+    (bert / "vocab.txt").write_text("\n".join(BERT_VOCAB) + "\n", encoding="utf-8")
+    (bert / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
+    return {name: out / name for name in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def hub_preset(tmp_path_factory):
+    """A keras-hub preset folder: a tiny BertBackbone and its tokenizer."""
+    folder = tmp_path_factory.mktemp("hub") / "tiny_bert"
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=SIZE["vocab"],
+        num_layers=SIZE["layers"],
+        num_heads=SIZE["heads"],
+        hidden_dim=SIZE["hidden"],
+        intermediate_dim=SIZE["intermediate"],
+        max_sequence_length=SIZE["positions"],
+        dropout=0.1,
+    )
+    backbone.save_to_preset(str(folder))
+    keras_hub.models.BertTokenizer(vocabulary=BERT_VOCAB).save_to_preset(str(folder))
+    return folder
+
+
+def _pieces(family):
+    (cls_id, sep_id, pad_id), ids = FAMILIES[family]
+    mask = (np.arange(4)[None] < np.array(LENGTHS)[:, None]).astype("int32")
+    starts = mask * np.array([[1, 0, 1, 1]], "int32")
+    starts[:, 0] = 1
+    return {
+        "token_ids": np.array(ids, "int32"),
+        "padding_mask": mask,
+        "word_starts": starts,
+    }
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_backbone_and_tagger_match_transformers(hf_dirs, family):
+    (cls_id, sep_id, pad_id), _ = FAMILIES[family]
+    tagger = ner.build_pretrained_tagger(
+        hf_dirs[family],
+        2,
+        head_size=8,
+        dropout=0.0,
+        cls_id=cls_id,
+        sep_id=sep_id,
+        pad_id=pad_id,
+    )
+    x = _pieces(family)
+    # Special tokens added as the family has them, the mask extended.
+    full = tagger.get_layer("add_special_tokens")(
+        {"token_ids": x["token_ids"], "padding_mask": x["padding_mask"]}
+    )
+    np.testing.assert_array_equal(to_np(full["token_ids"]), FULL[family])
+    np.testing.assert_array_equal(
+        to_np(full["padding_mask"]), np.array(FULL[family]) != pad_id
+    )
+    # The backbone keras-hub converted gives the hidden states transformers gives.
+    reference = np.load(hf_dirs[family] / "hidden.npy")
+    hidden = to_np(_hidden(tagger, full))
+    real = to_np(full["padding_mask"]).astype(bool)
+    np.testing.assert_allclose(hidden[real], reference[real], atol=1e-4)
+    # So the tagger is the head on those states, over the input's pieces.
+    out = to_np(tagger(x))
+    head = tagger.get_layer("global_pointer")
+    expected = to_np(head(reference[:, 1:-1], mask=x["padding_mask"].astype(bool)))
+    assert out.shape == (2, 2, 4, 4)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+    assert np.all(out[1, :, 2:, :] <= MASK_THRESHOLD)
+    assert np.all(out[1, :, :, 2:] <= MASK_THRESHOLD)
+
+
+def _hidden(tagger, full):
+    backbone = find_backbone(tagger)
+    feed = {key: to_np(value) for key, value in full.items()}
+    if "segment_ids" in backbone.input:
+        feed["segment_ids"] = np.zeros_like(feed["token_ids"])
+    out = backbone(feed)
+    return out["sequence_output"] if isinstance(out, dict) else out
+
+
+def test_special_ids_from_the_preset_tokenizer(hf_dirs, hub_preset):
+    assert special_token_ids(hf_dirs["bert"]) == (2, 3, 0)
+    assert special_token_ids(hub_preset) == (2, 3, 0)
+    tagger = ner.build_pretrained_tagger(hub_preset, 2, head_size=8)
+    layer = tagger.get_layer("add_special_tokens")
+    assert (layer.cls_id, layer.sep_id, layer.pad_id) == (2, 3, 0)
+    with pytest.raises(ValueError, match="pass `cls_id`, `sep_id` and `pad_id`"):
+        special_token_ids(hf_dirs["roberta"])  # no tokenizer files there
+    backbone = keras_hub.models.Backbone.from_preset(str(hub_preset))
+    with pytest.raises(ValueError, match="`cls_id`, `sep_id`, `pad_id` must be given"):
+        ner.build_pretrained_tagger(backbone, 2)
+
+
+def test_add_special_tokens_keeps_the_token_id_form():
+    # Token ids alone (build_bert_tagger's form): padding read from pad_id.
+    out = AddSpecialTokens(0, 2, pad_id=1)(np.array([[7, 8, 1], [9, 1, 1]]))
+    np.testing.assert_array_equal(to_np(out), [[0, 7, 8, 2, 1], [0, 9, 2, 1, 1]])
+    layer = AddSpecialTokens.from_config(AddSpecialTokens(5, 6, pad_id=1).get_config())
+    assert (layer.cls_id, layer.sep_id, layer.pad_id) == (5, 6, 1)
+
+
+def _train_data(head, batch=4, length=6, num_types=2):
+    rng = np.random.default_rng(0)
+    lengths = np.array([6, 5, 4, 3])[:batch]
+    mask = (np.arange(length)[None] < lengths[:, None]).astype("int32")
+    ids = np.where(mask > 0, rng.integers(5, SIZE["vocab"], (batch, length)), 0)
+    starts = mask * (rng.random((batch, length)) < 0.6)
+    starts[:, 0] = 1
+    x = {"token_ids": ids.astype("int32"), "padding_mask": mask, "word_starts": starts}
+    if head == "crf":
+        # Tag 1 (B- of type 0) on the first piece of every row, O elsewhere.
+        y = np.zeros((batch, length), "int32")
+        y[:, 0] = 1
+    else:
+        y = np.zeros((batch, num_types, length, length), "float32")
+        y[:, 0, 0, 1] = 1.0
+        y[:, 1, 2, 2] = 1.0
+    return x, y
+
+
+@pytest.mark.parametrize("head", ["global_pointer", "crf"])
+def test_tagger_fine_tunes_under_rdrop_and_reloads(hub_preset, tmp_path, head):
+    tagger = ner.build_pretrained_tagger(hub_preset, 2, head=head, head_size=8)
+    x, y = _train_data(head)
+    model = RDropModel(tagger, alpha=1.0, kl="softmax" if head == "crf" else "sigmoid")
+    optimizer = ner.fine_tuning_optimizer(
+        model, total_steps=40, backbone_learning_rate=1e-3, head_learning_rate=1e-2
+    )
+    model.compile(optimizer, loss=ner.tagger_loss(tagger))
+    losses = model.fit(x, y, batch_size=4, epochs=5, verbose=0).history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
+    out = to_np(tagger(x))
+    if head == "crf":
+        # Non-first pieces of words and padding are masked for the CRF.
+        first = (x["padding_mask"] * x["word_starts"]).astype(bool)
+        assert np.all(out[~first] <= MASK_THRESHOLD)
+        assert np.all(out[first] > MASK_THRESHOLD)
+    path = tmp_path / f"{head}.keras"
+    tagger.save(path)
+    reloaded = keras.saving.load_model(path, compile=False)
+    np.testing.assert_allclose(to_np(reloaded(x)), out, atol=1e-4)
+
+
+def test_crf_skips_the_pieces_after_a_word_start(hub_preset):
+    tagger = ner.build_pretrained_tagger(
+        hub_preset, 2, head="crf", dropout=0.0, head_kwargs={"lr_multiplier": 1.0}
+    )
+    x, y = _train_data("crf")
+    emissions = to_np(tagger(x))
+    crf = ner.find_crf(tagger)
+    first = (x["padding_mask"] * x["word_starts"]).astype(bool)
+    assert (~first & x["padding_mask"].astype(bool)).any()  # holes inside rows
+    # Holes in the mask: the loss and the decoder equal those of the first
+    # pieces alone, packed to the front (the chain carried over the holes).
+    loss = to_np(crf_negative_log_likelihood(y, emissions, crf.transitions))
+    tags = to_np(crf.decode(emissions)[0])
+    order = np.argsort(~first, axis=1, kind="stable")
+    packed = np.take_along_axis(emissions, order[..., None], axis=1)
+    kept = np.take_along_axis(first, order, axis=1)
+    packed[~kept] = emissions[~first][0, 0]  # the mask value: padded steps
+    packed_y = np.take_along_axis(y, order, axis=1)
+    expected = to_np(crf_negative_log_likelihood(packed_y, packed, crf.transitions))
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    packed_tags = to_np(crf.decode(packed)[0])
+    for row in range(len(y)):
+        keep = first[row]
+        np.testing.assert_array_equal(tags[row, keep], packed_tags[row, : keep.sum()])
+        assert np.all(tags[row, ~keep] == 0)
+
+
+@pytest.fixture
+def policy():
+    before = keras.mixed_precision.global_policy()
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy(before)
+
+
+@pytest.mark.parametrize(
+    ("name", "head"), [("mixed_bfloat16", "global_pointer"), ("mixed_float16", "crf")]
+)
+def test_mixed_precision_trains_with_finite_losses(hub_preset, policy, name, head):
+    policy(name)
+    tagger = ner.build_pretrained_tagger(hub_preset, 2, head=head, head_size=8)
+    assert tagger.get_layer(head).compute_dtype == name.split("_")[1]
+    x, y = _train_data(head)
+    tagger.compile(
+        ner.fine_tuning_optimizer(tagger, total_steps=3, warmup=0),
+        loss=ner.tagger_loss(tagger),
+    )
+    losses = tagger.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"]
+    out = to_np(keras.ops.cast(tagger(x), "float32"))
+    assert np.all(np.isfinite(losses)) and np.all(np.isfinite(out))
+
+
+# --- the optimizer ------------------------------------------------------------
+
+
+def _numpy_adamw(values, grads, lrs, decays, b1=0.9, b2=0.999, eps=1e-8):
+    """PyTorch's AdamW in float64: `lrs[t][i]`, `decays[i]` per variable."""
+    values = [np.array(v, "float64") for v in values]
+    m = [np.zeros_like(v) for v in values]
+    s = [np.zeros_like(v) for v in values]
+    for t, step_grads in enumerate(grads, start=1):
+        for i, g in enumerate(step_grads):
+            lr = lrs[t - 1][i]
+            values[i] = values[i] - lr * decays[i] * values[i]
+            m[i] = b1 * m[i] + (1 - b1) * g
+            s[i] = b2 * s[i] + (1 - b2) * g**2
+            m_hat, s_hat = m[i] / (1 - b1**t), s[i] / (1 - b2**t)
+            values[i] = values[i] - lr * m_hat / (np.sqrt(s_hat) + eps)
+    return values
+
+
+def test_scaled_adamw_matches_numpy_adamw():
+    rng = np.random.default_rng(3)
+    start = [rng.normal(size=(3, 2)), rng.normal(size=(2,))]
+    kernel = keras.Variable(start[0].astype("float32"), name="kernel")
+    bias = keras.Variable(start[1].astype("float32"), name="bias")
+    schedule = ner.WarmupLinearDecay(0.1, warmup_steps=1, total_steps=5)
+    opt = ner.ScaledAdamW(
+        schedule, multipliers={kernel.path: 0.25}, weight_decay=0.3, no_decay=NO_DECAY
+    )
+    grads = [[rng.normal(size=v.shape) for v in start] for _ in range(4)]
+    for step_grads in grads:
+        opt.apply([g.astype("float32") for g in step_grads], [kernel, bias])
+    lrs = [[0.25 * to_np(schedule(t)), to_np(schedule(t))] for t in range(4)]
+    expected = _numpy_adamw(start, grads, lrs, decays=[0.3, 0.0])
+    np.testing.assert_allclose(to_np(kernel), expected[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_np(bias), expected[1], rtol=1e-5, atol=1e-5)
+    again = ner.ScaledAdamW.from_config(opt.get_config())
+    assert again.multipliers == {kernel.path: 0.25} and again.no_decay == list(NO_DECAY)
+    assert isinstance(again.learning_rate, keras.Variable) or callable(
+        again._learning_rate
+    )
+
+
+def test_backbone_and_head_get_their_rates(hub_preset):
+    tagger = ner.build_pretrained_tagger(hub_preset, 2, head_size=8, dropout=0.0)
+    model = RDropModel(tagger, alpha=1.0)
+    backbone = find_backbone(model)
+    assert isinstance(backbone, keras_hub.models.Backbone)
+    opt = ner.fine_tuning_optimizer(
+        model,
+        total_steps=10,
+        backbone_learning_rate=1e-4,
+        head_learning_rate=1e-2,
+        warmup=0,
+        weight_decay=0.0,
+    )
+    inside = {id(v) for v in backbone.trainable_variables}
+    variables = tagger.trainable_variables
+    assert any(id(v) not in inside for v in variables)
+    before = [to_np(v) for v in variables]
+    # Adam's first step moves every element by its learning rate (sign steps).
+    opt.apply([keras.ops.ones(v.shape) for v in variables], variables)
+    for v, old in zip(variables, before, strict=True):
+        rate = 1e-4 if id(v) in inside else 1e-2
+        np.testing.assert_allclose(old - to_np(v), rate, rtol=1e-2, err_msg=v.path)
