@@ -8,14 +8,21 @@ a markdown table and writes it to bench/results/losses.md.
 
     .venv/bin/python bench/losses.py            # full sizes
     .venv/bin/python bench/losses.py --quick    # smoke run
+    .venv/bin/python bench/losses.py --previous 679e62a  # also the code at a commit
+
+`--previous COMMIT` builds the package as it was at COMMIT (`git archive`,
+renamed `keras_rdkl_prev`) in a temporary folder and times its ZLPR beside
+the current one, in the same run.
 """
 
 import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import _common
@@ -55,6 +62,40 @@ def _fwd_bwd(loss_fn, y, logits):
     return f
 
 
+def build_previous(commit, root=ROOT):
+    """The package at `commit`, as `keras_rdkl_prev` in a new temporary folder."""
+    folder = tempfile.mkdtemp(prefix="keras_rdkl_prev_")
+    archive = subprocess.run(
+        ["git", "-C", root, "archive", commit, "keras_rdkl"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    package = os.path.join(folder, "keras_rdkl_prev")
+    os.rename(os.path.join(folder, "keras_rdkl"), package)
+    for base, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(base, name)
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(text.replace("keras_rdkl", "keras_rdkl_prev"))
+    return folder
+
+
+def _losses_module(contender):
+    """`keras_rdkl.losses`, or the previous code's for a `*_prev` contender."""
+    if contender.endswith("_prev"):
+        sys.path.insert(0, os.environ["KERAS_RDKL_PREV"])
+        import keras_rdkl_prev.losses as losses
+
+        return contender[: -len("_prev")], losses
+    import keras_rdkl.losses as losses
+
+    return contender, losses
+
+
 def run_case(case, contender, shape, k, repeats):
     """Runs in the child process: returns a dict of measurements."""
     import resource
@@ -62,8 +103,11 @@ def run_case(case, contender, shape, k, repeats):
     import keras
     import numpy as np
 
-    from keras_rdkl.losses import MultilabelCategoricalCrossentropy
-    from keras_rdkl.losses import SparseMultilabelCategoricalCrossentropy
+    contender, losses = _losses_module(contender)
+    MultilabelCategoricalCrossentropy = losses.MultilabelCategoricalCrossentropy
+    SparseMultilabelCategoricalCrossentropy = (
+        losses.SparseMultilabelCategoricalCrossentropy
+    )
 
     rng = np.random.default_rng(0)
     b, h, n, _ = shape
@@ -108,8 +152,10 @@ def run_scaling(contender, shapes, k, repeats):
     return {"median_ms": out}
 
 
-def _child(backend, case, contender, shape, k, repeats):
+def _child(backend, case, contender, shape, k, repeats, previous=None):
     env = dict(os.environ, KERAS_BACKEND=backend)
+    if previous:
+        env["KERAS_RDKL_PREV"] = previous
     args = [
         sys.executable,
         __file__,
@@ -134,6 +180,15 @@ def main():
     )
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--previous",
+        default=None,
+        metavar="COMMIT",
+        help="also time the ZLPR of the package at this commit (default: off)",
+    )
+    parser.add_argument(
+        "--no-scaling", action="store_true", help="skip the L and heads sweeps"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--out", default=os.path.join(ROOT, "bench", "results", "losses.md")
@@ -153,7 +208,8 @@ def main():
     gp_shape = [2, 4, 64, 64] if args.quick else [16, 10, 128, 128]
     big_shape = [2, 2, 128, 128] if args.quick else [4, 8, 512, 512]
     k = 32
-    rows_a, rows_b, rows_l, rows_h = [], [], [], []
+    rows_a, rows_b, rows_l, rows_h, rows_p = [], [], [], [], []
+    previous = build_previous(args.previous) if args.previous else None
     lengths = [32, 64] if args.quick else [64, 128, 256, 512]
     heads = [1, 4] if args.quick else [1, 4, 10, 24]
     for backend in args.backends.split(","):
@@ -172,6 +228,27 @@ def main():
             f"{de['label_mb']:.1f} | {sp['rss_growth_mb']:.0f} | {de['rss_growth_mb']:.0f} |"
         )
         print(rows_a[-1], rows_b[-1], sep="\n", flush=True)
+        if previous:
+            pz = _child(backend, "gp", "zlpr_prev", gp_shape, k, repeats, previous)
+            ps = _child(backend, "big", "sparse_prev", big_shape, k, repeats, previous)
+            pd = _child(backend, "big", "dense_prev", big_shape, k, repeats, previous)
+            for what, new, old in (
+                (f"dense {gp_shape}", zl, pz),
+                (f"sparse {big_shape}", sp, ps),
+                (f"dense {big_shape}", de, pd),
+            ):
+                rows_p.append(
+                    f"| {backend} | {what} | {new['median_ms']:.1f} | "
+                    f"{old['median_ms']:.1f} | {new['median_ms'] / old['median_ms']:.2f} |"
+                )
+            rows_p.append(
+                f"| {backend} | dense {gp_shape} / BCE | "
+                f"{zl['median_ms'] / bce['median_ms']:.2f} | "
+                f"{pz['median_ms'] / bce['median_ms']:.2f} | |"
+            )
+            print(*rows_p[-4:], sep="\n", flush=True)
+        if args.no_scaling:
+            continue
         # How the ratio scales: with L at 10 heads, and with the heads at L = 128.
         for label, shapes, rows in (
             ("L", [[4, 10, n, n] for n in lengths], rows_l),
@@ -221,6 +298,19 @@ def main():
             "|---|---|---|---|---|---|---|---|",
             *rows_b,
             "",
+            *(
+                [
+                    f"## This code against the code at {args.previous}, "
+                    "forward + backward, same run",
+                    "",
+                    "| backend | case | this ms | previous ms | this / previous |",
+                    "|---|---|---|---|---|",
+                    *rows_p,
+                    "",
+                ]
+                if previous
+                else []
+            ),
             "## How ZLPR / BCE scales, forward + backward",
             "",
             f"With the sequence length L (logits [4, 10, L, L], {k} positives a head):",
@@ -238,6 +328,8 @@ def main():
         ]
     )
     print(text)
+    if previous:
+        shutil.rmtree(previous, ignore_errors=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)
