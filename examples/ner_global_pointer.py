@@ -16,6 +16,18 @@ printed is `dev F1 = <value>`.
 
 Then `python examples/ner_predict.py runs/demo "..."` tags raw text.
 See docs/ner.md for every flag and the measured results.
+
+With `--backbone PATH` the encoder is a pretrained transformer instead (a
+keras-hub preset directory, a Hugging Face-format directory, or a keras-hub
+preset name such as `bert_base_zh`, downloaded): the sentences are split into
+its sub-word pieces (`ner.SubwordTokenizer`), the head goes on top
+(`ner.build_pretrained_tagger`), and it fine-tunes with two learning rates,
+warm-up and linear decay (`ner.fine_tuning_optimizer`). The saved folder holds
+the model with the backbone inside and the tokenizer (`tokenizer/`). See
+docs/pretrained.md.
+
+    KERAS_BACKEND=jax python examples/ner_global_pointer.py --dataset wnut17 \
+        --backbone path/to/roberta-base --epochs 3 --output-dir runs/roberta
 """
 
 import argparse
@@ -78,10 +90,16 @@ def parse_args(argv=None):
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument(
-        "--learning-rate", type=float, default=2e-3, help="peak learning rate"
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="peak learning rate (default 2e-3; with --backbone the head's, 1e-3)",
     )
     p.add_argument(
-        "--warmup", type=float, default=0.05, help="warm-up share of all steps"
+        "--warmup",
+        type=float,
+        default=None,
+        help="warm-up share of all steps (default 0.05; with --backbone 0.1)",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
@@ -114,7 +132,12 @@ def parse_args(argv=None):
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--head-size", type=int, default=64, help="GlobalPointer head size")
-    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="dropout (default 0.3; with --backbone on its hidden states, 0.1)",
+    )
     p.add_argument(
         "--token-dropout",
         type=float,
@@ -130,6 +153,28 @@ def parse_args(argv=None):
         "or converted .weights.h5): fine-tune it under the head instead of training an "
         "encoder from scratch (character-level corpora; needs the hub extra; use a "
         "small --learning-rate such as 2e-5)",
+    )
+    p.add_argument(
+        "--backbone",
+        default=None,
+        help="pretrained backbone to fine-tune under the head: a keras-hub preset "
+        "directory, a Hugging Face-format directory (config.json, model.safetensors, "
+        "tokenizer files) or a keras-hub preset name (downloaded); needs the hub "
+        "extra and tokenizers. Word- and character-level corpora (see "
+        "docs/pretrained.md)",
+    )
+    p.add_argument(
+        "--backbone-learning-rate",
+        type=float,
+        default=3e-5,
+        help="with --backbone: peak learning rate of the backbone (--learning-rate "
+        "is the head's); warm-up then linear decay to 0",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.01,
+        help="with --backbone: AdamW weight decay (not on biases and norms)",
     )
     p.add_argument(
         "--crf-lr-multiplier",
@@ -211,6 +256,18 @@ def parse_args(argv=None):
         "--verbose", type=int, default=1, help="Keras progress bars: 0, 1 or 2"
     )
     args = p.parse_args(argv)
+    backbone = bool(args.backbone)
+    for name, scratch, pretrained in (
+        ("learning_rate", 2e-3, 1e-3),
+        ("warmup", 0.05, 0.1),
+        ("dropout", 0.3, 0.1),
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, pretrained if backbone else scratch)
+    if args.backbone and args.bert_dir:
+        p.error("--backbone and --bert-dir are two ways to one thing: give one")
+    if args.learning_rate <= 0 or args.backbone_learning_rate <= 0:
+        p.error("--learning-rate and --backbone-learning-rate must be > 0")
     for name in (
         "epochs",
         "batch_size",
@@ -241,6 +298,13 @@ def parse_args(argv=None):
     for flag, used in feature_flags.items():
         if args.bert_dir and used:
             p.error(f"{flag} does not apply with --bert-dir (BERT has its own inputs)")
+    if args.backbone:
+        feature_flags["--char-features on"] = args.char_features == "on"
+        used = [flag for flag, on in feature_flags.items() if on]
+        if used:
+            p.error(
+                f"{used[0]} does not apply with --backbone (it reads sub-word pieces)"
+            )
     if args.freeze_embeddings and not args.word_vectors:
         p.error(
             "--freeze-embeddings needs --word-vectors (it would freeze random vectors)"
@@ -445,12 +509,24 @@ def grid_softmax_kl():
     return GridSoftmaxKLDivergence(name="grid_softmax_kl_divergence")
 
 
+def with_rdrop(args, tagger):
+    """The tagger, wrapped in an `RDropModel` when `--rdrop-alpha` > 0."""
+    from keras_rdkl.models import RDropModel
+
+    if args.rdrop_alpha <= 0:
+        return tagger
+    if args.head == "crf":
+        kl = "softmax"  # over the tag axis of the emissions
+    else:
+        kl = "sigmoid" if args.rdrop_kl == "sigmoid" else grid_softmax_kl()
+    return RDropModel(tagger, alpha=args.rdrop_alpha, kl=kl)
+
+
 def build_and_compile(
     args, vocab, num_types, steps_per_epoch, bert=None, embedding_weights=None
 ):
     import keras
 
-    from keras_rdkl.models import RDropModel
     from keras_rdkl.ner import build_bert_tagger
     from keras_rdkl.ner import build_span_tagger
     from keras_rdkl.ner import tagger_loss
@@ -491,13 +567,7 @@ def build_and_compile(
             token_dropout=args.token_dropout,
             unk_id=vocab.unk_id,
         )
-    model = tagger
-    if args.rdrop_alpha > 0:
-        if args.head == "crf":
-            kl = "softmax"  # over the tag axis of the emissions
-        else:
-            kl = "sigmoid" if args.rdrop_kl == "sigmoid" else grid_softmax_kl()
-        model = RDropModel(tagger, alpha=args.rdrop_alpha, kl=kl)
+    model = with_rdrop(args, tagger)
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup * total)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -512,6 +582,200 @@ def build_and_compile(
         loss=tagger_loss(tagger),
     )
     return tagger, model
+
+
+# ----------------------------------------------------------------------------- backbone
+
+
+def backbone_directory(spec):
+    """The local folder of `--backbone`: the path itself, or keras-hub's download of a preset name."""
+    path = pathlib.Path(spec)
+    if path.is_dir():
+        return path
+    import keras_hub
+    from keras_hub.src.utils.preset_utils import get_file  # keras-hub's download cache
+
+    keras_hub.models.Tokenizer.from_preset(spec)  # downloads the tokenizer's files
+    return pathlib.Path(get_file(spec, "tokenizer.json")).parent
+
+
+def subword_scorer(tagger, examples, tokenizer, num_types, max_length, **kwargs):
+    """`ner.EntityF1Callback` scoring a backbone tagger through its sub-word pieces."""
+    from keras_rdkl import ner
+
+    class SubwordEntityF1(ner.EntityF1Callback):
+        def score(self):
+            pred = ner.predict_subword_spans(
+                self.tagger,
+                self.vocab,
+                self.examples,
+                self.num_types,
+                self.max_length,
+                self.batch_size,
+            )
+            return ner.entity_scores([s for _, s in self.examples], pred)
+
+    return SubwordEntityF1(
+        tagger, examples, tokenizer, num_types, max_length=max_length, **kwargs
+    )
+
+
+def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
+    """`--backbone`: sub-word pieces, a pretrained tagger, fine-tuning, scores, saving."""
+    import keras
+
+    from keras_rdkl import ner
+    from keras_rdkl.ner.optimizers import find_backbone
+
+    folder = backbone_directory(args.backbone)
+    tokenizer = ner.SubwordTokenizer.from_directory(
+        folder, labels=labels, level=corpus["level"]
+    )
+    tagger = ner.build_pretrained_tagger(
+        args.backbone if not pathlib.Path(args.backbone).is_dir() else folder,
+        len(labels),
+        head=args.head,
+        head_size=args.head_size,
+        dropout=args.dropout,
+        head_kwargs={"lr_multiplier": args.crf_lr_multiplier}
+        if args.head == "crf"
+        else None,
+        cls_id=tokenizer.cls_id,
+        sep_id=tokenizer.sep_id,
+        pad_id=tokenizer.pad_id,
+    )
+    backbone = find_backbone(tagger)
+    longest = getattr(backbone, "max_sequence_length", None)
+    max_length = min(args.max_length, longest) if longest else args.max_length
+    targets = "tags" if args.head == "crf" else "spans"
+    train_data = ner.SubwordBatches(
+        splits["train"],
+        tokenizer,
+        len(labels),
+        max_length,
+        args.batch_size,
+        shuffle=True,
+        seed=args.seed,
+        targets=targets,
+    )
+    stats = train_data.stats
+    print(
+        f"{args.dataset}: {len(labels)} types, train {len(splits['train'])} / dev "
+        f"{len(splits['dev'])} / test {len(splits['test']) if 'test' in splits else '-'} "
+        f"sentences, {corpus['level']} level, backbone {args.backbone} "
+        f"({type(backbone).__name__}, {backbone.count_params():,} parameters), "
+        f"{tokenizer!r}, backend {keras.backend.backend()}, head {args.head}, "
+        f"R-Drop alpha {args.rdrop_alpha}"
+        f"{' (' + args.rdrop_kl + ')' if args.rdrop_alpha else ''}"
+    )
+    print(
+        f"train pieces in windows of <= {max_length - 2} (+ 2 special tokens): "
+        f"{stats['windows']} windows, {stats['split_sentences']} sentences split, "
+        f"{stats['cut_spans']} spans cut; {stats['zero_piece_words']} words of zero "
+        f"pieces, {stats['truncated_words']} words truncated, "
+        f"{stats['spans_without_pieces']} spans without pieces, "
+        f"{stats['nested_spans_dropped']} nested spans left out (--head crf)"
+    )
+    steps = args.steps_per_epoch or len(train_data)
+    model = with_rdrop(args, tagger)
+    model.compile(
+        optimizer=ner.fine_tuning_optimizer(
+            model,
+            total_steps=max(1, args.epochs * steps),
+            backbone_learning_rate=args.backbone_learning_rate,
+            head_learning_rate=args.learning_rate,
+            warmup=args.warmup,
+            weight_decay=args.weight_decay,
+            clipnorm=1.0,
+        ),
+        loss=ner.tagger_loss(tagger),
+    )
+    scorer = subword_scorer(
+        tagger,
+        splits["dev"],
+        tokenizer,
+        len(labels),
+        max_length,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        time_budget=args.time_budget,
+        verbose=args.verbose,
+    )
+    fit_start = time.perf_counter()
+    history = model.fit(
+        train_data,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch or None,
+        callbacks=[scorer],
+        verbose=args.verbose,
+    )
+    fit_seconds = time.perf_counter() - fit_start
+    epochs_run = len(history.history.get("loss", []))
+
+    results = {}
+    for name in ("dev", "test"):
+        if name in splits:
+            pred = ner.predict_subword_spans(
+                tagger, tokenizer, splits[name], len(labels), max_length
+            )
+            gold = [s for _, s in splits[name]]
+            results[name] = ner.entity_scores(gold, pred, labels)
+
+    # model.keras (backbone inside) and tokenizer/: what ner.load_tagger reads.
+    model_path, tokenizer_path = ner.save_tagger(out_dir, tagger, tokenizer)
+    command = "python " + " ".join(
+        ["examples/ner_global_pointer.py"]
+        + (list(argv) if argv is not None else sys.argv[1:])
+    )
+    summary = dict(
+        dataset=args.dataset,
+        encoder="backbone",
+        backbone=args.backbone,
+        backbone_class=type(backbone).__name__,
+        backbone_parameters=int(backbone.count_params()),
+        head=args.head,
+        rdrop_alpha=args.rdrop_alpha,
+        rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,
+        seed=args.seed,
+        backend=keras.backend.backend(),
+        labels=labels,
+        tokenizer=tokenizer.get_config(),
+        vocab_size=tokenizer.vocab_size,
+        max_length=max_length,
+        train_sentences=len(splits["train"]),
+        subword_stats=stats,
+        crf_dropped_train_spans=stats["nested_spans_dropped"],
+        epochs_run=epochs_run,
+        best_epoch=None if scorer.best_epoch is None else scorer.best_epoch + 1,
+        stopped_by_time_budget=scorer.stopped_by_budget,
+        dev_f1_per_epoch=[round(s["f1"], 4) for s in scorer.history],
+        fit_seconds=round(fit_seconds, 1),
+        total_seconds=round(time.perf_counter() - t0, 1),
+        notes=corpus["notes"],
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        args=vars(args),
+        command=f"KERAS_BACKEND={keras.backend.backend()} {command}",
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
+        keras=keras.__version__,
+        **results,
+    )
+    (out_dir / "metrics.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False)
+    )
+    for name, scores in results.items():
+        print(f"\n{ner.format_scores(scores, title=name)}")
+    if corpus["notes"]:
+        print(f"({corpus['notes']})")
+    print(
+        f"\n{epochs_run} epochs (best: {summary['best_epoch']}), training "
+        f"{fit_seconds:.0f} s, {summary['total_seconds']:.0f} s in all. Wrote "
+        f"{model_path}, {tokenizer_path}, {out_dir / 'metrics.json'}"
+    )
+    print(f"dev F1 = {results['dev']['f1']:.4f}")
+    summary["model"] = tagger
+    summary["tokenizer"] = tokenizer
+    summary["splits"] = splits
+    return summary
 
 
 # ----------------------------------------------------------------------------- main
@@ -547,6 +811,8 @@ def main(argv=None):
             if splits[k] is not None:
                 splits[k] = splits[k][: args.max_eval]
     splits = {k: ner.index_spans(v, labels) for k, v in splits.items() if v is not None}
+    if args.backbone:
+        return train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0)
     chars = args.char_features == "on" or (
         args.char_features == "auto" and corpus["level"] == "word"
     )

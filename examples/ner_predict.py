@@ -2,6 +2,9 @@
 
     python examples/ner_predict.py runs/demo "我在北京大学读书" "另一句话"
 
+Works for both kinds of saved taggers: from scratch (`vocab.json` beside the
+model) and on a pretrained backbone (`--backbone`; `tokenizer/` beside it).
+
 Prints one JSON line per text: the entities with character offsets
 (`text[start:end]`, end exclusive), their type and score. Reads texts from
 standard input, one per line, when none are given.
@@ -24,14 +27,26 @@ def main(argv=None):
     )
     args = p.parse_args(argv)
 
-    from keras_rdkl.ner import load_tagger
-    from keras_rdkl.ner import predict_entities
+    from keras_rdkl import ner
+    from keras_rdkl.ner.optimizers import find_backbone
 
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    model, vocab = load_tagger(args.model_dir)
-    entities = predict_entities(
-        model, vocab, texts, threshold=args.threshold, flat=args.flat
-    )
+    model, vocab = ner.load_tagger(args.model_dir)
+    if isinstance(vocab, ner.SubwordTokenizer):
+        # A backbone tagger: windows as long as the backbone takes.
+        longest = getattr(find_backbone(model), "max_sequence_length", None)
+        entities = ner.predict_subword_entities(
+            model,
+            vocab,
+            texts,
+            max_length=longest or 512,
+            threshold=args.threshold,
+            flat=args.flat,
+        )
+    else:
+        entities = ner.predict_entities(
+            model, vocab, texts, threshold=args.threshold, flat=args.flat
+        )
     for text, ents in zip(texts, entities, strict=True):
         print(json.dumps({"text": text, "entities": ents}, ensure_ascii=False))
     return entities
