@@ -2,7 +2,8 @@
 
 `keras.losses.Loss.__call__` converts `y_true` to the loss' dtype; for class
 indices in float16 or bfloat16 that moves index 253 to 252 (another class,
-a plausible wrong number), and float32 rounds indices above 2**24. The
+a plausible wrong number; float16 holds integers up to 2048 and bfloat16
+up to 256), and float32 rounds indices above 2**24. The
 loss classes hand the labels over in their own dtype, on every backend.
 """
 
@@ -28,9 +29,9 @@ def _as_loss_dtype(x, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sparse_zlpr_class_keeps_indices(dtype):
     rng = np.random.default_rng(0)
-    n = 300
+    n = 2100
     s = rng.standard_normal((2, n)).astype("float32")
-    idx = np.array([[253, 7, -1], [299, 255, 0]], "int32")
+    idx = np.array([[2049, 257, -1], [2099, 299, 0]], "int32")
     loss = SparseMultilabelCategoricalCrossentropy(dtype=dtype, reduction=None)
     got = ops.convert_to_numpy(ops.cast(loss(idx, s), "float32"))
     expected = ref.zlpr(ref.multi_hot(idx, n), _as_loss_dtype(s, dtype))
@@ -44,8 +45,8 @@ def test_sparse_zlpr_class_keeps_indices(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sparse_gamma_class_keeps_labels(dtype):
     rng = np.random.default_rng(1)
-    logits = rng.standard_normal((3, 300)).astype("float32")
-    labels = np.array([253, 257, 299], "int32")
+    logits = rng.standard_normal((3, 2100)).astype("float32")
+    labels = np.array([2049, 257, 299], "int32")
     loss = SparseGammaCrossentropy(0.2, from_logits=True, dtype=dtype, reduction=None)
     got = ops.convert_to_numpy(ops.cast(loss(labels, logits), "float32"))
     expected = ref.sparse_gamma_ce(
@@ -71,9 +72,9 @@ def test_sparse_zlpr_index_above_2_to_the_24_in_float32():
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_compat_sparse_global_pointer_loss_keeps_positions(dtype):
     rng = np.random.default_rng(2)
-    length = 23  # flat index 22 * 23 + 22 = 528: not a float16/bfloat16 integer
+    length = 50  # flat index 49 * 50 + 49 = 2499: not a float16/bfloat16 integer
     s = rng.standard_normal((1, 2, length, length)).astype("float32")
-    pairs = np.array([[[[22, 22], [3, 21]], [[11, 19], [0, 0]]]], "int32")
+    pairs = np.array([[[[49, 49], [3, 41]], [[11, 19], [0, 0]]]], "int32")
     loss = b4k.SparseGlobalPointerCrossentropy(dtype=dtype, reduction=None)
     got = ops.convert_to_numpy(ops.cast(loss(pairs, s), "float32"))
     flat = pairs[..., 0] * length + pairs[..., 1]
