@@ -320,10 +320,10 @@ def test_small_corpus_is_fitted_to_high_f1(tmp_path):
     scores = ner.entity_scores([s for _, s in examples], pred, labels)
     assert scores["f1"] > 0.9, scores
 
+    # Reloaded from its folder, it tags raw text with character offsets (the
+    # exact round trip of predictions: tests/ner/test_saving.py).
     ner.save_tagger(tmp_path, tagger, tokenizer)
     again, tokenizer_again = ner.load_tagger(tmp_path)
-    after = ner.predict_subword_spans(again, tokenizer_again, examples, max_length=16)
-    assert [[s[:3] for s in p] for p in after] == [[s[:3] for s in p] for p in pred]
     text = "we saw carla flew to kyoto"
     found = ner.predict_subword_entities(again, tokenizer_again, text, max_length=16)
     assert [(e["type"], e["text"], e["start"]) for e in found] == [
