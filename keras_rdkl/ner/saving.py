@@ -25,6 +25,7 @@ import pathlib
 import keras
 
 from keras_rdkl.ner.data import Vocabulary
+from keras_rdkl.ner.pretrained import _import_keras_hub
 from keras_rdkl.ner.subwords import SETTINGS_FILE
 from keras_rdkl.ner.subwords import SubwordTokenizer
 
@@ -130,8 +131,8 @@ def load_tagger(
                 "`keras_rdkl.ner.save_tagger`, or train with the NER example first)."
             )
     if subword:
-        # keras-hub's layers register themselves on import.
-        import keras_hub  # noqa: F401
+        # The backbone's layers are keras-hub's: they register on import.
+        _import_keras_hub()
     model = keras.saving.load_model(directory / model_name, compile=False)
     if subword:
         return model, SubwordTokenizer.load(tokenizer_dir)
