@@ -584,6 +584,53 @@ def build_and_compile(
     return tagger, model
 
 
+# ----------------------------------------------------------------------------- report
+
+
+def run_record(args, argv, corpus, history, scorer, fit_seconds, t0):
+    """The fields of metrics.json that every run writes: epochs, timing, command."""
+    import keras
+
+    command = "python " + " ".join(
+        ["examples/ner_global_pointer.py"]
+        + (list(argv) if argv is not None else sys.argv[1:])
+    )
+    return dict(
+        epochs_run=len(history.history.get("loss", [])),
+        best_epoch=None if scorer.best_epoch is None else scorer.best_epoch + 1,
+        stopped_by_time_budget=scorer.stopped_by_budget,
+        dev_f1_per_epoch=[round(s["f1"], 4) for s in scorer.history],
+        fit_seconds=round(fit_seconds, 1),
+        total_seconds=round(time.perf_counter() - t0, 1),
+        notes=corpus["notes"],
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        args=vars(args),
+        command=f"KERAS_BACKEND={keras.backend.backend()} {command}",
+        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
+        keras=keras.__version__,
+    )
+
+
+def report(out_dir, summary, results, notes, timing, written):
+    """Writes metrics.json and prints the score tables; the last line is `dev F1 = ...`."""
+    from keras_rdkl import ner
+
+    (out_dir / "metrics.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False)
+    )
+    for name, scores in results.items():
+        print(f"\n{ner.format_scores(scores, title=name)}")
+    if notes:
+        print(f"({notes})")
+    print(
+        f"\n{summary['epochs_run']} epochs (best: {summary['best_epoch']}), {timing}"
+        f"training {summary['fit_seconds']:.0f} s, {summary['total_seconds']:.0f} s "
+        f"in all. Wrote {', '.join(str(w) for w in written)}, "
+        f"{out_dir / 'metrics.json'}"
+    )
+    print(f"dev F1 = {results['dev']['f1']:.4f}")
+
+
 # ----------------------------------------------------------------------------- backbone
 
 
@@ -710,7 +757,6 @@ def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
         verbose=args.verbose,
     )
     fit_seconds = time.perf_counter() - fit_start
-    epochs_run = len(history.history.get("loss", []))
 
     results = {}
     for name in ("dev", "test"):
@@ -723,10 +769,6 @@ def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
 
     # model.keras (backbone inside) and tokenizer/: what ner.load_tagger reads.
     model_path, tokenizer_path = ner.save_tagger(out_dir, tagger, tokenizer)
-    command = "python " + " ".join(
-        ["examples/ner_global_pointer.py"]
-        + (list(argv) if argv is not None else sys.argv[1:])
-    )
     summary = dict(
         dataset=args.dataset,
         encoder="backbone",
@@ -745,33 +787,10 @@ def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
         train_sentences=len(splits["train"]),
         subword_stats=stats,
         crf_dropped_train_spans=stats["nested_spans_dropped"],
-        epochs_run=epochs_run,
-        best_epoch=None if scorer.best_epoch is None else scorer.best_epoch + 1,
-        stopped_by_time_budget=scorer.stopped_by_budget,
-        dev_f1_per_epoch=[round(s["f1"], 4) for s in scorer.history],
-        fit_seconds=round(fit_seconds, 1),
-        total_seconds=round(time.perf_counter() - t0, 1),
-        notes=corpus["notes"],
-        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        args=vars(args),
-        command=f"KERAS_BACKEND={keras.backend.backend()} {command}",
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
-        keras=keras.__version__,
+        **run_record(args, argv, corpus, history, scorer, fit_seconds, t0),
         **results,
     )
-    (out_dir / "metrics.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False)
-    )
-    for name, scores in results.items():
-        print(f"\n{ner.format_scores(scores, title=name)}")
-    if corpus["notes"]:
-        print(f"({corpus['notes']})")
-    print(
-        f"\n{epochs_run} epochs (best: {summary['best_epoch']}), training "
-        f"{fit_seconds:.0f} s, {summary['total_seconds']:.0f} s in all. Wrote "
-        f"{model_path}, {tokenizer_path}, {out_dir / 'metrics.json'}"
-    )
-    print(f"dev F1 = {results['dev']['f1']:.4f}")
+    report(out_dir, summary, results, corpus["notes"], "", [model_path, tokenizer_path])
     summary["model"] = tagger
     summary["tokenizer"] = tokenizer
     summary["splits"] = splits
@@ -946,7 +965,6 @@ def main(argv=None):
         verbose=args.verbose,
     )
     fit_seconds = time.perf_counter() - fit_start
-    epochs_run = len(history.history.get("loss", []))
     k = 1 if len(scorer.epoch_seconds) > 1 else 0  # the first epoch pays for compiling
     throughput = (
         steps
@@ -967,10 +985,6 @@ def main(argv=None):
 
     # The folder ner.load_tagger (and examples/ner_predict.py) reads.
     model_path, vocab_path = ner.save_tagger(out_dir, tagger, vocab)
-    command = "python " + " ".join(
-        ["examples/ner_global_pointer.py"]
-        + (list(argv) if argv is not None else sys.argv[1:])
-    )
     summary = dict(
         dataset=args.dataset,
         encoder="bert" if args.bert_dir else args.encoder,
@@ -987,36 +1001,18 @@ def main(argv=None):
         windows=window_stats,
         eval_windows=long_eval,
         conll_repairs=repairs,
-        epochs_run=epochs_run,
-        best_epoch=None if scorer.best_epoch is None else scorer.best_epoch + 1,
-        stopped_by_time_budget=scorer.stopped_by_budget,
-        dev_f1_per_epoch=[round(s["f1"], 4) for s in scorer.history],
-        fit_seconds=round(fit_seconds, 1),
         train_sentences_per_s=round(throughput, 1),
-        total_seconds=round(time.perf_counter() - t0, 1),
-        notes=corpus["notes"],
-        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        args=vars(args),
-        command=f"KERAS_BACKEND={keras.backend.backend()} {command}",
-        machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
-        keras=keras.__version__,
+        **run_record(args, argv, corpus, history, scorer, fit_seconds, t0),
         **results,
     )
-    (out_dir / "metrics.json").write_text(
-        json.dumps(summary, indent=2, ensure_ascii=False)
+    report(
+        out_dir,
+        summary,
+        results,
+        corpus["notes"],
+        f"{summary['train_sentences_per_s']:.0f} train sentences/s, ",
+        [model_path, vocab_path],
     )
-
-    for name, scores in results.items():
-        print(f"\n{ner.format_scores(scores, title=name)}")
-    if corpus["notes"]:
-        print(f"({corpus['notes']})")
-    print(
-        f"\n{epochs_run} epochs (best: {summary['best_epoch']}), "
-        f"{summary['train_sentences_per_s']:.0f} train sentences/s, training "
-        f"{fit_seconds:.0f} s, {summary['total_seconds']:.0f} s in all. Wrote {model_path}, "
-        f"{vocab_path}, {out_dir / 'metrics.json'}"
-    )
-    print(f"dev F1 = {results['dev']['f1']:.4f}")
     # In-memory extras for callers (tests, notebooks); not part of the JSON.
     summary["model"] = tagger
     summary["vocab"] = vocab
