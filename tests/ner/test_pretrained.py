@@ -115,11 +115,15 @@ def hf_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def hub_preset(tmp_path_factory):
-    """A keras-hub preset folder: a tiny BertBackbone and its tokenizer."""
+    """A keras-hub preset folder: a one-layer BertBackbone and its tokenizer.
+
+    One layer: most tests on it compile a training step (the long part on
+    JAX), and the depth changes nothing they check.
+    """
     folder = tmp_path_factory.mktemp("hub") / "tiny_bert"
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=SIZE["vocab"],
-        num_layers=SIZE["layers"],
+        num_layers=1,
         num_heads=SIZE["heads"],
         hidden_dim=SIZE["hidden"],
         intermediate_dim=SIZE["intermediate"],
