@@ -16,9 +16,45 @@ from keras_rdkl.models import _kl_choice
 
 _KL_NAMES = ("auto", "softmax", "sigmoid")
 
-# What `call` returns inside a training step: the two dropout samples of the
-# batch, each of B rows (with its Keras mask, if any).
-TwoSamples = collections.namedtuple("TwoSamples", ["first", "second"])
+
+class TwoSamples(collections.namedtuple("TwoSamples", ["both"])):
+    """What `call` returns inside a training step: the doubled pass.
+
+    `both` holds the 2B output rows, the first dropout sample of the batch on
+    top of the second; `halves()` splits them (Keras masks kept).
+    """
+
+    __slots__ = ()
+
+    def halves(self):
+        return _halves(self.both)
+
+
+def _per_sample_losses():
+    """Loss classes computed sample by sample (nothing across the batch).
+
+    Their mean over the 2B doubled rows, with the targets and weights
+    doubled, is the mean of the two halves' losses. Exact types only: a
+    subclass may look across the batch.
+    """
+    from keras_rdkl import losses
+
+    return (
+        keras.losses.BinaryCrossentropy,
+        keras.losses.BinaryFocalCrossentropy,
+        keras.losses.CategoricalCrossentropy,
+        keras.losses.CategoricalFocalCrossentropy,
+        keras.losses.SparseCategoricalCrossentropy,
+        keras.losses.KLDivergence,
+        keras.losses.MeanSquaredError,
+        keras.losses.MeanAbsoluteError,
+        keras.losses.Huber,
+        losses.MultilabelCategoricalCrossentropy,
+        losses.SparseMultilabelCategoricalCrossentropy,
+        losses.GammaCrossentropy,
+        losses.SparseGammaCrossentropy,
+        losses.CRFLoss,
+    )
 
 
 def _as_number(value, name):
@@ -56,6 +92,8 @@ def _twice(structure):
         t = ops.convert_to_tensor(t)  # once, not once per copy
         return ops.concatenate([t, t], axis=0)
 
+    if structure is None:
+        return None
     return keras.tree.map_structure(double, structure)
 
 
@@ -68,7 +106,7 @@ def _halves(y_pred):
         mask_first, mask_second = ops.split(mask, 2, axis=0)
         internals.set_keras_mask(first, mask_first)
         internals.set_keras_mask(second, mask_second)
-    return TwoSamples(first, second)
+    return first, second
 
 
 def _fresh(sample_weight):
@@ -112,9 +150,11 @@ class RDropModel(keras.Model):
 
     How it runs, top to bottom: `train_step` is Keras' own for the backend,
     run with one difference: inside it `call` makes the doubled pass and
-    returns the two samples (`TwoSamples(first, second)`); `compute_loss`
-    takes the compiled loss on each and adds the divergence;
-    `compute_metrics` gives the compiled metrics the first sample. So
+    returns it marked as two samples (`TwoSamples`); `compute_loss` takes the
+    compiled loss on each sample and adds the divergence (for Keras' and
+    keras-rdkl's per-sample loss classes with a mean reduction, one call on
+    the 2B rows with the targets doubled gives that mean, a loss evaluation
+    saved); `compute_metrics` gives the compiled metrics the first sample. So
     TensorFlow (with or without XLA), JAX (stateless, jitted,
     `keras.distribution`) and PyTorch, loss scaling under `mixed_float16`,
     callbacks and validation data all work as for any Keras model. Anywhere
@@ -228,6 +268,7 @@ class RDropModel(keras.Model):
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self._set_attribute("_in_train_step", False)
         self._set_attribute("_divergence", (None, None))
+        self._set_attribute("_per_sample", (None, None))
         if not any(_is_stochastic(layer) for layer in internals.flatten_layers(model)):
             warnings.warn(
                 f"RDropModel: the wrapped model {model.name!r} has no Dropout-like "
@@ -250,7 +291,7 @@ class RDropModel(keras.Model):
 
     def call(self, inputs, training=None):
         if training and self._in_train_step:
-            return _halves(self.model(_twice(inputs), training=True))
+            return TwoSamples(self.model(_twice(inputs), training=True))
         return self.model(inputs, training=training)
 
     def compute_loss(
@@ -258,22 +299,43 @@ class RDropModel(keras.Model):
     ):
         if not isinstance(y_pred, TwoSamples):
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        # The compiled loss on each sample; each includes the regularization
-        # losses, which their mean counts once.
-        losses = [
-            super(RDropModel, self).compute_loss(
-                x, y, sample, _fresh(sample_weight), training=training
+        first, second = y_pred.halves()
+        if self._is_per_sample_loss():
+            # One call on the 2B rows with the targets and weights doubled: the
+            # mean of the two samples' losses, regularization losses once.
+            loss = super().compute_loss(
+                x, _twice(y), y_pred.both, _fresh(_twice(sample_weight)), training
             )
-            for sample in y_pred
-        ]
-        loss = 0.5 * (num.to_compute(losses[0]) + num.to_compute(losses[1]))
-        divergence = num.to_compute(self._kl(*y_pred, _fresh(sample_weight)))
+        else:
+            # The compiled loss on each sample (your own loss may look across
+            # the batch); each includes the regularization losses, which the
+            # mean counts once.
+            losses = [
+                super(RDropModel, self).compute_loss(
+                    x, y, sample, _fresh(sample_weight), training=training
+                )
+                for sample in (first, second)
+            ]
+            loss = 0.5 * (num.to_compute(losses[0]) + num.to_compute(losses[1]))
+        divergence = num.to_compute(self._kl(first, second, _fresh(sample_weight)))
         self.kl_tracker.update_state(divergence)
-        return loss + (0.5 * self.alpha) * divergence
+        return num.to_compute(loss) + (0.5 * self.alpha) * divergence
+
+    def _is_per_sample_loss(self):
+        """Whether the compiled loss is one of `_per_sample_losses` with a mean."""
+        compiled, known = self._per_sample
+        if known is None or compiled is not self.loss:
+            loss = self.loss
+            known = type(loss) in _per_sample_losses() and loss.reduction in (
+                "sum_over_batch_size",
+                "mean",
+            )
+            self._set_attribute("_per_sample", (loss, known))
+        return known
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if isinstance(y_pred, TwoSamples):
-            y_pred = y_pred.first
+            y_pred = y_pred.halves()[0]
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def _kl(self, y1, y2, sample_weight):
@@ -289,6 +351,13 @@ class RDropModel(keras.Model):
             y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)
             if mask is not None:
                 internals.set_keras_mask(y1, mask)
+        if (
+            sample_weight is None
+            and internals.get_keras_mask(y1) is None
+            and loss.reduction == "sum_over_batch_size"
+        ):
+            # What Loss.__call__ computes here, without its per-call overhead.
+            return ops.mean(loss.call(y2, y1))
         return loss(y2, y1, sample_weight=sample_weight)
 
     def _resolve_kl(self):
