@@ -97,7 +97,8 @@ def run_backend(args):
         def call(self, inputs, training=None):
             if training and self._in_train_step:
                 first = self.model(inputs, training=True)
-                return TwoSamples(first, self.model(inputs, training=True))
+                second = self.model(inputs, training=True)
+                return TwoSamples(keras.ops.concatenate([first, second], axis=0))
             return super().call(inputs, training=training)
 
     previous = previous_loss = None
