@@ -31,6 +31,28 @@ PACKAGE = os.path.dirname(keras_rdkl.__file__) + os.sep
 READS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
 
 
+# Frames of the libraries a read passes through on its way from the code that
+# asked for it: torch itself and Keras' backend functions (`keras.ops`).
+_THROUGH = (
+    os.sep + "torch" + os.sep,
+    os.sep + os.path.join("keras", "src", "backend"),
+    os.sep + os.path.join("keras", "src", "ops"),
+    os.sep + os.path.join("keras", "src", "utils"),
+)
+
+
+def _caller(frame):
+    """The first frame outside torch and Keras' backend: who made the read.
+
+    A read by Keras' own trainer (Keras 3.12 reads metric results inside its
+    PyTorch step) is Keras', even with a keras_rdkl method further up the
+    stack; `keras.ops.convert_to_numpy` called from keras_rdkl is keras_rdkl's.
+    """
+    while frame is not None and any(p in frame.f_code.co_filename for p in _THROUGH):
+        frame = frame.f_back
+    return frame
+
+
 class HostReads(keras.callbacks.Callback):
     """Records each host read made from keras_rdkl code during a training step."""
 
@@ -50,13 +72,10 @@ class HostReads(keras.callbacks.Callback):
 
         def read(tensor, *args, **kwargs):
             if self.in_step:
-                frame = sys._getframe(1)
-                while frame is not None:
-                    if frame.f_code.co_filename.startswith(PACKAGE):
-                        where = f"{frame.f_code.co_filename}:{frame.f_lineno}"
-                        self.reads.append(f"Tensor.{name} from {where}")
-                        break
-                    frame = frame.f_back
+                caller = _caller(sys._getframe(1))
+                if caller is not None and caller.f_code.co_filename.startswith(PACKAGE):
+                    where = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+                    self.reads.append(f"Tensor.{name} from {where}")
             return original(tensor, *args, **kwargs)
 
         return read
