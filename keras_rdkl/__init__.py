@@ -55,10 +55,12 @@ from keras_rdkl import spans
 from keras_rdkl import viterbi
 from keras_rdkl.masking import MASK_THRESHOLD
 from keras_rdkl.masking import mask_value
+from keras_rdkl.models import AdversarialModel
 from keras_rdkl.models import RDropModel
 
 __all__ = [
     "MASK_THRESHOLD",
+    "AdversarialModel",
     "RDropModel",
     "mask_value",
     "callbacks",

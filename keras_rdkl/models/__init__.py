@@ -1,6 +1,7 @@
-"""keras_rdkl.models."""
+"""keras_rdkl.models: training wrappers for any Keras model."""
 
 from keras_rdkl.models._kl_choice import register_loss_family
+from keras_rdkl.models.adversarial import AdversarialModel
 from keras_rdkl.models.rdrop import RDropModel
 
-__all__ = ["RDropModel", "register_loss_family"]
+__all__ = ["AdversarialModel", "RDropModel", "register_loss_family"]

@@ -12,6 +12,12 @@ imported (keras_rdkl.compat.bert4keras does), so the core never imports them.
 """
 
 import keras
+from keras import ops
+
+from keras_rdkl import _keras_internals as internals
+from keras_rdkl import _numerics as num
+
+KL_NAMES = ("auto", "softmax", "sigmoid")
 
 # (class or function, kind, from_logits, axis); from_logits None: unknown.
 # Keras' and keras-rdkl's own losses are added on first use (`_match`).
@@ -130,3 +136,84 @@ def output_activation(model):
     if activation is keras.activations.sigmoid:
         return "sigmoid"
     return None
+
+
+def check_kl(kl):
+    """`kl` as a wrapper takes it: a name of `KL_NAMES` or a divergence instance."""
+    from keras_rdkl.losses.divergence import _Divergence
+
+    if isinstance(kl, dict):
+        kl = keras.saving.deserialize_keras_object(kl)
+    if not (kl in KL_NAMES if isinstance(kl, str) else isinstance(kl, _Divergence)):
+        raise ValueError(
+            f"`kl` must be one of {KL_NAMES} or a keras_rdkl divergence "
+            "instance (SoftmaxKLDivergence, SigmoidKLDivergence). "
+            f"Received: kl={kl!r}"
+        )
+    return kl
+
+
+def serialize_kl(kl):
+    return kl if isinstance(kl, str) else keras.saving.serialize_keras_object(kl)
+
+
+def choose_divergence(kl, loss, model, rank):
+    """`(divergence loss, to_logits)` for a wrapper's `kl` argument.
+
+    `loss` is the compiled loss, `model` the wrapped model, `rank` that of its
+    output; `to_logits`: the outputs are sigmoid probabilities, mapped back to
+    logits before the sigmoid divergence.
+    """
+    from keras_rdkl.losses.divergence import SigmoidKLDivergence
+    from keras_rdkl.losses.divergence import SoftmaxKLDivergence
+
+    if not isinstance(kl, str):
+        return kl, False
+    kind, from_logits, axis = describe_loss(loss)
+    activation = output_activation(model)
+    if from_logits is None:
+        from_logits = activation is None
+    if kl != "auto":
+        kind = kl
+    elif kind is None:
+        kind = activation
+    if kind is None:
+        raise ValueError(
+            "`kl='auto'` cannot tell the divergence from the compiled loss "
+            f"{loss!r} or the output activation; pass kl='softmax' or "
+            "kl='sigmoid'. Received: kl='auto'"
+        )
+    if kind == "softmax":
+        axis = -1 if axis is None else axis
+        return SoftmaxKLDivergence(from_logits=from_logits, axis=axis), False
+    if axis is None:
+        axis = (-2, -1) if rank == 4 else -1
+    return SigmoidKLDivergence(axis=axis), not from_logits
+
+
+def _probs_to_logits(p):
+    eps = keras.config.epsilon()
+    p = ops.clip(num.to_compute(p), eps, 1.0 - eps)
+    return ops.log(p) - ops.log1p(-p)
+
+
+def mean_divergence(chosen, y1, y2, sample_weight=None):
+    """The divergence `chosen` (from `choose_divergence`) between two outputs.
+
+    Averaged as the compiled loss averages (over samples, and over positions a
+    Keras mask keeps); masked logits and rows of weight 0 add nothing.
+    """
+    loss, to_logits = chosen
+    if to_logits:
+        mask = internals.get_keras_mask(y1)
+        y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)
+        if mask is not None:
+            internals.set_keras_mask(y1, mask)
+    if (
+        sample_weight is None
+        and internals.get_keras_mask(y1) is None
+        and loss.reduction == "sum_over_batch_size"
+    ):
+        # What Loss.__call__ computes here, without its per-call overhead.
+        return ops.mean(loss.call(y2, y1))
+    return loss(y2, y1, sample_weight=sample_weight)

@@ -1,7 +1,6 @@
 """R-Drop: train any Keras model on two dropout samples of every batch."""
 
 import collections
-import math
 import warnings
 
 import keras
@@ -9,12 +8,8 @@ from keras import ops
 
 from keras_rdkl import _keras_internals as internals
 from keras_rdkl import _numerics as num
-from keras_rdkl.losses.divergence import SigmoidKLDivergence
-from keras_rdkl.losses.divergence import SoftmaxKLDivergence
-from keras_rdkl.losses.divergence import _Divergence
 from keras_rdkl.models import _kl_choice
-
-_KL_NAMES = ("auto", "softmax", "sigmoid")
+from keras_rdkl.models import _wrapping
 
 
 class TwoSamples(collections.namedtuple("TwoSamples", ["both"])):
@@ -57,19 +52,6 @@ def _per_sample_losses():
     )
 
 
-def _as_number(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(float(value))
-        or float(value) < 0
-    ):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
 def _is_stochastic(layer):
     name = type(layer).__name__.lower()
     if "dropout" in name or "noise" in name:
@@ -107,23 +89,6 @@ def _halves(y_pred):
         internals.set_keras_mask(first, mask_first)
         internals.set_keras_mask(second, mask_second)
     return first, second
-
-
-def _fresh(sample_weight):
-    """A copy of the sample weights for one loss call.
-
-    Keras' mask handling multiplies sample weights in place on the torch
-    backend, which would compound over the loss calls of a step.
-    """
-    if sample_weight is None:
-        return None
-    return keras.tree.map_structure(lambda w: ops.multiply(w, 1), sample_weight)
-
-
-def _probs_to_logits(p):
-    eps = keras.config.epsilon()
-    p = ops.clip(num.to_compute(p), eps, 1.0 - eps)
-    return ops.log(p) - ops.log1p(-p)
 
 
 @keras.saving.register_keras_serializable(package="keras_rdkl")
@@ -233,34 +198,9 @@ class RDropModel(keras.Model):
     """
 
     def __init__(self, model, alpha=1.0, kl="auto", **kwargs):
-        if not isinstance(model, keras.layers.Layer):
-            raise ValueError(
-                f"`model` must be a Keras model. Received: model={model!r}"
-            )
-        if not model.built:
-            raise ValueError(
-                "`model` must be built before it is wrapped (give it an Input, "
-                f"call it once, or call `build`). Received: model={model.name!r} "
-                "with built=False"
-            )
-        outputs = getattr(model, "outputs", None)
-        if outputs is not None and len(keras.tree.flatten(outputs)) > 1:
-            raise ValueError(
-                "`model` must have a single output; RDropModel does not support "
-                f"multi-output models. Received: model={model.name!r} with "
-                f"{len(keras.tree.flatten(outputs))} outputs"
-            )
-        alpha = _as_number(alpha, "alpha")
-        if isinstance(kl, dict):
-            kl = keras.saving.deserialize_keras_object(kl)
-        if not (
-            kl in _KL_NAMES if isinstance(kl, str) else isinstance(kl, _Divergence)
-        ):
-            raise ValueError(
-                f"`kl` must be one of {_KL_NAMES} or a keras_rdkl divergence "
-                "instance (SoftmaxKLDivergence, SigmoidKLDivergence). "
-                f"Received: kl={kl!r}"
-            )
+        _wrapping.check_model(model, "RDropModel")
+        alpha = _wrapping.as_number(alpha, "alpha")
+        kl = _kl_choice.check_kl(kl)
         super().__init__(**kwargs)
         self.model = model
         self.alpha = alpha
@@ -304,7 +244,11 @@ class RDropModel(keras.Model):
             # One call on the 2B rows with the targets and weights doubled: the
             # mean of the two samples' losses, regularization losses once.
             loss = super().compute_loss(
-                x, _twice(y), y_pred.both, _fresh(_twice(sample_weight)), training
+                x,
+                _twice(y),
+                y_pred.both,
+                _wrapping.fresh(_twice(sample_weight)),
+                training,
             )
         else:
             # The compiled loss on each sample (your own loss may look across
@@ -312,12 +256,14 @@ class RDropModel(keras.Model):
             # mean counts once.
             losses = [
                 super(RDropModel, self).compute_loss(
-                    x, y, sample, _fresh(sample_weight), training=training
+                    x, y, sample, _wrapping.fresh(sample_weight), training=training
                 )
                 for sample in (first, second)
             ]
             loss = 0.5 * (num.to_compute(losses[0]) + num.to_compute(losses[1]))
-        divergence = num.to_compute(self._kl(first, second, _fresh(sample_weight)))
+        divergence = num.to_compute(
+            self._kl(first, second, _wrapping.fresh(sample_weight))
+        )
         self.kl_tracker.update_state(divergence)
         return num.to_compute(loss) + (0.5 * self.alpha) * divergence
 
@@ -343,61 +289,14 @@ class RDropModel(keras.Model):
         # Chosen once per compiled loss (and again after `compile`).
         compiled, chosen = self._divergence
         if chosen is None or compiled is not self.loss:
-            chosen = self._make_divergence(len(y1.shape))
-            self._set_attribute("_divergence", (self.loss, chosen))
-        loss, to_logits = chosen
-        if to_logits:
-            mask = internals.get_keras_mask(y1)
-            y1, y2 = _probs_to_logits(y1), _probs_to_logits(y2)
-            if mask is not None:
-                internals.set_keras_mask(y1, mask)
-        if (
-            sample_weight is None
-            and internals.get_keras_mask(y1) is None
-            and loss.reduction == "sum_over_batch_size"
-        ):
-            # What Loss.__call__ computes here, without its per-call overhead.
-            return ops.mean(loss.call(y2, y1))
-        return loss(y2, y1, sample_weight=sample_weight)
-
-    def _resolve_kl(self):
-        """`(kind, from_logits, axis)` of the divergence, from `kl` and the model."""
-        if isinstance(self.kl, _Divergence):
-            return "instance", None, None
-        kind, from_logits, axis = _kl_choice.describe_loss(self.loss)
-        activation = _kl_choice.output_activation(self.model)
-        if from_logits is None:
-            from_logits = activation is None
-        if self.kl != "auto":
-            kind = self.kl
-        elif kind is None:
-            kind = activation
-        if kind is None:
-            raise ValueError(
-                "`kl='auto'` cannot tell the divergence from the compiled loss "
-                f"{self.loss!r} or the output activation; pass kl='softmax' or "
-                "kl='sigmoid'. Received: kl='auto'"
+            chosen = _kl_choice.choose_divergence(
+                self.kl, self.loss, self.model, len(y1.shape)
             )
-        return kind, from_logits, axis
-
-    def _make_divergence(self, rank):
-        """`(divergence loss, to_logits)`; `to_logits`: map probabilities back first."""
-        kind, from_logits, axis = self._resolve_kl()
-        if kind == "instance":
-            return self.kl, False
-        if kind == "softmax":
-            axis = -1 if axis is None else axis
-            return SoftmaxKLDivergence(from_logits=from_logits, axis=axis), False
-        if axis is None:
-            axis = (-2, -1) if rank == 4 else -1
-        return SigmoidKLDivergence(axis=axis), not from_logits
+            self._set_attribute("_divergence", (self.loss, chosen))
+        return _kl_choice.mean_divergence(chosen, y1, y2, sample_weight)
 
     def get_config(self):
-        kl = (
-            self.kl
-            if isinstance(self.kl, str)
-            else keras.saving.serialize_keras_object(self.kl)
-        )
+        kl = _kl_choice.serialize_kl(self.kl)
         return {
             "name": self.name,
             "trainable": self.trainable,

@@ -1,0 +1,78 @@
+"""The gradient of a function with respect to a tensor, on every backend.
+
+Adversarial training needs the gradient of the loss with respect to a
+perturbation of the token embeddings, inside a training step whose own
+gradient (with respect to the weights) Keras takes afterwards. `keras.ops`
+has no gradient function, so this module holds the one backend-specific
+piece: `value_and_grad`. Everything else in keras_rdkl.models.adversarial is
+`keras.ops`. Like keras_rdkl/_kernels.py it is part of the backend seam
+(tests/test_backend_seam.py).
+
+The returned gradient is a constant for the enclosing step (no second-order
+terms): TensorFlow's inner tape and PyTorch's `autograd.grad` (without
+`create_graph`) record no graph for it, and JAX's is cut with
+`stop_gradient`. The value and the auxiliary outputs stay differentiable
+with respect to the weights, so a forward pass made inside `fn` can be
+reused by the enclosing step.
+"""
+
+import keras
+
+
+def value_and_grad(fn, x, state=()):
+    """`(value, aux), grad`: `fn(x)` and the gradient of its value at `x`.
+
+    Args:
+        fn: A function of one tensor returning `(value, aux)`, `value` a
+            scalar and `aux` any structure of tensors (or None).
+        x: The floating-point tensor to differentiate at.
+        state: The Keras variables `fn` may read or assign (a model's
+            `variables`: weights, BatchNormalization statistics, dropout
+            seeds). On JAX, values assigned inside a transformation must leave
+            it as outputs: `fn` runs in a `keras.StatelessScope` over them and
+            their new values are assigned after it.
+
+    Returns:
+        `(value, aux)` as `fn` returns them and `d value / d x`, shaped and
+        typed as `x` (zeros where `value` does not depend on `x`).
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        state = list(state)
+
+        def stateless(x):
+            mapping = [(v, v.value) for v in state]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                value, aux = fn(x)
+            return value, (aux, [scope.get_current_value(v) for v in state])
+
+        (value, (aux, new)), grad = jax.value_and_grad(stateless, has_aux=True)(x)
+        for variable, new_value in zip(state, new):
+            if variable.trainable:
+                continue
+            variable.assign(new_value)
+        return (value, aux), jax.lax.stop_gradient(grad)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value, aux = fn(x)
+        grad = tape.gradient(value, x)
+        return (value, aux), tf.zeros_like(x) if grad is None else grad
+    if backend == "torch":
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            value, aux = fn(x)
+        if not value.requires_grad:
+            return (value, aux), torch.zeros_like(x)
+        (grad,) = torch.autograd.grad(value, x, retain_graph=True, allow_unused=True)
+        return (value, aux), torch.zeros_like(x) if grad is None else grad
+    raise ValueError(
+        "Adversarial training supports the TensorFlow, JAX and PyTorch backends. "
+        f"Received: backend={backend!r}"
+    )
