@@ -71,6 +71,41 @@ def parse_args(argv=None):
         "grid; with --head crf only softmax (over the tags of each token)",
     )
     p.add_argument(
+        "--adversarial",
+        default="none",
+        choices=["none", "fgm", "pgd", "vat"],
+        help="adversarial training on the token embeddings (keras_rdkl.AdversarialModel)",
+    )
+    p.add_argument(
+        "--adversarial-epsilon",
+        type=float,
+        default=1.0,
+        help="size of the perturbation (L2 norm per sentence)",
+    )
+    p.add_argument(
+        "--adversarial-alpha",
+        type=float,
+        default=1.0,
+        help="weight of the adversarial loss (FGM, PGD) or of VAT's divergence",
+    )
+    p.add_argument(
+        "--adversarial-kl",
+        default="sigmoid",
+        choices=["sigmoid", "softmax"],
+        help="VAT's divergence: sigmoid (per logit) or softmax over each head's "
+        "L x L grid; with --head crf only softmax (over the tags of each token)",
+    )
+    p.add_argument("--pgd-steps", type=int, default=3, help="PGD's attack steps")
+    p.add_argument("--pgd-step-size", type=float, default=0.3, help="PGD's step size")
+    p.add_argument("--vat-xi", type=float, default=10.0, help="VAT's random start size")
+    p.add_argument(
+        "--unlabeled",
+        default="none",
+        choices=["none", "test"],
+        help="semi-supervised VAT: also train on this split's sentences without "
+        "their labels (sample weight 0: VAT's term only)",
+    )
+    p.add_argument(
         "--epochs",
         type=int,
         default=12,
@@ -315,6 +350,19 @@ def parse_args(argv=None):
         p.error("--token-dropout must be in [0, 1)")
     if args.crf_lr_multiplier <= 0:
         p.error("--crf-lr-multiplier must be > 0")
+    if args.adversarial != "none":
+        if args.rdrop_alpha > 0:
+            p.error(
+                "--adversarial and --rdrop-alpha do not combine (each wrapper makes "
+                "its own passes); pick one"
+            )
+        if args.adversarial_epsilon < 0 or args.adversarial_alpha < 0:
+            p.error("--adversarial-epsilon and --adversarial-alpha must be >= 0")
+        if args.head == "crf" and args.adversarial == "vat":
+            if args.adversarial_kl != "softmax":
+                p.error("--head crf takes --adversarial-kl softmax")
+    if args.unlabeled != "none" and (args.adversarial != "vat" or args.backbone):
+        p.error("--unlabeled needs --adversarial vat (and no --backbone)")
     if args.head == "crf" and args.rdrop_alpha > 0 and args.rdrop_kl != "softmax":
         p.error("--head crf takes --rdrop-kl softmax (a divergence over the tag axis)")
     if args.rdrop_alpha > 0 and args.dropout <= 0:
@@ -421,6 +469,22 @@ def load_corpus(spec, scheme="bio"):
     raise ValueError(f"--dataset must be one of {CORPORA}. Received: {spec!r}")
 
 
+def unlabeled_sentences(args, corpus, max_length):
+    """The `--unlabeled` split's sentences with no spans, in training windows."""
+    from keras_rdkl import datasets
+    from keras_rdkl import ner
+
+    if args.dataset == "cluener":
+        sentences = [tokens for tokens, _ in datasets.load_cluener(args.unlabeled)[0]]
+    elif corpus.get(args.unlabeled):
+        sentences = [tokens for tokens, _ in corpus[args.unlabeled]]
+    else:
+        raise ValueError(
+            f"--unlabeled {args.unlabeled}: {args.dataset!r} has no such split"
+        )
+    return ner.split_windows([(t, []) for t in sentences], max_length)[0]
+
+
 def split_corpus_marks(corpus, marks):
     """`ner.split_marks` over every split, with the counts in the corpus notes."""
     from keras_rdkl import ner
@@ -509,17 +573,59 @@ def grid_softmax_kl():
     return GridSoftmaxKLDivergence(name="grid_softmax_kl_divergence")
 
 
-def with_rdrop(args, tagger):
-    """The tagger, wrapped in an `RDropModel` when `--rdrop-alpha` > 0."""
+def with_regularizer(args, tagger):
+    """The tagger, wrapped in an `RDropModel` (`--rdrop-alpha` > 0) or an
+    `AdversarialModel` (`--adversarial`)."""
+    from keras_rdkl.models import AdversarialModel
     from keras_rdkl.models import RDropModel
 
+    def divergence(name):
+        if args.head == "crf":
+            return "softmax"  # over the tag axis of the emissions
+        return "sigmoid" if name == "sigmoid" else grid_softmax_kl()
+
+    if args.adversarial != "none":
+        return AdversarialModel(
+            tagger,
+            method=args.adversarial,
+            epsilon=args.adversarial_epsilon,
+            alpha=args.adversarial_alpha,
+            steps=args.pgd_steps,
+            step_size=args.pgd_step_size,
+            xi=args.vat_xi,
+            kl=divergence(args.adversarial_kl),
+            seed=args.seed,
+        )
     if args.rdrop_alpha <= 0:
         return tagger
-    if args.head == "crf":
-        kl = "softmax"  # over the tag axis of the emissions
-    else:
-        kl = "sigmoid" if args.rdrop_kl == "sigmoid" else grid_softmax_kl()
-    return RDropModel(tagger, alpha=args.rdrop_alpha, kl=kl)
+    return RDropModel(tagger, alpha=args.rdrop_alpha, kl=divergence(args.rdrop_kl))
+
+
+def regularizer_summary(args):
+    """What the run's records say about R-Drop and adversarial training."""
+    adversarial = args.adversarial != "none"
+    return dict(
+        rdrop_alpha=args.rdrop_alpha,
+        rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,
+        adversarial=args.adversarial if adversarial else None,
+        adversarial_epsilon=args.adversarial_epsilon if adversarial else None,
+        adversarial_alpha=args.adversarial_alpha if adversarial else None,
+        adversarial_kl=args.adversarial_kl if args.adversarial == "vat" else None,
+        unlabeled=args.unlabeled if args.unlabeled != "none" else None,
+    )
+
+
+def regularizer_note(args):
+    """The regularizer, as the run's first line names it."""
+    if args.adversarial != "none":
+        kl = f", {args.adversarial_kl}" if args.adversarial == "vat" else ""
+        extra = f", unlabeled {args.unlabeled}" if args.unlabeled != "none" else ""
+        return (
+            f"adversarial {args.adversarial} (epsilon {args.adversarial_epsilon}, "
+            f"alpha {args.adversarial_alpha}{kl}{extra})"
+        )
+    kl = f" ({args.rdrop_kl})" if args.rdrop_alpha else ""
+    return f"R-Drop alpha {args.rdrop_alpha}{kl}"
 
 
 def build_and_compile(
@@ -567,7 +673,7 @@ def build_and_compile(
             token_dropout=args.token_dropout,
             unk_id=vocab.unk_id,
         )
-    model = with_rdrop(args, tagger)
+    model = with_regularizer(args, tagger)
     total = max(1, args.epochs * steps_per_epoch)
     warmup = int(args.warmup * total)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -712,8 +818,7 @@ def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
         f"sentences, {corpus['level']} level, backbone {args.backbone} "
         f"({type(backbone).__name__}, {backbone.count_params():,} parameters), "
         f"{tokenizer!r}, backend {keras.backend.backend()}, head {args.head}, "
-        f"R-Drop alpha {args.rdrop_alpha}"
-        f"{' (' + args.rdrop_kl + ')' if args.rdrop_alpha else ''}"
+        f"{regularizer_note(args)}"
     )
     print(
         f"train pieces in windows of <= {max_length - 2} (+ 2 special tokens): "
@@ -724,7 +829,7 @@ def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
         f"{stats['nested_spans_dropped']} nested spans left out (--head crf)"
     )
     steps = args.steps_per_epoch or len(train_data)
-    model = with_rdrop(args, tagger)
+    model = with_regularizer(args, tagger)
     model.compile(
         optimizer=ner.fine_tuning_optimizer(
             model,
@@ -776,8 +881,7 @@ def train_on_backbone(args, argv, corpus, splits, labels, out_dir, t0):
         backbone_class=type(backbone).__name__,
         backbone_parameters=int(backbone.count_params()),
         head=args.head,
-        rdrop_alpha=args.rdrop_alpha,
-        rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,
+        **regularizer_summary(args),
         seed=args.seed,
         backend=keras.backend.backend(),
         labels=labels,
@@ -902,8 +1006,7 @@ def main(argv=None):
         f"sentences, {' + '.join(inputs)}, "
         f"vocab {len(vocab)}{vector_note}, backend {keras.backend.backend()}, "
         f"encoder {'BERT ' + args.bert_dir if args.bert_dir else args.encoder}, "
-        f"head {args.head}, R-Drop alpha {args.rdrop_alpha}"
-        f"{' (' + args.rdrop_kl + ')' if args.rdrop_alpha else ''}"
+        f"head {args.head}, {regularizer_note(args)}"
     )
     print(
         f"windows of <= {args.max_length} tokens: train {window_stats['split_sentences']} "
@@ -923,6 +1026,14 @@ def main(argv=None):
         )
 
     targets = "tags" if args.head == "crf" else "spans"
+    weights = None
+    if args.unlabeled != "none":
+        # Semi-supervised VAT: the split's sentences without their labels, at
+        # sample weight 0 (the compiled loss skips them, VAT's term does not).
+        unlabeled = unlabeled_sentences(args, corpus, args.max_length)
+        weights = [1.0] * len(train) + [0.0] * len(unlabeled)
+        print(f"unlabeled: {len(unlabeled)} {args.unlabeled} windows at weight 0")
+        train = train + unlabeled
     train_data = ner.SpanBatches(
         train,
         vocab,
@@ -931,6 +1042,7 @@ def main(argv=None):
         shuffle=True,
         seed=args.seed,
         targets=targets,
+        sample_weights=weights,
     )
     if train_data.dropped_spans:
         print(
@@ -989,8 +1101,7 @@ def main(argv=None):
         dataset=args.dataset,
         encoder="bert" if args.bert_dir else args.encoder,
         head=args.head,
-        rdrop_alpha=args.rdrop_alpha,
-        rdrop_kl=args.rdrop_kl if args.rdrop_alpha else None,
+        **regularizer_summary(args),
         seed=args.seed,
         backend=keras.backend.backend(),
         labels=labels,

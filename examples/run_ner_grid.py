@@ -14,7 +14,8 @@ loses only the run in progress.
 Plans that bundle the issue's results runs: `--plan cluener` (best config,
 3 seeds), `--plan heads` (GlobalPointer, EfficientGlobalPointer, CRF), `--plan
 rdrop` (no R-Drop / sigmoid / softmax divergence, alpha grid, 8 epochs),
-`--plan long` (no R-Drop / R-Drop / bigrams, 16 epochs), `--plan germeval`,
+`--plan long` (no R-Drop / R-Drop / bigrams, 16 epochs), `--plan adversarial`
+(none / FGM / VAT sigmoid / VAT softmax / R-Drop / semi-supervised VAT, 2 epochs), `--plan germeval`,
 `--plan wnut17`, `--plan wnut17_vectors` (part of dev in training, word vectors
 trained on Reddit text first with examples/word_vectors.py), `--plan
 wnut17_gazetteer` (the same with place and person-name lists, written first
@@ -35,6 +36,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "ner_global_pointer.py"
 BEST = "--dataset cluener --encoder bilstm --epochs 8 --learning-rate 5e-3"
+# Issue 32's rows: every regularizer at one budget the 2-core machine affords.
+SHORT = "--dataset cluener --encoder bilstm --epochs 2 --learning-rate 5e-3"
 LONG = "--dataset cluener --encoder bilstm --epochs 16 --learning-rate 5e-3"
 WNUT = "--dataset wnut17 --head crf --epochs 15 --patience 4 --learning-rate 5e-3"
 # Word vectors trained on unlabeled Reddit text (GoEmotions) and WNUT-17's
@@ -88,6 +91,26 @@ PLANS = {
             f"{LONG} --rdrop-alpha 0.5 --rdrop-kl softmax",
         ),
         ("(a) no R-Drop, bigrams, 16 epochs", f"{LONG} --rdrop-alpha 0 --bigrams on"),
+    ],
+    "adversarial": [
+        ("(a) no regularizer", f"{SHORT}"),
+        ("(b) FGM, epsilon 1", f"{SHORT} --adversarial fgm --adversarial-epsilon 1"),
+        (
+            "(c) VAT sigmoid, epsilon 1",
+            f"{SHORT} --adversarial vat --adversarial-kl sigmoid",
+        ),
+        (
+            "(d) VAT softmax over each L x L grid, epsilon 1",
+            f"{SHORT} --adversarial vat --adversarial-kl softmax",
+        ),
+        (
+            "(e) R-Drop sigmoid, alpha 0.5",
+            f"{SHORT} --rdrop-alpha 0.5 --rdrop-kl sigmoid",
+        ),
+        (
+            "(f) semi-supervised VAT sigmoid, + unlabeled test split",
+            f"{SHORT} --adversarial vat --adversarial-kl sigmoid --unlabeled test",
+        ),
     ],
     "germeval": [
         (

@@ -49,7 +49,7 @@ def value_and_grad(fn, x, state=()):
             return value, (aux, [scope.get_current_value(v) for v in state])
 
         (value, (aux, new)), grad = jax.value_and_grad(stateless, has_aux=True)(x)
-        for variable, new_value in zip(state, new):
+        for variable, new_value in zip(state, new, strict=True):
             if variable.trainable:
                 continue
             variable.assign(new_value)

@@ -571,6 +571,10 @@ class SpanBatches(keras.utils.PyDataset):
             `"shape_ids"` `[B, L]` when it has word shapes and `"gazetteer"`
             `[B, L, features]` float32 when it has a gazetteer).
         with_targets: yield `(x, y)`; False yields `x` only (prediction).
+        sample_weights: None, or one finite weight >= 0 per example: batches
+            are then `(x, y, sample_weight)`. Weight 0 keeps a sentence out of
+            the loss (unlabeled rows for semi-supervised VAT,
+            `keras_rdkl.AdversarialModel`).
         targets: `"spans"` (GlobalPointer grids `[B, types, L, L]`) or
             `"tags"` (BIO tag ids `[B, L]`, for `head="crf"`); see
             `keras_rdkl.ner.target_kind`.
@@ -590,9 +594,21 @@ class SpanBatches(keras.utils.PyDataset):
         max_chars=16,
         with_targets=True,
         targets="spans",
+        sample_weights=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if sample_weights is not None:
+            sample_weights = np.asarray(sample_weights, dtype="float32")
+            if sample_weights.shape != (len(examples),) or not (
+                np.all(np.isfinite(sample_weights)) and np.all(sample_weights >= 0)
+            ):
+                raise ValueError(
+                    "`sample_weights` must hold one finite weight >= 0 per example "
+                    f"({len(examples)}). Received: sample_weights of shape "
+                    f"{sample_weights.shape}, min {sample_weights.min(initial=0.0)}"
+                )
+        self.sample_weights = sample_weights
         if targets not in ("spans", "tags"):
             raise ValueError(
                 f"`targets` must be 'spans' or 'tags'. Received: targets={targets!r}"
@@ -659,8 +675,10 @@ class SpanBatches(keras.utils.PyDataset):
             y = np.zeros((len(idx), length), "int32")
             for row, j in enumerate(idx):
                 y[row] = spans_to_tag_ids(self.spans[j], length)
-            return x, y
-        y = encode_batch([self.spans[j] for j in idx], self.num_types, length)
+        else:
+            y = encode_batch([self.spans[j] for j in idx], self.num_types, length)
+        if self.sample_weights is not None:
+            return x, y, self.sample_weights[idx]
         return x, y
 
     def on_epoch_end(self):
