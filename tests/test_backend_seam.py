@@ -11,7 +11,7 @@ import pathlib
 import keras_rdkl
 
 ROOT = pathlib.Path(keras_rdkl.__file__).parent
-SEAM = {"_kernels.py", "_torch_kernels.py"}
+SEAM = {"_kernels.py", "_torch_kernels.py", "_autodiff.py"}
 BACKEND_LIBRARIES = {"torch", "jax", "jaxlib", "tensorflow"}
 # Modules that import a backend library for a file format, not for numerics.
 FORMAT_READERS = {("compat/_bert.py", "tensorflow")}

@@ -157,18 +157,13 @@ def serialize_kl(kl):
     return kl if isinstance(kl, str) else keras.saving.serialize_keras_object(kl)
 
 
-def choose_divergence(kl, loss, model, rank):
-    """`(divergence loss, to_logits)` for a wrapper's `kl` argument.
+def resolve(kl, loss, model):
+    """`(kind, from_logits, axis)` of the divergence a wrapper's `kl` names.
 
-    `loss` is the compiled loss, `model` the wrapped model, `rank` that of its
-    output; `to_logits`: the outputs are sigmoid probabilities, mapped back to
-    logits before the sigmoid divergence.
+    `loss` is the compiled loss, `model` the wrapped model; `kind` is
+    `"softmax"` or `"sigmoid"`, `from_logits` whether the outputs are logits,
+    `axis` the class axis (None: the default for the output's rank).
     """
-    from keras_rdkl.losses.divergence import SigmoidKLDivergence
-    from keras_rdkl.losses.divergence import SoftmaxKLDivergence
-
-    if not isinstance(kl, str):
-        return kl, False
     kind, from_logits, axis = describe_loss(loss)
     activation = output_activation(model)
     if from_logits is None:
@@ -183,6 +178,23 @@ def choose_divergence(kl, loss, model, rank):
             f"{loss!r} or the output activation; pass kl='softmax' or "
             "kl='sigmoid'. Received: kl='auto'"
         )
+    return kind, from_logits, axis
+
+
+def choose_divergence(kl, loss, model, rank):
+    """`(divergence loss, to_logits)` for a wrapper's `kl` argument.
+
+    `kl` is a name of `KL_NAMES` (see `resolve`) or a divergence instance,
+    used as it is; `rank` is that of the model's output; `to_logits`: the
+    outputs are sigmoid probabilities, mapped back to logits before the
+    sigmoid divergence.
+    """
+    from keras_rdkl.losses.divergence import SigmoidKLDivergence
+    from keras_rdkl.losses.divergence import SoftmaxKLDivergence
+
+    if not isinstance(kl, str):
+        return kl, False
+    kind, from_logits, axis = resolve(kl, loss, model)
     if kind == "softmax":
         axis = -1 if axis is None else axis
         return SoftmaxKLDivergence(from_logits=from_logits, axis=axis), False

@@ -16,6 +16,7 @@ from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 from keras_rdkl.losses import SigmoidKLDivergence
 from keras_rdkl.losses import SoftmaxKLDivergence
 from keras_rdkl.models import RDropModel
+from keras_rdkl.models import _kl_choice
 from tests.conftest import BACKEND
 
 PATTERN = np.array([1.0, -0.5, 0.25], dtype="float64")
@@ -516,16 +517,29 @@ def test_auto_kl_choice():
     x, y = _data(8)
     model = RDropModel(_mlp(), kl="auto")
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    assert model._resolve_kl()[:2] == ("softmax", True)
+    assert _kl_choice.resolve(model.kl, model.loss, model.model)[:2] == (
+        "softmax",
+        True,
+    )
     model.compile("sgd", "sparse_categorical_crossentropy")
-    assert model._resolve_kl()[:2] == ("softmax", False)
+    assert _kl_choice.resolve(model.kl, model.loss, model.model)[:2] == (
+        "softmax",
+        False,
+    )
     model.compile("sgd", keras.losses.BinaryCrossentropy(from_logits=True))
-    assert model._resolve_kl()[:2] == ("sigmoid", True)
+    assert _kl_choice.resolve(model.kl, model.loss, model.model)[:2] == (
+        "sigmoid",
+        True,
+    )
     model.compile("sgd", MultilabelCategoricalCrossentropy(axis=(-2, -1)))
-    assert model._resolve_kl() == ("sigmoid", True, (-2, -1))
+    assert _kl_choice.resolve(model.kl, model.loss, model.model) == (
+        "sigmoid",
+        True,
+        (-2, -1),
+    )
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match="kl"):
-        model._resolve_kl()
+        _kl_choice.resolve(model.kl, model.loss, model.model)
     inputs = keras.Input((4,))
     probs = keras.Model(
         inputs,
@@ -533,7 +547,10 @@ def test_auto_kl_choice():
     )
     model = RDropModel(probs)
     model.compile("sgd", "mse")
-    assert model._resolve_kl()[:2] == ("softmax", False)
+    assert _kl_choice.resolve(model.kl, model.loss, model.model)[:2] == (
+        "softmax",
+        False,
+    )
     hist = model.fit(x[:, :4], keras.utils.to_categorical(y, 3), verbose=0).history
     assert np.isfinite(hist["kl"][0]) and hist["kl"][0] >= 0
 
@@ -639,7 +656,7 @@ def test_auto_kl_ignores_names():
     model = RDropModel(_mlp(), kl="auto")
     model.compile("sgd", sparse_categorical_crossentropy)
     with pytest.raises(ValueError, match="kl='auto'"):
-        model._resolve_kl()
+        _kl_choice.resolve(model.kl, model.loss, model.model)
 
 
 def test_registered_user_loss_picks_its_divergence():
@@ -653,14 +670,22 @@ def test_registered_user_loss_picks_its_divergence():
     model = RDropModel(_mlp(), kl="auto")
     model.compile("sgd", PairwiseRankingLoss())
     with pytest.raises(ValueError, match="kl='auto'"):
-        model._resolve_kl()
+        _kl_choice.resolve(model.kl, model.loss, model.model)
     keras_rdkl.models.register_loss_family(
         PairwiseRankingLoss, "sigmoid", from_logits=True
     )
     keras_rdkl.models.register_loss_family(my_softmax_loss, "softmax", True)
-    assert model._resolve_kl() == ("sigmoid", True, -1)
+    assert _kl_choice.resolve(model.kl, model.loss, model.model) == (
+        "sigmoid",
+        True,
+        -1,
+    )
     model.compile("sgd", my_softmax_loss)
-    assert model._resolve_kl() == ("softmax", True, -1)
+    assert _kl_choice.resolve(model.kl, model.loss, model.model) == (
+        "softmax",
+        True,
+        -1,
+    )
     with pytest.raises(ValueError, match="`kind` must be 'softmax' or 'sigmoid'"):
         keras_rdkl.models.register_loss_family(my_softmax_loss, "kl", True)
 
