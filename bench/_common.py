@@ -61,6 +61,25 @@ def mlp(keras, width):
     return keras.Model(inputs, keras.layers.Dense(10)(h), name="mlp")
 
 
+def transformer_tagger(keras, vocab, length, hidden, layers, types, masked=False):
+    """A small Transformer encoder + GlobalPointer (head size 32), dropout 0.1.
+
+    `masked`: the GlobalPointer masks padding (token id 0).
+    """
+    from keras_rdkl.layers import GlobalPointer
+
+    inputs = keras.Input((length,), dtype="int32")
+    h = keras.layers.Embedding(vocab, hidden)(inputs)
+    for _ in range(layers):
+        a = keras.layers.MultiHeadAttention(4, hidden // 4, dropout=0.1)(h, h)
+        h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(a))
+        f = keras.layers.Dense(4 * hidden, activation="gelu")(h)
+        f = keras.layers.Dense(hidden)(f)
+        h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(f))
+    mask = keras.ops.not_equal(inputs, 0) if masked else None
+    return keras.Model(inputs, GlobalPointer(types, 32)(h, mask=mask), name="gp_ner")
+
+
 def fit_step_times(contenders, rounds, steps):
     """Training-step seconds of each compiled `{name: (model, x, y, batch_size)}` in `fit`.
 

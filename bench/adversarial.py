@@ -21,8 +21,6 @@ import _common
 
 
 def build_models(keras, quick):
-    from keras_rdkl.layers import GlobalPointer
-
     length, hidden, layers = (32, 64, 1) if quick else (64, 128, 2)
 
     def classifier():
@@ -33,15 +31,9 @@ def build_models(keras, quick):
         return keras.Model(tokens, keras.layers.Dense(28)(h), name="classifier")
 
     def ner():
-        tokens = keras.Input((length,), dtype="int32")
-        h = keras.layers.Embedding(4000, hidden)(tokens)
-        for _ in range(layers):
-            a = keras.layers.MultiHeadAttention(4, hidden // 4, dropout=0.1)(h, h)
-            h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(a))
-            f = keras.layers.Dense(2 * hidden, activation="gelu")(h)
-            h = keras.layers.LayerNormalization()(h + keras.layers.Dense(hidden)(f))
-        logits = GlobalPointer(10, 32)(h, mask=keras.ops.not_equal(tokens, 0))
-        return keras.Model(tokens, logits, name="gp_ner")
+        return _common.transformer_tagger(
+            keras, 4000, length, hidden, layers, 10, masked=True
+        )
 
     return {
         "classifier (Embedding 20k x 128, mean, 256, 28 labels; ZLPR), B=64": (

@@ -40,23 +40,13 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def build_models(keras, quick, widths=None):
-    from keras_rdkl.layers import GlobalPointer
-
     def mlp(width):
         return lambda: _common.mlp(keras, width)
 
     layers, hidden, length, heads = (2, 128, 64, 4) if quick else (4, 256, 128, 4)
 
     def ner():
-        inputs = keras.Input((length,), dtype="int32")
-        h = keras.layers.Embedding(2000, hidden)(inputs)
-        for _ in range(layers):
-            a = keras.layers.MultiHeadAttention(4, hidden // 4, dropout=0.1)(h, h)
-            h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(a))
-            f = keras.layers.Dense(4 * hidden, activation="gelu")(h)
-            f = keras.layers.Dense(hidden)(f)
-            h = keras.layers.LayerNormalization()(h + keras.layers.Dropout(0.1)(f))
-        return keras.Model(inputs, GlobalPointer(heads, 32)(h), name="gp_ner")
+        return _common.transformer_tagger(keras, 2000, length, hidden, layers, heads)
 
     # The MLP at three widths: how R-Drop's fixed cost per step shrinks
     # against the model's own work (the size is width 512).

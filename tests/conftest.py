@@ -51,3 +51,25 @@ def _seed():
     np.random.seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+def run_on_two_jax_devices(script):
+    """Runs `script` in a fresh JAX process with two host CPU devices; returns
+    the completed process (for `keras.distribution.DataParallel` tests)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

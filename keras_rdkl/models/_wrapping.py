@@ -1,6 +1,7 @@
 """What the training wrappers (RDropModel, AdversarialModel) share."""
 
 import math
+import warnings
 
 import keras
 from keras import ops
@@ -60,3 +61,19 @@ def fresh(sample_weight):
     if sample_weight is None:
         return None
     return keras.tree.map_structure(lambda w: ops.multiply(w, 1), sample_weight)
+
+
+def from_config(cls, config, custom_objects=None):
+    """A wrapper rebuilt from its config: the wrapped model and a `kl` instance
+    deserialized first, without the construction-time warnings."""
+    config = dict(config)
+    config["model"] = keras.saving.deserialize_keras_object(
+        config["model"], custom_objects=custom_objects
+    )
+    if isinstance(config.get("kl"), dict):
+        config["kl"] = keras.saving.deserialize_keras_object(
+            config["kl"], custom_objects=custom_objects
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(**config)

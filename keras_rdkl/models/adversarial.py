@@ -2,7 +2,6 @@
 
 import collections
 import contextlib
-import warnings
 
 import keras
 from keras import ops
@@ -504,14 +503,4 @@ class AdversarialModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(
-            config["model"], custom_objects=custom_objects
-        )
-        if isinstance(config.get("kl"), dict):
-            config["kl"] = keras.saving.deserialize_keras_object(
-                config["kl"], custom_objects=custom_objects
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return cls(**config)
+        return _wrapping.from_config(cls, config, custom_objects)

@@ -1,8 +1,5 @@
 """AdversarialModel: FGM, PGD and VAT against NumPy, plain-model equivalence, Keras behaviour."""
 
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
 
@@ -18,6 +15,7 @@ from keras_rdkl.losses import SoftmaxKLDivergence
 from keras_rdkl.models import AdversarialModel
 from keras_rdkl.models import RDropModel
 from tests.conftest import BACKEND
+from tests.conftest import run_on_two_jax_devices
 
 B, L, V, D, C = 4, 5, 11, 3, 3
 
@@ -545,17 +543,5 @@ def test_jax_data_parallel_two_host_devices():
         print("OK")
         """
     )
-    env = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-        JAX_PLATFORMS="cpu",
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_on_two_jax_devices(script)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]

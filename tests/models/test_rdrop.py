@@ -1,8 +1,5 @@
 """RDropModel: exact loss and gradient, plain-model equivalence, masks, training, saving."""
 
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
 
@@ -18,6 +15,7 @@ from keras_rdkl.losses import SoftmaxKLDivergence
 from keras_rdkl.models import RDropModel
 from keras_rdkl.models import _kl_choice
 from tests.conftest import BACKEND
+from tests.conftest import run_on_two_jax_devices
 
 PATTERN = np.array([1.0, -0.5, 0.25], dtype="float64")
 
@@ -876,17 +874,5 @@ def test_jax_data_parallel_two_host_devices():
         print("OK", hist["kl"])
         """
     )
-    env = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-        JAX_PLATFORMS="cpu",
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_on_two_jax_devices(script)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
