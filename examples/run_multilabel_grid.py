@@ -25,13 +25,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "multilabel_goemotions.py"
 BASE = "--losses zlpr --epochs 3"
 PLANS = {
-    "adversarial": [
-        ("(a) no adversarial training", BASE),
-        ("(b) FGM, epsilon 0.3", f"{BASE} --adversarial fgm --adversarial-epsilon 0.3"),
+    "adversarial": [("(a) no adversarial training", BASE)]
+    + [
         (
-            "(c) VAT sigmoid, epsilon 0.3",
-            f"{BASE} --adversarial vat --adversarial-epsilon 0.3",
-        ),
+            f"(b) FGM, epsilon {eps}",
+            f"{BASE} --adversarial fgm --adversarial-epsilon {eps}",
+        )
+        for eps in ("0.1", "0.3")
+    ]
+    + [
+        (
+            f"(c) VAT sigmoid, epsilon {eps}",
+            f"{BASE} --adversarial vat --adversarial-epsilon {eps}",
+        )
+        for eps in ("0.1", "0.3")
     ],
 }
 METRICS = ("micro_f1@natural", "macro_f1@natural", "micro_f1@tuned", "macro_f1@tuned")
