@@ -42,3 +42,23 @@ def test_multilabel_example_smoke(tmp_path):
             assert 0.0 <= r[k] <= 1.0
     for r in results["calibration"]:
         assert 0.0 <= r["ece"] <= 1.0 and 0.0 <= r["brier"] <= 1.0
+
+
+@requires_data("goemotions")
+def test_multilabel_example_with_fgm_trains_one_classifier(tmp_path):
+    ex = load_example("multilabel_goemotions")
+    out = tmp_path / "fgm"
+    results = ex.main(
+        [
+            "--data-dir", str(DATA_DIR / "goemotions"),
+            "--output-dir", str(out),
+            "--max-train", "300", "--max-eval", "100",
+            "--epochs", "1", "--batch-size", "100",
+            "--vocab-size", "1000", "--embed-dim", "8", "--hidden", "8",
+            "--losses", "zlpr", "--adversarial", "fgm", "--adversarial-epsilon", "0.3",
+            "--verbose", "0",
+        ]
+    )  # fmt: skip
+    assert [r["model"] for r in results["f1"]] == ["ZLPR"]
+    assert set(results["train_seconds"]) == {"zlpr"}
+    assert results["args"]["adversarial"] == "fgm"

@@ -230,3 +230,47 @@ def test_grid_softmax_kl_matches_numpy():
     expected = per.sum(-1).mean()
     got = float(example.grid_softmax_kl()(t, s))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_adversarial_flags_exit():
+    example = load_example("ner_global_pointer")
+    for flags in (
+        ["--adversarial", "fgm", "--rdrop-alpha", "1"],  # wrappers do not nest
+        ["--adversarial", "fgm", "--adversarial-epsilon", "-1"],
+        ["--adversarial", "vat", "--head", "crf"],  # sigmoid over tags
+        ["--unlabeled", "test"],  # needs --adversarial vat
+        ["--adversarial", "adv"],
+    ):
+        with pytest.raises(SystemExit):
+            example.parse_args(flags)
+
+
+@requires_data("cluener2020")
+def test_smoke_run_semi_supervised_vat(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_RDKL_DATA", str(DATA_DIR))
+    example = load_example("ner_global_pointer")
+    out = tmp_path / "vat"
+    summary = example.main(
+        TINY
+        + [
+            "--dataset",
+            "cluener",
+            "--adversarial",
+            "vat",
+            "--adversarial-epsilon",
+            "0.3",
+        ]
+        + ["--unlabeled", "test", "--output-dir", str(out)]
+    )
+    printed = capsys.readouterr().out
+    assert (
+        "adversarial vat (epsilon 0.3, alpha 1.0, sigmoid, unlabeled test)" in printed
+    )
+    assert (
+        "1345 test windows at weight 0" in printed
+        or "test windows at weight 0" in printed
+    )
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["adversarial"] == "vat" and saved["unlabeled"] == "test"
+    assert np.isfinite(saved["history"]["adversarial_loss"]).all()
+    assert summary["model"].name == ner.load_tagger(out)[0].name

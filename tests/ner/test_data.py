@@ -89,6 +89,24 @@ def test_span_batches_bucket_pad_and_encode():
     assert sorted(int(j) for j in data.batches[0]) == [1, 2]
 
 
+@pytest.mark.parametrize("targets", ["spans", "tags"])
+def test_span_batches_sample_weights_follow_the_rows(targets):
+    vocab = ner.Vocabulary.build([t for t, _ in _examples()])
+    weights = [1.0, 0.0, 0.5, 2.0]
+    data = ner.SpanBatches(
+        _examples(), vocab, 2, batch_size=3, shuffle=True, seed=1,
+        targets=targets, sample_weights=weights,
+    )  # fmt: skip
+    for i in range(len(data)):
+        _, _, w = data[i]
+        np.testing.assert_array_equal(
+            w, np.asarray(weights, "float32")[data.batches[i]]
+        )
+    for bad in ([1.0, 1.0], [1.0, -1.0, 1.0, 1.0], [1.0, float("nan"), 1.0, 1.0]):
+        with pytest.raises(ValueError, match="sample_weights"):
+            ner.SpanBatches(_examples(), vocab, 2, sample_weights=bad)
+
+
 def test_span_batches_shuffle_each_epoch_and_chars():
     ex = _examples() * 10
     vocab = ner.Vocabulary.build([t for t, _ in ex], chars=True)
