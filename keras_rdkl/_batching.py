@@ -15,6 +15,40 @@ axis on every backend, whatever order shuffling gives.
 """
 
 
+def bucketed_batches(lengths, batch_size, rng, shuffle=True, bucket=True):
+    """Row indices of each batch: shuffled, sentences of similar length together.
+
+    With `shuffle`, the rows are permuted first and the batch order is
+    shuffled at the end (drawing from `rng`); with `bucket`, rows are sorted
+    by `lengths` within chunks of `50 * batch_size`, so a batch pads little.
+
+    Args:
+        lengths: one length per row (a NumPy array).
+        batch_size: rows per batch (the last batch may be smaller).
+        rng: a `numpy.random.Generator`.
+        shuffle: shuffle rows and batches (training).
+        bucket: group rows of similar length.
+
+    Returns:
+        A list of index arrays.
+    """
+    import numpy as np
+
+    n = len(lengths)
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    if bucket:
+        chunk = 50 * batch_size
+        parts = [
+            part[np.argsort(lengths[part], kind="stable")]
+            for part in (order[i : i + chunk] for i in range(0, n, chunk))
+        ]
+        order = np.concatenate(parts) if parts else order
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
 def lead_with_two_lengths(batches, length):
     """Reorders `batches` in place so that the first two differ in length.
 

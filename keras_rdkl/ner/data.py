@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from keras_rdkl import _checks as checks
+from keras_rdkl._batching import bucketed_batches
 from keras_rdkl._batching import lead_with_two_lengths
 from keras_rdkl.ner.gazetteer import Gazetteer
 from keras_rdkl.ner.tagging import flatten_spans
@@ -636,20 +637,9 @@ class SpanBatches(keras.utils.PyDataset):
         self._make_batches()
 
     def _make_batches(self):
-        n = len(self.inputs)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        if self.bucket:
-            chunk = 50 * self.batch_size
-            parts = []
-            for i in range(0, n, chunk):
-                part = order[i : i + chunk]
-                parts.append(part[np.argsort(self.lengths[part], kind="stable")])
-            order = np.concatenate(parts) if parts else order
-        self.batches = [
-            order[i : i + self.batch_size] for i in range(0, n, self.batch_size)
-        ]
-        if self.shuffle:
-            self.rng.shuffle(self.batches)
+        self.batches = bucketed_batches(
+            self.lengths, self.batch_size, self.rng, self.shuffle, self.bucket
+        )
         lead_with_two_lengths(self.batches, self._length)
 
     def _length(self, idx):
