@@ -17,10 +17,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "keras_rdkl_prev"
 
 
-def load(commit):
-    """Imports and returns `keras_rdkl` as of `commit`, named `keras_rdkl_prev`."""
-    if NAME in sys.modules:
-        return sys.modules[NAME]
+def extract(commit):
+    """Writes `keras_rdkl/` at `commit` into a new temporary folder as
+    `keras_rdkl_prev`; returns the folder (to put on `sys.path`)."""
     folder = tempfile.mkdtemp(prefix="keras_rdkl_prev_")
     archive = subprocess.run(
         ["git", "-C", ROOT, "archive", commit, "keras_rdkl"],
@@ -37,7 +36,14 @@ def load(commit):
                     source = f.read()
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(re.sub(r"\bkeras_rdkl\b", NAME, source))
-    sys.path.insert(0, folder)
+    return folder
+
+
+def load(commit):
+    """Imports and returns `keras_rdkl` as of `commit`, named `keras_rdkl_prev`."""
+    if NAME in sys.modules:
+        return sys.modules[NAME]
+    sys.path.insert(0, extract(commit))
     import importlib
 
     return importlib.import_module(NAME)

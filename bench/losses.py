@@ -22,10 +22,10 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import _common
+import _previous
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -60,28 +60,6 @@ def _fwd_bwd(loss_fn, y, logits):
         return v.item(), s.grad
 
     return f
-
-
-def build_previous(commit, root=ROOT):
-    """The package at `commit`, as `keras_rdkl_prev` in a new temporary folder."""
-    folder = tempfile.mkdtemp(prefix="keras_rdkl_prev_")
-    archive = subprocess.run(
-        ["git", "-C", root, "archive", commit, "keras_rdkl"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-    package = os.path.join(folder, "keras_rdkl_prev")
-    os.rename(os.path.join(folder, "keras_rdkl"), package)
-    for base, _, files in os.walk(package):
-        for name in files:
-            if name.endswith(".py"):
-                path = os.path.join(base, name)
-                with open(path, encoding="utf-8") as f:
-                    text = f.read()
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text.replace("keras_rdkl", "keras_rdkl_prev"))
-    return folder
 
 
 def _losses_module(contender):
@@ -209,7 +187,7 @@ def main():
     big_shape = [2, 2, 128, 128] if args.quick else [4, 8, 512, 512]
     k = 32
     rows_a, rows_b, rows_l, rows_h, rows_p = [], [], [], [], []
-    previous = build_previous(args.previous) if args.previous else None
+    previous = _previous.extract(args.previous) if args.previous else None
     lengths = [32, 64] if args.quick else [64, 128, 256, 512]
     heads = [1, 4] if args.quick else [1, 4, 10, 24]
     for backend in args.backends.split(","):
