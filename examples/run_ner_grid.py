@@ -94,22 +94,26 @@ PLANS = {
     ],
     "adversarial": [
         ("(a) no regularizer", f"{SHORT}"),
-        ("(b) FGM, epsilon 1", f"{SHORT} --adversarial fgm --adversarial-epsilon 1"),
         (
-            "(c) VAT sigmoid, epsilon 1",
-            f"{SHORT} --adversarial vat --adversarial-kl sigmoid",
+            "(b) FGM, epsilon 0.1",
+            f"{SHORT} --adversarial fgm --adversarial-epsilon 0.1",
         ),
         (
-            "(d) VAT softmax over each L x L grid, epsilon 1",
-            f"{SHORT} --adversarial vat --adversarial-kl softmax",
+            "(c) VAT sigmoid, epsilon 0.1",
+            f"{SHORT} --adversarial vat --adversarial-kl sigmoid --adversarial-epsilon 0.1",
+        ),
+        (
+            "(d) VAT softmax over each L x L grid, epsilon 0.1",
+            f"{SHORT} --adversarial vat --adversarial-kl softmax --adversarial-epsilon 0.1",
         ),
         (
             "(e) R-Drop sigmoid, alpha 0.5",
             f"{SHORT} --rdrop-alpha 0.5 --rdrop-kl sigmoid",
         ),
         (
-            "(f) semi-supervised VAT sigmoid, + unlabeled test split",
-            f"{SHORT} --adversarial vat --adversarial-kl sigmoid --unlabeled test",
+            "(f) semi-supervised VAT sigmoid, epsilon 0.1, + unlabeled test split",
+            f"{SHORT} --adversarial vat --adversarial-kl sigmoid --adversarial-epsilon 0.1 "
+            "--unlabeled test",
         ),
     ],
     "germeval": [

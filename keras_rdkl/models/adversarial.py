@@ -157,8 +157,10 @@ class AdversarialModel(keras.Model):
     sample's `L x D` entries, as Miyato et al. do), per token (`"token"`) or
     over the whole batch (`"batch"`: bert4keras and bert4torch normalize the
     whole embedding-matrix gradient). Positions the embedding layer masks
-    (`mask_zero=True`: padding) are not perturbed. Every pass draws its own
-    dropout masks, as bert4keras' and bert4torch's adversarial training do.
+    (`mask_zero=True`: padding) are not perturbed. All passes of a step draw
+    the same dropout masks (each starts from the same random-seed state), so
+    the adversarial term measures the perturbation only, not dropout noise
+    (that is R-Drop's term).
 
     Semi-supervised VAT: VAT's term needs no labels and counts every row,
     whatever its sample weight. Give unlabeled rows any target of the right
@@ -332,28 +334,46 @@ class AdversarialModel(keras.Model):
             raise ValueError(
                 f"`y` is needed for method={self.method!r}. Received: y=None"
             )
-        r, _ = self._attack(x, y, sample_weight, start=start)
+        r, _, _ = self._attack(x, y, sample_weight, start=start)
         return r
 
     def _passes(self, inputs, y, sample_weight):
         """The clean output and the output under the adversarial perturbation."""
-        r, clean = self._attack(inputs, y, sample_weight)
-        return clean, self._run(inputs, ops.stop_gradient(r))
+        r, clean, seeds = self._attack(inputs, y, sample_weight)
+        return clean, self._run(inputs, ops.stop_gradient(r), seeds)
 
-    def _run(self, inputs, r):
+    def _seeds(self):
+        """`(variable, value)` of every random-seed state of the wrapped model.
+
+        Keras counts a layer's `SeedGenerator` states in `variables`, not in
+        `weights`. Every pass of a step starts from these values, so all its
+        passes draw the same dropout masks.
+        """
+        weights = {id(w) for w in self.model.weights}
+        return [
+            (v, ops.copy(v.value)) for v in self.model.variables if id(v) not in weights
+        ]
+
+    def _run(self, inputs, r, seeds):
+        """A training pass with `r` added to the layer's output (None: nothing)."""
+        for variable, value in seeds:
+            variable.assign(value)
+        if r is None:
+            return self.model(inputs, training=True)
         with _replaced_call(self._layer, _plus(r)):
             return self.model(inputs, training=True)
 
     def _attack(self, inputs, y, sample_weight, start=None):
-        """`(r, clean output)`."""
+        """`(r, clean output, seeds)`."""
+        seeds = self._seeds()
         shape, mask = self._probe(inputs)
         if self.method == "vat":
-            return self._virtual_attack(inputs, shape, mask, start)
+            return self._virtual_attack(inputs, shape, mask, seeds, start)
         loss = self._loss_object()
         scale = self._attack_scale()
 
         def objective(r):
-            y_pred = self._run(inputs, r)
+            y_pred = self._run(inputs, r, seeds)
             return scale * loss(
                 y, y_pred, sample_weight=_wrapping.fresh(sample_weight)
             ), y_pred
@@ -362,15 +382,15 @@ class AdversarialModel(keras.Model):
             objective, ops.zeros(shape), self.model.variables
         )
         if self.method == "fgm":
-            return self.epsilon * self._unit(grad, mask), clean
+            return self.epsilon * self._unit(grad, mask), clean, seeds
         r = self._project(self.step_size * self._unit(grad, mask))
         for _ in range(self.steps - 1):
             _, grad = _autodiff.value_and_grad(objective, r, self.model.variables)
             r = self._project(r + self.step_size * self._unit(grad, mask))
-        return r, clean
+        return r, clean, seeds
 
-    def _virtual_attack(self, inputs, shape, mask, start):
-        clean = self.model(inputs, training=True)
+    def _virtual_attack(self, inputs, shape, mask, seeds, start):
+        clean = self._run(inputs, None, seeds)
         target = ops.stop_gradient(clean)
         scale = self._attack_scale()
         if start is None:
@@ -378,14 +398,14 @@ class AdversarialModel(keras.Model):
         direction = ops.convert_to_tensor(start, "float32")
 
         def objective(r):
-            y_pred = self._run(inputs, r)
+            y_pred = self._run(inputs, r, seeds)
             return scale * self._divergence_of(target, y_pred), None
 
         for _ in range(self.power_iterations):
             _, direction = _autodiff.value_and_grad(
                 objective, self.xi * self._unit(direction, mask), self.model.variables
             )
-        return self.epsilon * self._unit(direction, mask), clean
+        return self.epsilon * self._unit(direction, mask), clean, seeds
 
     def _probe(self, inputs):
         """Shape and Keras mask of the perturbed layer's output on `inputs`.

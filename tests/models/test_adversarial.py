@@ -240,6 +240,24 @@ def test_zero_epsilon_or_alpha_trains_as_the_plain_model(method, kwargs):
         )
 
 
+def test_all_passes_of_a_step_share_the_dropout_masks():
+    """With dropout on, a vanishing perturbation gives VAT's term 0 and FGM's
+    adversarial loss equal to the clean loss: only the perturbation differs."""
+    x, y = _text_data(16)
+    for method in ("fgm", "vat"):
+        model = AdversarialModel(_dropout_classifier(), method=method, epsilon=1e-7)
+        model.compile(
+            keras.optimizers.SGD(0.0),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+        term, loss = history["adversarial_loss"][0], history["loss"][0]
+        if method == "vat":
+            assert term < 1e-9
+        else:
+            np.testing.assert_allclose(loss, 2 * term, rtol=1e-5)
+
+
 def test_padding_is_not_perturbed_and_training_call_returns_the_batch():
     x, y = _text_data(8)
     for method in ("fgm", "pgd", "vat"):
