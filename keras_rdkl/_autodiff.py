@@ -1,4 +1,5 @@
-"""The gradient of a function with respect to a tensor, on every backend.
+"""The gradient of a function with respect to a tensor, on every backend
+(and the backend's own random state).
 
 Adversarial training needs the gradient of the loss with respect to a
 perturbation of the token embeddings, inside a training step whose own
@@ -14,6 +15,11 @@ terms): TensorFlow's inner tape and PyTorch's `autograd.grad` (without
 `stop_gradient`. The value and the auxiliary outputs stay differentiable
 with respect to the weights, so a forward pass made inside `fn` can be
 reused by the enclosing step.
+
+`random_state` / `set_random_state` let several passes of one step draw the
+same dropout masks: Keras' PyTorch dropout draws from PyTorch's global
+generator for layers built without a seed (its fast path), not from the
+layer's `SeedGenerator` state, so that generator is rewound too.
 """
 
 import keras
@@ -76,3 +82,26 @@ def value_and_grad(fn, x, state=()):
         "Adversarial training supports the TensorFlow, JAX and PyTorch backends. "
         f"Received: backend={backend!r}"
     )
+
+
+def random_state():
+    """The backend's own random-generator state that Keras dropout may draw
+    from (PyTorch's CPU and CUDA generators), or None."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return torch.get_rng_state(), cuda
+
+
+def set_random_state(state):
+    """Restores what `random_state` returned."""
+    if state is None:
+        return
+    import torch
+
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)

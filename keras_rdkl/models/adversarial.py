@@ -343,21 +343,24 @@ class AdversarialModel(keras.Model):
         return clean, self._run(inputs, ops.stop_gradient(r), seeds)
 
     def _seeds(self):
-        """`(variable, value)` of every random-seed state of the wrapped model.
+        """The random state every pass of a step starts from (same dropout masks).
 
-        Keras counts a layer's `SeedGenerator` states in `variables`, not in
-        `weights`. Every pass of a step starts from these values, so all its
-        passes draw the same dropout masks.
+        `(variable, value)` of every `SeedGenerator` state of the wrapped
+        model (Keras counts them in `variables`, not in `weights`), and the
+        backend generator's state where Keras dropout draws from it.
         """
         weights = {id(w) for w in self.model.weights}
-        return [
+        states = [
             (v, ops.copy(v.value)) for v in self.model.variables if id(v) not in weights
         ]
+        return states, _autodiff.random_state()
 
     def _run(self, inputs, r, seeds):
         """A training pass with `r` added to the layer's output (None: nothing)."""
-        for variable, value in seeds:
+        states, backend_state = seeds
+        for variable, value in states:
             variable.assign(value)
+        _autodiff.set_random_state(backend_state)
         if r is None:
             return self.model(inputs, training=True)
         with _replaced_call(self._layer, _plus(r)):
