@@ -129,7 +129,7 @@ def main():
     table = to_markdown(results)
     settings = (
         f"{args.steps} steps x {args.rounds} rounds per contender (after a warm-up "
-        "round), epsilon 0.5, PGD 3 steps of 0.3, VAT one power iteration (xi 10); "
+        "round), epsilon 0.5, PGD 3 steps of 0.3, VAT one power iteration (xi 0.001); "
         "Adam, ZLPR loss; median step and median of per-round ratios to plain."
     )
     _common.write_page(

@@ -186,7 +186,12 @@ class AdversarialModel(keras.Model):
         norm: `"sequence"`, `"token"` or `"batch"`: the axes of `||.||`.
         steps: PGD's number of attack steps (integer >= 1).
         step_size: PGD's step size (finite float > 0).
-        xi: VAT's size of the random start (finite float > 0).
+        xi: VAT's size of the random start (finite float > 0), small
+            against `epsilon`: the power iteration estimates the most
+            sensitive direction at the clean point. bert4keras' VAT example
+            uses 10 on its scale; on per-sentence norms of from-scratch
+            embeddings (about 0.5 a token) that large a start stalled
+            training in our runs (docs/adversarial.md).
         power_iterations: VAT's number of power iterations (integer >= 1).
         kl: VAT's divergence: `"auto"`, `"sigmoid"` (GlobalPointer and
             multi-label logits), `"softmax"`, or a
@@ -232,7 +237,7 @@ class AdversarialModel(keras.Model):
         norm="sequence",
         steps=3,
         step_size=0.3,
-        xi=10.0,
+        xi=1e-3,
         power_iterations=1,
         kl="auto",
         seed=None,
