@@ -144,6 +144,7 @@ def train(model, loss, x, y, args, label):
             epsilon=args.adversarial_epsilon,
             alpha=args.adversarial_alpha,
             embedding="embed",
+            xi=args.vat_xi,
             seed=args.seed,
         )
         label += f" + {args.adversarial} (epsilon {args.adversarial_epsilon})"
@@ -296,6 +297,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--adversarial-epsilon", type=float, default=1.0)
     p.add_argument("--adversarial-alpha", type=float, default=1.0)
+    p.add_argument("--vat-xi", type=float, default=1e-3, help="VAT's random start size")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--verbose", type=int, default=2, help="Keras fit verbosity: 0, 1 (bars) or 2"

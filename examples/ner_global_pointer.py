@@ -97,9 +97,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--pgd-steps", type=int, default=3, help="PGD's attack steps")
     p.add_argument("--pgd-step-size", type=float, default=0.3, help="PGD's step size")
-    p.add_argument(
-        "--vat-xi", type=float, default=1e-3, help="VAT's random start size"
-    )
+    p.add_argument("--vat-xi", type=float, default=1e-3, help="VAT's random start size")
     p.add_argument(
         "--unlabeled",
         default="none",
