@@ -366,6 +366,13 @@ def test_global_pointer_tagger_trains(method):
     assert np.all(np.isfinite(history["loss"])) and history["adversarial_loss"][0] > 0
     assert history["loss"][-1] < history["loss"][0]
     assert tuple(model.predict(x[:3], verbose=0).shape) == (3, 2, 10, 10)
+    # evaluate makes one plain pass: the wrapped model's own loss.
+    model.model.compile(loss=MultilabelCategoricalCrossentropy(axis=(-2, -1)))
+    np.testing.assert_allclose(
+        model.evaluate(x, y, verbose=0),
+        model.model.evaluate(x, y, verbose=0),
+        rtol=1e-5,
+    )
 
 
 def test_batch_normalization_statistics_update():

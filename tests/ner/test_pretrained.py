@@ -23,6 +23,7 @@ keras_hub = pytest.importorskip(
 from keras_rdkl import MASK_THRESHOLD  # noqa: E402
 from keras_rdkl import ner  # noqa: E402
 from keras_rdkl.losses.crf import crf_negative_log_likelihood  # noqa: E402
+from keras_rdkl.models import AdversarialModel  # noqa: E402
 from keras_rdkl.models import RDropModel  # noqa: E402
 from keras_rdkl.ner.optimizers import NO_DECAY  # noqa: E402
 from keras_rdkl.ner.optimizers import find_backbone  # noqa: E402
@@ -451,3 +452,22 @@ def test_backbone_and_head_get_their_rates(hub_preset):
     for v, old in zip(variables, before, strict=True):
         rate = 1e-4 if id(v) in inside else 1e-2
         np.testing.assert_allclose(old - to_np(v), rate, rtol=1e-2, err_msg=v.path)
+
+
+def test_adversarial_training_perturbs_the_backbone_token_embedding(hub_preset):
+    """FGM on a keras-hub backbone tagger: the token embedding is found (not
+    the segment or position embedding), padding is not perturbed, one step
+    trains with finite losses."""
+    tagger = ner.build_pretrained_tagger(
+        hub_preset, 2, head="global_pointer", head_size=8
+    )
+    x, y = _train_data("global_pointer")
+    model = AdversarialModel(tagger, method="fgm", epsilon=0.5)
+    assert model.embedding == "token_embedding"
+    model.compile("adam", loss=ner.tagger_loss(tagger))
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0]) and history["adversarial_loss"][0] > 0
+    r = to_np(model.perturbation(x, y))
+    # The tagger adds [CLS] and [SEP] around the pieces: L + 2 positions.
+    assert r.shape == (4, 8, SIZE["hidden"])
+    np.testing.assert_allclose(np.sqrt((r**2).sum((1, 2))), 0.5, rtol=1e-4)
