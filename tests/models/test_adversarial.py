@@ -368,11 +368,11 @@ def test_global_pointer_tagger_trains(method):
     assert tuple(model.predict(x[:3], verbose=0).shape) == (3, 2, 10, 10)
     # evaluate makes one plain pass: the wrapped model's own loss.
     model.model.compile(loss=MultilabelCategoricalCrossentropy(axis=(-2, -1)))
+    got = model.evaluate(x, y, verbose=0, return_dict=True)
     np.testing.assert_allclose(
-        model.evaluate(x, y, verbose=0),
-        model.model.evaluate(x, y, verbose=0),
-        rtol=1e-5,
+        got["loss"], model.model.evaluate(x, y, verbose=0), rtol=1e-5
     )
+    assert got["adversarial_loss"] == 0.0
 
 
 def test_batch_normalization_statistics_update():
