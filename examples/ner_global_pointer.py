@@ -79,8 +79,9 @@ def parse_args(argv=None):
     p.add_argument(
         "--adversarial-epsilon",
         type=float,
-        default=1.0,
-        help="size of the perturbation (L2 norm per sentence)",
+        default=0.1,
+        help="size of the perturbation (L2 norm per sentence; 0.1 suits from-scratch "
+        "embeddings, about 0.5 a token)",
     )
     p.add_argument(
         "--adversarial-alpha",
