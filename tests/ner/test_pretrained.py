@@ -456,8 +456,8 @@ def test_backbone_and_head_get_their_rates(hub_preset):
 
 def test_adversarial_training_perturbs_the_backbone_token_embedding(hub_preset):
     """FGM on a keras-hub backbone tagger: the token embedding is found (not
-    the segment or position embedding), padding is not perturbed, one step
-    trains with finite losses."""
+    the segment or position embedding) and one step trains with finite
+    losses (tests/models/test_adversarial.py checks the perturbation)."""
     tagger = ner.build_pretrained_tagger(
         hub_preset, 2, head="global_pointer", head_size=8
     )
@@ -467,7 +467,3 @@ def test_adversarial_training_perturbs_the_backbone_token_embedding(hub_preset):
     model.compile("adam", loss=ner.tagger_loss(tagger))
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0]) and history["adversarial_loss"][0] > 0
-    r = to_np(model.perturbation(x, y))
-    # The tagger adds [CLS] and [SEP] around the pieces: L + 2 positions.
-    assert r.shape == (4, 8, SIZE["hidden"])
-    np.testing.assert_allclose(np.sqrt((r**2).sum((1, 2))), 0.5, rtol=1e-4)
