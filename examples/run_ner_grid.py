@@ -170,6 +170,15 @@ PREPARE = {
 }
 
 
+def finished(out):
+    """`(table, variant, seed)` of every run in `<out>/ner_runs.jsonl`."""
+    path = out / "ner_runs.jsonl"
+    if not path.exists():
+        return set()
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r.get("table"), r.get("variant"), r.get("seed")) for r in runs}
+
+
 def mean_sd(values):
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return statistics.mean(values), sd
@@ -292,6 +301,11 @@ def main(argv=None):
         help="TABLE/VARIANT: also show that table's finished runs of VARIANT (repeatable)",
     )
     p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the (table, variant, seed) runs already in ner_runs.jsonl",
+    )
+    p.add_argument(
         "--rewrite",
         action="store_true",
         help="only rewrite the markdown table of --table from the finished runs",
@@ -333,7 +347,7 @@ def main(argv=None):
     for table in dict.fromkeys(j[0] for j in jobs):
         for seed in args.seeds:
             for t, name, flags in jobs:
-                if t != table:
+                if t != table or (args.resume and (t, name, seed) in finished(out)):
                     continue
                 with tempfile.TemporaryDirectory() as tmp:
                     run_flags = f"{flags} {args.extra} --seed {seed} --verbose 0 --output-dir {tmp}"
