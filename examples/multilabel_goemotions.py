@@ -347,46 +347,39 @@ def main(argv=None):
     def zlpr_prob(s):
         return keras.ops.convert_to_numpy(zlpr_probability(s)).astype("float64")
 
-    seconds, f1_rows, cal_rows = {}, [], []
-    if "zlpr" in args.losses:
-        zlpr_model = fresh()
-        seconds["zlpr"] = train(
-            zlpr_model,
+    # name, loss, label, natural threshold, probability, calibration mappings
+    classifiers = {
+        "zlpr": (
+            "ZLPR",
             MultilabelCategoricalCrossentropy(),
-            x_tr,
-            y_tr,
-            args,
             "ZLPR (MultilabelCategoricalCrossentropy)",
-        )
-        s_dv = predict_logits(zlpr_model, x_dv)
-        s_te = predict_logits(zlpr_model, x_te)
-        f1_rows.append(
-            evaluate("ZLPR", "s > 0", 0.5, s_dv, s_te, zlpr_prob, y_dv, y_te)
-        )
-        cal_rows += [
-            calibration_row(
-                "ZLPR", "sigmoid(2s)", y_te, zlpr_prob(s_te), args.num_bins
-            ),
-            calibration_row("ZLPR", "sigmoid(s)", y_te, sigmoid(s_te), args.num_bins),
-        ]
-    if "bce" in args.losses:
-        bce_model = fresh()
-        seconds["bce"] = train(
-            bce_model,
+            "s > 0",
+            zlpr_prob,
+            [("sigmoid(2s)", zlpr_prob), ("sigmoid(s)", sigmoid)],
+        ),
+        "bce": (
+            "BCE",
             keras.losses.BinaryCrossentropy(from_logits=True),
-            x_tr,
-            y_tr,
-            args,
             "sigmoid binary cross-entropy",
-        )
-        z_dv = predict_logits(bce_model, x_dv)
-        z_te = predict_logits(bce_model, x_te)
+            "sigmoid(z) > 0.5",
+            sigmoid,
+            [("sigmoid(z)", sigmoid)],
+        ),
+    }
+    seconds, f1_rows, cal_rows = {}, [], []
+    for key in args.losses:
+        name, loss, label, natural, to_prob, mappings = classifiers[key]
+        model = fresh()
+        seconds[key] = train(model, loss, x_tr, y_tr, args, label)
+        scores_dv = predict_logits(model, x_dv)
+        scores_te = predict_logits(model, x_te)
         f1_rows.append(
-            evaluate("BCE", "sigmoid(z) > 0.5", 0.5, z_dv, z_te, sigmoid, y_dv, y_te)
+            evaluate(name, natural, 0.5, scores_dv, scores_te, to_prob, y_dv, y_te)
         )
-        cal_rows.append(
-            calibration_row("BCE", "sigmoid(z)", y_te, sigmoid(z_te), args.num_bins)
-        )
+        for mapping, prob in mappings:
+            cal_rows.append(
+                calibration_row(name, mapping, y_te, prob(scores_te), args.num_bins)
+            )
     info = _common.run_info(__file__, argv)
     header = (
         f"GoEmotions test ({len(x_te)} examples, {n_labels} labels), {args.epochs} epochs, "
