@@ -4,7 +4,8 @@ On PyTorch `fit` runs eagerly, so any `.item()`, `bool(tensor)`, `.tolist()`
 or NumPy conversion in a loss, layer, metric or wrapper would run on every
 step (and stall a GPU's queue). This test counts the reads made while a
 keras_rdkl frame is on the stack, between `on_train_batch_begin` and
-`on_train_batch_end`, for the package's main training set-ups. TensorFlow and
+`on_train_batch_end`, for the package's main training set-ups (R-Drop, FGM, PGD and VAT wrappers
+included). TensorFlow and
 JAX compile the step (`tf.function`, `jax.jit`), where a value cannot be read
 at all; there a read fails the trace, which the rest of the suite would show.
 """
@@ -115,6 +116,37 @@ def test_global_pointer_tagger_with_rdrop(monkeypatch):
         metrics=[keras_rdkl.metrics.SpanF1(name="f1")],
     )
     assert _fit(model, x, y, monkeypatch) == []
+
+
+@pytest.mark.parametrize("method", ["fgm", "pgd", "vat"])
+def test_global_pointer_tagger_with_adversarial_training(method, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = _tokens(rng)
+    y = np.zeros((16, 3, 12, 12), "float32")
+    y[np.arange(16), rng.integers(0, 3, 16), 1, 2] = 1.0
+    tagger = ner.build_span_tagger(50, 3, encoder="idcnn", hidden=16, head_size=8)
+    model = keras_rdkl.AdversarialModel(
+        tagger, method=method, epsilon=0.5, steps=2, seed=0
+    )
+    model.compile(
+        "adam",
+        ner.tagger_loss(tagger),
+        metrics=[keras_rdkl.metrics.SpanF1(name="f1")],
+    )
+    # Rows of sample weight 0 feed VAT's term only (semi-supervised).
+    sample_weight = np.where(np.arange(16) % 4 == 0, 0.0, 1.0).astype("float32")
+    counter = HostReads(monkeypatch)
+    history = model.fit(
+        x,
+        y,
+        sample_weight=sample_weight,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[counter],
+    )
+    assert all(np.isfinite(v).all() for v in history.history.values())
+    assert counter.reads == []
 
 
 def test_crf_tagger(monkeypatch):
