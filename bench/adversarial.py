@@ -35,7 +35,12 @@ def build_models(keras, quick):
             keras, 4000, length, hidden, layers, 10, masked=True
         )
 
-    return {
+    def cluener():
+        from keras_rdkl import ner
+
+        return ner.build_span_tagger(3500, 10, encoder="bilstm", hidden=256)
+
+    models = {
         "classifier (Embedding 20k x 128, mean, 256, 28 labels; ZLPR), B=64": (
             classifier,
             64,
@@ -47,14 +52,28 @@ def build_models(keras, quick):
             "spans",
         ),
     }
+    if not quick:
+        # The CLUENER example's model at its size (BiLSTM 256, 10 types, L=128).
+        models[
+            "GlobalPointer NER (CLUENER example: BiLSTM 256, L=128, 10 types), B=32"
+        ] = (
+            cluener,
+            32,
+            "spans128",
+        )
+    return models
 
 
 def make_data(np, kind, n, length=64):
     rng = np.random.default_rng(0)
+    if kind == "spans128":
+        kind, length, vocab = "spans", 128, 3500
+    else:
+        vocab = 4000
     if kind == "multilabel":
         x = rng.integers(1, 20000, size=(n, 48)).astype("int32")
         return x, (rng.random((n, 28)) < 0.05).astype("float32")
-    x = rng.integers(1, 4000, size=(n, length)).astype("int32")
+    x = rng.integers(1, vocab, size=(n, length)).astype("int32")
     y = (rng.random((n, 10, length, length)) < 0.002).astype("float32")
     return x, y
 

@@ -217,3 +217,22 @@ def crf_viterbi(e, a, valid, start_penalty, end_penalty, ops_form):
 
         return _torch_kernels.crf_viterbi(e, a, valid, start_penalty, end_penalty)
     return ops_form(e, a, valid, start_penalty, end_penalty)
+
+
+# ---- The best spans of a serving model (keras_rdkl/ner/serving.py) -----------
+
+
+def sorted_top_k(x, k):
+    """`(values, indices)` of the `k` largest entries of each row of `x` `[batch, n]`, best first.
+
+    Ties go to the lower index. On JAX this is a full sort: JAX lowers
+    `top_k` to a StableHLO composite that the TensorFlow 2.21 runtime cannot
+    read back, so a JAX SavedModel (`model.export(format="tf_saved_model")`)
+    holding it would not load; the sort loads everywhere.
+    """
+    from keras import ops
+
+    if keras.backend.backend() != "jax":
+        return ops.top_k(x, k, sorted=True)
+    index = ops.argsort(-x, axis=-1)[:, :k]
+    return ops.take_along_axis(x, index, axis=-1), index

@@ -39,6 +39,9 @@ from keras_rdkl.ner.pretrained import build_pretrained_tagger
 from keras_rdkl.ner.saving import load_tagger
 from keras_rdkl.ner.saving import save_tagger
 from keras_rdkl.ner.scoring import entity_scores
+from keras_rdkl.ner.serving import TopSpans
+from keras_rdkl.ner.serving import build_serving_model
+from keras_rdkl.ner.serving import export_tagger
 from keras_rdkl.ner.scoring import format_scores
 from keras_rdkl.ner.subwords import SubwordBatches
 from keras_rdkl.ner.subwords import SubwordTokenizer
@@ -66,17 +69,20 @@ __all__ = [
     "SubwordBatches",
     "SubwordTokenizer",
     "TokenDropout",
+    "TopSpans",
     "Vocabulary",
     "WarmupLinearDecay",
     "WordPieces",
     "ZeroPadding",
     "bert_vocabulary",
     "bilstm_encoder",
+    "build_serving_model",
     "build_bert_tagger",
     "build_pretrained_tagger",
     "build_span_tagger",
     "embedding_matrix",
     "entity_scores",
+    "export_tagger",
     "find_crf",
     "fine_tuning_optimizer",
     "format_scores",
