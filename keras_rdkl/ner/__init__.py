@@ -39,10 +39,10 @@ from keras_rdkl.ner.pretrained import build_pretrained_tagger
 from keras_rdkl.ner.saving import load_tagger
 from keras_rdkl.ner.saving import save_tagger
 from keras_rdkl.ner.scoring import entity_scores
+from keras_rdkl.ner.scoring import format_scores
 from keras_rdkl.ner.serving import TopSpans
 from keras_rdkl.ner.serving import build_serving_model
 from keras_rdkl.ner.serving import export_tagger
-from keras_rdkl.ner.scoring import format_scores
 from keras_rdkl.ner.subwords import SubwordBatches
 from keras_rdkl.ner.subwords import SubwordTokenizer
 from keras_rdkl.ner.subwords import WordPieces
