@@ -91,6 +91,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/ner_heads.py --quick --output $(BENCH_OUT)/ner_heads.md
 	$(PY) bench/bert.py --quick --output $(BENCH_OUT)/bert.md
 	$(PY) bench/ner_encoders.py --quick --output $(BENCH_OUT)/ner_encoders.md
+	$(PY) bench/adversarial.py --quick --output $(BENCH_OUT)/adversarial.md
+	$(PY) bench/serving.py --quick --output $(BENCH_OUT)/serving.md
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) runs .pytest_cache
