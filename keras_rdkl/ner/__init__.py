@@ -42,6 +42,7 @@ from keras_rdkl.ner.scoring import entity_scores
 from keras_rdkl.ner.scoring import format_scores
 from keras_rdkl.ner.serving import TopSpans
 from keras_rdkl.ner.serving import build_serving_model
+from keras_rdkl.ner.serving import export_model
 from keras_rdkl.ner.serving import export_tagger
 from keras_rdkl.ner.subwords import SubwordBatches
 from keras_rdkl.ner.subwords import SubwordTokenizer
@@ -82,6 +83,7 @@ __all__ = [
     "build_span_tagger",
     "embedding_matrix",
     "entity_scores",
+    "export_model",
     "export_tagger",
     "find_crf",
     "fine_tuning_optimizer",

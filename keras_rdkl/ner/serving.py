@@ -41,8 +41,15 @@ from keras_rdkl.layers.crf import ConditionalRandomField
 from keras_rdkl.masking import MASK_THRESHOLD
 from keras_rdkl.ner.builder import find_crf
 from keras_rdkl.ner.data import Vocabulary
+from keras_rdkl.ner.pretrained import AddSpecialTokens
 
-__all__ = ["TopSpans", "ViterbiTags", "build_serving_model", "export_tagger"]
+__all__ = [
+    "TopSpans",
+    "ViterbiTags",
+    "build_serving_model",
+    "export_model",
+    "export_tagger",
+]
 
 FORMATS = {"onnx": "model.onnx", "tf_saved_model": "saved_model"}
 # The backends whose Keras export keeps the batch size and length dynamic
@@ -345,13 +352,7 @@ def export_tagger(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / FORMATS[format]
     names = [t.name for t in keras.tree.flatten(serving.inputs)]
-    # Keras' ONNX export wants a model that has been called (its input
-    # signature); one short batch does it.
-    sample = {n: _sample_input(serving, n, max_chars) for n in names}
-    serving(sample if len(names) > 1 else sample[names[0]])
-    if format == "onnx":
-        _convert_erfc()
-    serving.export(str(path), format=format, verbose=False, **_export_options(serving))
+    export_model(serving, path, format, max_chars=max_chars)
     head = "spans" if crf is None else ("crf_emissions" if settings else "crf")
     outputs = {
         "spans": SPAN_OUTPUTS,
@@ -406,6 +407,33 @@ def _crf_settings(crf):
     }
 
 
+def export_model(model, path, format="onnx", max_chars=16):
+    """Exports a serving model (`build_serving_model`) with `model.export`, as `export_tagger` does.
+
+    For a serving model that `export_tagger` does not write a server's folder
+    for (a tagger on a pretrained backbone): the same checks of backend and
+    format, the same conversions (see docs/serving.md), and on JAX one
+    symbolic batch and length shared by every input, bounded by a pretrained
+    backbone's position table.
+
+    Args:
+        model: the serving model.
+        path: the artifact's path (`.onnx` file or SavedModel folder).
+        format: `"onnx"` (from TensorFlow) or `"tf_saved_model"` (from
+            TensorFlow or JAX).
+        max_chars: the width of a `char_ids` input, if the model has one.
+    """
+    _check_export(format)
+    names = [t.name for t in keras.tree.flatten(model.inputs)]
+    # Keras' exporters want a model that has been called (its input
+    # signature); one short batch does it.
+    sample = {n: _sample_input(model, n, max_chars) for n in names}
+    model(sample if len(names) > 1 else sample[names[0]])
+    if format == "onnx":
+        _convert_erfc()
+    model.export(str(path), format=format, verbose=False, **_export_options(model))
+
+
 def _sample_input(model, name, max_chars):
     import numpy as np
 
@@ -428,9 +456,21 @@ def _export_options(model):
         dims = ["batch", "length"] + [str(d) for d in tensor.shape[2:]]
         return f"({', '.join(dims)})"
 
+    # A pretrained backbone's position table bounds the length (two places
+    # go to the special tokens that `AddSpecialTokens` adds).
+    constraints = []
+    for layer in model.layers:
+        longest = getattr(layer, "max_sequence_length", None)
+        if isinstance(longest, int):
+            special = any(isinstance(x, AddSpecialTokens) for x in model.layers)
+            constraints.append(f"length <= {longest - 2 * special}")
     return {
         "jax2tf_kwargs": {
-            "polymorphic_shapes": [keras.tree.map_structure(shape, model.input)]
+            "polymorphic_shapes": [keras.tree.map_structure(shape, model.input)],
+            "polymorphic_constraints": constraints,
+            # A server needs no gradient (and jax2tf converts the gradient
+            # without the constraints).
+            "with_gradient": False,
         }
     }
 

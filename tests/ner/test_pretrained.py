@@ -467,3 +467,55 @@ def test_adversarial_training_perturbs_the_backbone_token_embedding(hub_preset):
     model.compile("adam", loss=ner.tagger_loss(tagger))
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0]) and history["adversarial_loss"][0] > 0
+
+
+@pytest.mark.parametrize("head", ["global_pointer", "crf"])
+def test_backbone_tagger_exports_with_its_decoding(hub_preset, head, tmp_path):
+    """A keras-hub BERT tagger, wrapped for training, exports with its decoding.
+
+    The serving model of the wrapper is its inner tagger's; where this backend
+    exports (`ner.serving.EXPORTS_FROM`), the artifact's outputs equal the
+    serving model's `predict` (BERT's exact GELU reaches ONNX as `1 - Erf`).
+    """
+    from keras_rdkl.ner import serving
+
+    tagger = ner.build_pretrained_tagger(hub_preset, 2, head=head, head_size=8)
+    x, _ = _train_data(head)
+    model = serving.build_serving_model(RDropModel(tagger), max_spans=64)
+    expected = model.predict(x, verbose=0)
+    if head == "crf":
+        emissions = tagger.predict(x, verbose=0)
+        mask = x["padding_mask"] > 0
+        paths, _ = ner.find_crf(tagger).decode(emissions, mask=mask)
+        np.testing.assert_array_equal(
+            expected["tags"], np.where(mask, keras.ops.convert_to_numpy(paths), 0)
+        )
+    else:
+        from keras_rdkl.spans import decode_spans
+
+        spans = decode_spans(tagger.predict(x, verbose=0), mask=x["padding_mask"])
+        assert expected["count"].tolist() == [len(s) for s in spans]
+    backend = keras.backend.backend()
+    for fmt in [f for f, ok in serving.EXPORTS_FROM.items() if backend in ok]:
+        if fmt == "onnx" and head == "crf":
+            continue  # tf2onnx cannot convert the Viterbi loop (docs/serving.md)
+        if not _have("tensorflow", "tf2onnx", "onnxruntime"):
+            pytest.skip("exporting needs tensorflow, tf2onnx and onnxruntime")
+        path = str(tmp_path / fmt)
+        serving.export_model(model, path, fmt)
+        if fmt == "onnx":
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(path)
+            feed = {i.name: x[i.name] for i in session.get_inputs()}
+            names = [o.name for o in session.get_outputs()]
+            got = dict(zip(names, session.run(None, feed), strict=True))
+        else:
+            import tensorflow as tf
+
+            serve = tf.saved_model.load(path).signatures["serving_default"]
+            out = serve(**{k: tf.constant(v) for k, v in x.items()})
+            got = {k: v.numpy() for k, v in out.items()}
+        assert sorted(got) == sorted(expected)
+        for key, value in expected.items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-4, atol=1e-4)
