@@ -267,6 +267,14 @@ def build_serving_model(tagger, max_spans=64, threshold=0.0):
 
 
 def _check_export(fmt):
+    if fmt == "litert":
+        raise ValueError(
+            "format='litert' is not supported: Keras exports the taggers to LiteRT "
+            "only with TensorFlow Select ops (FlexStridedSlice, and "
+            "FlexTensorListReserve for the BiLSTM and Viterbi loops), which the "
+            "ai-edge-litert 2.3 and TensorFlow 2.21 interpreters tested here cannot "
+            "run (docs/serving.md). Use 'onnx' or 'tf_saved_model'."
+        )
     if fmt not in FORMATS:
         raise ValueError(
             f"`format` must be one of {sorted(FORMATS)}. Received: format={fmt!r}"

@@ -234,6 +234,8 @@ def test_bad_arguments_name_themselves(taggers, tmp_path):
     model, vocab = taggers["global_pointer"][:2]
     with pytest.raises(ValueError, match="format"):
         serving.export_tagger(tmp_path, model, vocab, format="tflite")
+    with pytest.raises(ValueError, match="Select ops"):
+        serving.export_tagger(tmp_path, model, vocab, format="litert")
     with pytest.raises(ValueError, match="max_spans"):
         serving.TopSpans(max_spans=0)
     with pytest.raises(ValueError, match="functional"):
