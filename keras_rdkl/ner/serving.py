@@ -18,15 +18,21 @@ model's outputs are entities rather than score grids:
 `serving.json`: the vocabulary, the type names and the input and output
 names, everything a server needs to turn raw text into entities without
 keras-rdkl (`examples/serve_tagger.py` does it with onnxruntime or
-TensorFlow and NumPy only).
+TensorFlow and NumPy only). A CRF tagger's ONNX file gives the emissions
+(tf2onnx cannot convert the Viterbi loop) and `serving.json` its
+transitions and constraints, which the server decodes with NumPy.
+`export_model(model, path, format)` exports any serving model the same way
+(a tagger on a pretrained backbone, whose sub-word tokenizer `export_tagger`
+does not write out yet).
 
 Which backend exports which format (Keras 3.15, checked by the tests):
 `"tf_saved_model"` from TensorFlow and JAX; `"onnx"` from TensorFlow. The
 PyTorch export of Keras fixes the batch size and length, and JAX's ONNX
 converter (jax2onnx) cannot convert the BiLSTM's reversed scan: from those
-backends `export_tagger` raises a `ValueError` naming the command that
-exports the same saved tagger from TensorFlow (`python -m
-keras_rdkl.ner.export`).
+backends the export raises a `ValueError` naming the command that exports
+the same saved tagger from TensorFlow (`python -m keras_rdkl.ner.serving
+FOLDER --format onnx`). `"litert"` is refused with its reason (see
+docs/serving.md).
 """
 
 import json
