@@ -85,9 +85,10 @@ class Tagger:
 
     def _batch(self, token_lists):
         length = max(1, max(len(t) for t in token_lists))
+        features = [self._features(t) for t in token_lists]  # once per sentence
         feed = {}
         for name in self.settings["inputs"]:
-            rows = [self._features(t)[name] if t else [] for t in token_lists]
+            rows = [f[name] for f in features]
             shape = (len(rows), length) + (
                 (self.settings["max_chars"],) if name == "char_ids" else ()
             )
