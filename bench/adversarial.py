@@ -15,6 +15,10 @@ ratios with a 95% bootstrap interval.
 
     python bench/adversarial.py --quick          # smoke run
     python bench/adversarial.py                  # all backends -> bench/results/adversarial.md
+    python bench/adversarial.py --previous d5001f7   # also FGM and VAT as of a commit
+
+`--previous COMMIT` adds `AdversarialModel` as it was at COMMIT
+(bench/_previous.py) as two more contenders, FGM and VAT, in the same rounds.
 """
 
 import _common
@@ -85,6 +89,11 @@ def run_backend(args):
     from keras_rdkl import AdversarialModel
     from keras_rdkl.losses import MultilabelCategoricalCrossentropy
 
+    old = None
+    if args.previous:
+        import _previous
+
+        old = _previous.load(args.previous)
     rows = []
     for name, (factory, batch, kind) in build_models(keras, args.quick).items():
         axis = -1 if kind == "multilabel" else (-2, -1)
@@ -98,11 +107,23 @@ def run_backend(args):
                 model = AdversarialModel(model, method=method, epsilon=0.5)
             model.compile("adam", MultilabelCategoricalCrossentropy(axis=axis))
             contenders[method] = (model, x, y, batch)
+        for method in ("fgm", "vat") if old else ():
+            keras.utils.set_random_seed(0)
+            model = old.AdversarialModel(factory(), method=method, epsilon=0.5)
+            model.compile(
+                "adam", old.losses.MultilabelCategoricalCrossentropy(axis=axis)
+            )
+            contenders[f"{method}@previous"] = (model, x, y, batch)
         times = _common.fit_step_times(contenders, args.rounds, args.steps)
         row = {"model": name, "plain_ms": 1000 * times["plain"][0]}
         for method in ("fgm", "pgd", "vat"):
             row[f"{method}_ms"] = 1000 * times[method][0]
             row[method] = _common.paired_ratio(times, method, "plain")
+        for method in ("fgm", "vat") if old else ():
+            row[f"{method}_previous_ms"] = 1000 * times[f"{method}@previous"][0]
+            row[f"{method}_previous"] = _common.paired_ratio(
+                times, method, f"{method}@previous"
+            )
         rows.append(row)
     return {"backend": keras.backend.backend(), "rows": rows}
 
@@ -124,6 +145,21 @@ def to_markdown(results):
                 f"| {row['fgm_ms']:.1f} | {ratio(row['fgm'])} | {row['pgd_ms']:.1f} "
                 f"| {ratio(row['pgd'])} | {row['vat_ms']:.1f} | {ratio(row['vat'])} |"
             )
+    if not any("fgm_previous" in row for r in results for row in r["rows"]):
+        return "\n".join(lines)
+    lines += [
+        "",
+        "| backend | model | FGM ms, previous | FGM this / previous (95% interval) "
+        "| VAT ms, previous | VAT this / previous (95% interval) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for row in result["rows"]:
+            lines.append(
+                f"| {result['backend']} | {row['model']} "
+                f"| {row['fgm_previous_ms']:.1f} | {ratio(row['fgm_previous'])} "
+                f"| {row['vat_previous_ms']:.1f} | {ratio(row['vat_previous'])} |"
+            )
     return "\n".join(lines)
 
 
@@ -132,6 +168,7 @@ def main():
     p.add_argument("--steps", type=int, default=5, help="steps per contender per round")
     p.add_argument("--rounds", type=int, default=10, help="timed rounds")
     p.add_argument("--output", default="bench/results/adversarial.md")
+    p.add_argument("--previous", help="also time AdversarialModel as of this commit")
     args = p.parse_args()
     if args.quick:
         args.steps, args.rounds = 2, 2
@@ -141,6 +178,8 @@ def main():
     extra = ["--steps", str(args.steps), "--rounds", str(args.rounds)]
     if args.quick:
         extra.append("--quick")
+    if args.previous:
+        extra += ["--previous", args.previous]
     results = []
     for backend in args.backends:
         results.append(_common.run_worker(__file__, backend, extra))

@@ -12,9 +12,12 @@ piece: `value_and_grad`. Everything else in keras_rdkl.models.adversarial is
 The returned gradient is a constant for the enclosing step (no second-order
 terms): TensorFlow's inner tape and PyTorch's `autograd.grad` (without
 `create_graph`) record no graph for it, and JAX's is cut with
-`stop_gradient`. The value and the auxiliary outputs stay differentiable
-with respect to the weights, so a forward pass made inside `fn` can be
-reused by the enclosing step.
+`stop_gradient`. The value stays differentiable with respect to the
+weights, so a loss computed inside `fn` can be the enclosing step's loss.
+On eager PyTorch the enclosing step would then run the backward of `fn`'s
+graph a second time; given `weights`, the one backward takes the gradient
+with respect to them too and the returned value hands it on (XLA and
+`tf.function` see the whole step and need no such help).
 
 `random_state` / `set_random_state` let several passes of one step draw the
 same dropout masks: Keras' PyTorch dropout draws from PyTorch's global
@@ -25,7 +28,7 @@ layer's `SeedGenerator` state, so that generator is rewound too.
 import keras
 
 
-def value_and_grad(fn, x, state=()):
+def value_and_grad(fn, x, state=(), weights=()):
     """`(value, aux), grad`: `fn(x)` and the gradient of its value at `x`.
 
     Args:
@@ -37,6 +40,12 @@ def value_and_grad(fn, x, state=()):
             seeds). On JAX, values assigned inside a transformation must leave
             it as outputs: `fn` runs in a `keras.StatelessScope` over them and
             their new values are assigned after it.
+        weights: Keras variables the enclosing step differentiates `value`
+            by (its trainable weights). On PyTorch their gradient is taken
+            in the same backward as `x`'s, and the returned value's backward
+            hands it on, scaled by the upstream gradient: the enclosing
+            step's backward does not go through `fn`'s graph again, and
+            `aux` is no longer differentiable. Other backends ignore it.
 
     Returns:
         `(value, aux)` as `fn` returns them and `d value / d x`, shaped and
@@ -76,12 +85,34 @@ def value_and_grad(fn, x, state=()):
             value, aux = fn(x)
         if not value.requires_grad:
             return (value, aux), torch.zeros_like(x)
-        (grad,) = torch.autograd.grad(value, x, retain_graph=True, allow_unused=True)
-        return (value, aux), torch.zeros_like(x) if grad is None else grad
+        params = [w.value for w in weights if w.value.requires_grad]
+        grads = torch.autograd.grad(
+            value, [x, *params], retain_graph=not params, allow_unused=True
+        )
+        grad = torch.zeros_like(x) if grads[0] is None else grads[0]
+        if params:
+            value = _torch_reused(value, params, grads[1:])
+        return (value, aux), grad
     raise ValueError(
         "Adversarial training supports the TensorFlow, JAX and PyTorch backends. "
         f"Received: backend={backend!r}"
     )
+
+
+def _torch_reused(value, params, grads):
+    """`value` (detached) whose backward gives `params` the gradients `grads`."""
+    import torch
+
+    class Reused(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, value, *params):
+            return value.clone()
+
+        @staticmethod
+        def backward(ctx, upstream):
+            return None, *(None if g is None else g * upstream for g in grads)
+
+    return Reused.apply(value.detach(), *params)
 
 
 def random_state():

@@ -26,7 +26,7 @@ def _on_torch():
 # for hard and soft targets in place of about thirty eager `keras.ops` calls
 # (BENCHMARKS.md says by how much); XLA and tf.function fuse the `keras.ops`
 # log-space form. `log1p_sum_exp` (sparse ZLPR, distillation) has a PyTorch
-# form for precision (see there); `softmax_kl` one for speed.
+# form for precision (see there); `softmax_kl` and `sigmoid_kl` one for speed.
 
 # Finite stand-in for -inf in log-space sums (float32 and float64 hold it).
 _EXCLUDED = -1e30
@@ -105,6 +105,34 @@ def zlpr(s, t, eps):
     return log1p_sum_exp_log_space(log_t - s, pos) + log1p_sum_exp_log_space(
         log_1mt + s, neg
     )
+
+
+def sigmoid_kl(y_true, y_pred, temperature):
+    """Per-logit symmetric sigmoid KL `(sigmoid(s) - sigmoid(t)) (s - t)`.
+
+    `s = y_pred / T`, `t = y_true / T` (logits in the compute dtype, one
+    shape). Computed as `sigmoid(a) sigmoid(-b) d (1 - exp(-d))` with
+    `a = max(s, t)`, `b = min(s, t)`, `d = a - b`: full relative precision
+    when both sigmoids are near 0 or 1, and no overflow. Entries masked in
+    either input give exactly 0 with zero gradients; NaN propagates.
+    """
+    if _on_torch():
+        from keras_rdkl import _torch_kernels
+
+        return _torch_kernels.sigmoid_kl(y_true, y_pred, temperature)
+    from keras import ops
+
+    from keras_rdkl import masking
+
+    valid = ops.logical_not(
+        ops.logical_or(masking.is_masked(y_true), masking.is_masked(y_pred))
+    )
+    if temperature != 1.0:
+        y_true, y_pred = y_true / temperature, y_pred / temperature
+    s, t = ops.where(valid, y_pred, 0.0), ops.where(valid, y_true, 0.0)
+    a, b = ops.maximum(s, t), ops.minimum(s, t)
+    d = a - b
+    return ops.sigmoid(a) * ops.sigmoid(-b) * d * -ops.expm1(-d)
 
 
 def softmax_kl(y_true, y_pred, temperature, axis):

@@ -15,9 +15,9 @@ have a PyTorch form here, which `keras_rdkl._kernels` picks on PyTorch:
   gradient of `log(1 + sum_i w_i exp(z_i))` is `w_i exp(z_i) / (1 + sum_j
   w_j exp(z_j))`). Nothing is read back to the host: the kernel never
   depends on the values it gets.
-- The symmetric softmax KL on logits (`softmax_kl`): the forward in native
-  torch calls and a closed-form backward (one autograd node in place of
-  about a dozen).
+- The symmetric softmax and sigmoid KL on logits (`softmax_kl`,
+  `sigmoid_kl`): the forward in native torch calls and a closed-form
+  backward (one autograd node in place of a dozen or twenty).
 Values and gradients equal the `keras.ops` forms to rounding; both are
 tested against the same NumPy references on every backend
 (tests/losses/test_zlpr_paths.py, tests/losses/test_divergence.py; the
@@ -133,6 +133,64 @@ class _SoftmaxKL(torch.autograd.Function):
             centred = d - (w * d).sum(dim=axis, keepdim=True)
             grads.append(centred.mul_(w).add_(delta).mul_(g * sign))
         return grads[0], grads[1], None, None
+
+
+class _SigmoidKL(torch.autograd.Function):
+    """Per-logit symmetric sigmoid KL of logits `s` (y_pred) and `t` (y_true).
+
+    `(sigmoid(s) - sigmoid(t)) (s - t)`, computed as `_kernels.sigmoid_kl`
+    computes it (`sigmoid(a) sigmoid(-b) d (1 - exp(-d))`, `a = max`,
+    `b = min`, `d = a - b`), with the closed-form backward
+
+    ```
+    d/ds = sigmoid'(s) (s - t) + sigmoid(s) - sigmoid(t)
+    d/dt = -sigmoid'(t) (s - t) - (sigmoid(s) - sigmoid(t))
+    ```
+
+    where `sigmoid'(x) = sigmoid(x) sigmoid(-x)` (no cancellation near 0 or
+    1): one autograd node in place of about twenty. Entries masked in either
+    input (at or below MASK_THRESHOLD; NaN is not masked) give exactly 0,
+    with zero gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, s, t, temperature):
+        valid = torch.logical_or(s <= MASK_THRESHOLD, t <= MASK_THRESHOLD)
+        valid = valid.logical_not_()
+        if temperature != 1.0:
+            s, t = s / temperature, t / temperature
+        s, t = torch.where(valid, s, 0.0), torch.where(valid, t, 0.0)
+        a, b = torch.maximum(s, t), torch.minimum(s, t)
+        d = a - b
+        delta = torch.sigmoid(a).mul_(torch.sigmoid(b.neg()))
+        delta.mul_(torch.expm1(d.neg()).neg_())  # sigmoid(a) - sigmoid(b) >= 0
+        ctx.temperature = temperature
+        ctx.save_for_backward(s >= t, a, b, d, delta)
+        return delta * d
+
+    @staticmethod
+    def backward(ctx, grad):
+        up, a, b, d, delta = ctx.saved_tensors
+        if ctx.temperature != 1.0:
+            grad = grad / ctx.temperature
+
+        def slope(x):  # d D / d x at the larger (a) or smaller (b) logit, up to sign
+            return torch.sigmoid(x).mul_(torch.sigmoid(x.neg())).mul_(d).add_(delta)
+
+        # Masked entries hold s = t = 0 here: d = delta = 0 and so no gradient.
+        g_a, g_b = slope(a).mul_(grad), slope(b).neg_().mul_(grad)
+        grad_s = torch.where(up, g_a, g_b) if ctx.needs_input_grad[0] else None
+        grad_t = torch.where(up, g_b, g_a) if ctx.needs_input_grad[1] else None
+        return grad_s, grad_t, None
+
+
+def sigmoid_kl(y_true, y_pred, temperature):
+    """Per-logit symmetric sigmoid KL; see `keras_rdkl.losses.sigmoid_kl_divergence`.
+
+    `y_true`, `y_pred`: logits in the compute dtype, of one shape (see
+    `_SigmoidKL` for the masking and the backward).
+    """
+    return _SigmoidKL.apply(y_pred, y_true, float(temperature))
 
 
 def softmax_kl(y_true, y_pred, temperature, axis):

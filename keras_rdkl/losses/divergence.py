@@ -80,14 +80,8 @@ def sigmoid_kl_divergence(y_true, y_pred, temperature=1.0, axis=-1):
     References:
         - Su Jianlin, "GlobalPointer下的'KL散度'应该是怎样的？" (2022).
     """
-    s, t, valid = _pair(y_true, y_pred, temperature)
-    s = _scaled(s, valid, 0.0, temperature)
-    t = _scaled(t, valid, 0.0, temperature)
-    a = ops.maximum(s, t)
-    b = ops.minimum(s, t)
-    d = a - b
-    per_logit = ops.sigmoid(a) * ops.sigmoid(-b) * d * -ops.expm1(-d)
-    per_logit = ops.where(valid, per_logit, 0.0)
+    s, t = _checked_pair(y_true, y_pred, temperature)
+    per_logit = _kernels.sigmoid_kl(t, s, float(temperature))
     return ops.sum(num.flatten_class_axes(per_logit, axis), axis=-1)
 
 

@@ -20,9 +20,11 @@ _FLOAT16_ATTACK_SCALE = 1024.0
 
 
 class AdversarialPasses(
-    collections.namedtuple("AdversarialPasses", ["clean", "adversarial"])
+    collections.namedtuple("AdversarialPasses", ["clean", "adversarial", "clean_loss"])
 ):
-    """What `call` returns inside a training step: the clean and perturbed outputs."""
+    """What `call` returns inside a training step: the clean and perturbed
+    outputs, and the compiled loss of the clean one where the attack took it
+    (FGM, PGD; None for VAT)."""
 
     __slots__ = ()
 
@@ -300,9 +302,11 @@ class AdversarialModel(keras.Model):
     ):
         if not isinstance(y_pred, AdversarialPasses):
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        loss = super().compute_loss(
-            x, y, y_pred.clean, _wrapping.fresh(sample_weight), training=training
-        )
+        loss = y_pred.clean_loss
+        if loss is None:
+            loss = super().compute_loss(
+                x, y, y_pred.clean, _wrapping.fresh(sample_weight), training=training
+            )
         if self.method == "vat":
             term = self._divergence_of(
                 ops.stop_gradient(y_pred.clean), y_pred.adversarial
@@ -339,13 +343,15 @@ class AdversarialModel(keras.Model):
             raise ValueError(
                 f"`y` is needed for method={self.method!r}. Received: y=None"
             )
-        r, _, _ = self._attack(x, y, sample_weight, start=start)
+        r, _, _, _ = self._attack(x, y, sample_weight, start=start)
         return r
 
     def _passes(self, inputs, y, sample_weight):
-        """The clean output and the output under the adversarial perturbation."""
-        r, clean, seeds = self._attack(inputs, y, sample_weight)
-        return clean, self._run(inputs, ops.stop_gradient(r), seeds)
+        """The clean output, the output under the adversarial perturbation
+        and the clean loss (or None)."""
+        r, clean, clean_loss, seeds = self._attack(inputs, y, sample_weight)
+        adversarial = self._run(inputs, ops.stop_gradient(r), seeds)
+        return clean, adversarial, clean_loss
 
     def _seeds(self):
         """The random state every pass of a step starts from (same dropout masks).
@@ -372,30 +378,36 @@ class AdversarialModel(keras.Model):
             return self.model(inputs, training=True)
 
     def _attack(self, inputs, y, sample_weight, start=None):
-        """`(r, clean output, seeds)`."""
+        """`(r, clean output, clean loss or None, seeds)`."""
         seeds = self._seeds()
         shape, mask = self._probe(inputs)
         if self.method == "vat":
             return self._virtual_attack(inputs, shape, mask, seeds, start)
-        loss = self._loss_object()
+        self._loss_object()  # a clear error when nothing is compiled
+        compiled = super().compute_loss
         scale = self._attack_scale()
 
         def objective(r):
+            # The compiled loss (regularization included): the same direction
+            # as the loss alone, and at r = 0 the step's clean loss.
             y_pred = self._run(inputs, r, seeds)
-            return scale * loss(
-                y, y_pred, sample_weight=_wrapping.fresh(sample_weight)
-            ), y_pred
+            sw = _wrapping.fresh(sample_weight)
+            return scale * num.to_compute(compiled(inputs, y, y_pred, sw)), y_pred
 
-        (_, clean), grad = _autodiff.value_and_grad(
-            objective, ops.zeros(shape), self.model.variables
+        # The clean pass is the attack's first pass: its loss is the step's
+        # clean loss, and its weight gradient is shared with the attack's
+        # backward where the backend would otherwise run it twice.
+        (value, clean), grad = _autodiff.value_and_grad(
+            objective, ops.zeros(shape), self.model.variables, self.trainable_weights
         )
+        clean_loss = value / scale
         if self.method == "fgm":
-            return self.epsilon * self._unit(grad, mask), clean, seeds
+            return self.epsilon * self._unit(grad, mask), clean, clean_loss, seeds
         r = self._project(self.step_size * self._unit(grad, mask))
         for _ in range(self.steps - 1):
             _, grad = _autodiff.value_and_grad(objective, r, self.model.variables)
             r = self._project(r + self.step_size * self._unit(grad, mask))
-        return r, clean, seeds
+        return r, clean, clean_loss, seeds
 
     def _virtual_attack(self, inputs, shape, mask, seeds, start):
         clean = self._run(inputs, None, seeds)
@@ -413,7 +425,7 @@ class AdversarialModel(keras.Model):
             _, direction = _autodiff.value_and_grad(
                 objective, self.xi * self._unit(direction, mask), self.model.variables
             )
-        return self.epsilon * self._unit(direction, mask), clean, seeds
+        return self.epsilon * self._unit(direction, mask), clean, None, seeds
 
     def _probe(self, inputs):
         """Shape and Keras mask of the perturbed layer's output on `inputs`.

@@ -144,12 +144,25 @@ def test_gradients(temperature):
     np.testing.assert_allclose(g, closed, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "divergence, reference",
+    [
+        (softmax_kl_divergence, ref.softmax_sym_kl),
+        (sigmoid_kl_divergence, ref.sigmoid_sym_kl),
+    ],
+    ids=["softmax", "sigmoid"],
+)
 @pytest.mark.parametrize("temperature", [1.0, 3.0])
-def test_softmax_gradients_of_both_inputs_with_masks_and_weights(temperature):
+def test_gradients_of_both_inputs_with_masks_and_weights(
+    divergence, reference, temperature
+):
     # R-Drop differentiates both arguments: each against finite differences
     # of the reference, under a non-uniform upstream gradient, with masked
-    # classes (zero gradient there) and the class axis not last.
+    # classes (zero gradient there) and the class axis not last; ties
+    # (s = t) and large opposite logits included.
     t, s = _pair((3, 5, 2), scale=1.5, seed=7)
+    s[2, 2, 1] = t[2, 2, 1]
+    s[1, 0, 1], t[1, 0, 1] = 12.0, -9.0
     m = keras_rdkl.MASK_THRESHOLD * 2
     s[0, 1, 0] = m
     t[1, 3, 1] = m
@@ -162,23 +175,19 @@ def test_softmax_gradients_of_both_inputs_with_masks_and_weights(temperature):
         return ops.multiply(x, weights)
 
     fd_s = ref.finite_difference(
-        lambda x: weights * ref.softmax_sym_kl(moved(t), moved(x), temperature),
+        lambda x: weights * reference(moved(t), moved(x), temperature),
         s.astype("float64"),
     )
     fd_t = ref.finite_difference(
-        lambda x: weights * ref.softmax_sym_kl(moved(x), moved(s), temperature),
+        lambda x: weights * reference(moved(x), moved(s), temperature),
         t.astype("float64"),
     )
     g_s = grad(
-        lambda v: weighted(
-            softmax_kl_divergence(t, v, temperature=temperature, axis=1)
-        ),
+        lambda v: weighted(divergence(t, v, temperature=temperature, axis=1)),
         s,
     )
     g_t = grad(
-        lambda v: weighted(
-            softmax_kl_divergence(v, s, temperature=temperature, axis=1)
-        ),
+        lambda v: weighted(divergence(v, s, temperature=temperature, axis=1)),
         t,
     )
     np.testing.assert_allclose(g_s, fd_s, rtol=1e-4, atol=1e-5)

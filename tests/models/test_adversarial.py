@@ -89,11 +89,22 @@ def _compiled(model, lr=1.0, **kwargs):
     return model
 
 
-@pytest.mark.parametrize("norm", ["sequence", "token", "batch"])
-def test_fgm_perturbation_and_step_match_numpy(norm):
+@pytest.mark.parametrize(
+    "norm, loss_scale",
+    [("sequence", None), ("token", None), ("batch", None), ("sequence", 2.0**12)],
+)
+def test_fgm_perturbation_and_step_match_numpy(norm, loss_scale):
+    # With a loss scale the step's backward carries it: the clean loss's
+    # weight gradient, taken in the attack's backward on PyTorch, must too.
     x, y = _batch()
-    model = _compiled(
-        AdversarialModel(_linear(), method="fgm", epsilon=0.7, alpha=0.5, norm=norm)
+    model = AdversarialModel(_linear(), method="fgm", epsilon=0.7, alpha=0.5, norm=norm)
+    optimizer = keras.optimizers.SGD(1.0)
+    if loss_scale is not None:
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            optimizer, initial_scale=loss_scale
+        )
+    model.compile(
+        optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
     emb, kernel, bias = _weights(model.model)
     *_, g = np_ce_grads(emb, kernel, bias, x, y)
@@ -453,7 +464,8 @@ def test_jit_compile():
 
 
 @pytest.mark.parametrize(
-    "policy, method", [("mixed_float16", "vat"), ("mixed_bfloat16", "fgm")]
+    "policy, method",
+    [("mixed_float16", "vat"), ("mixed_float16", "fgm"), ("mixed_bfloat16", "fgm")],
 )
 def test_mixed_precision(policy, method):
     keras.config.set_dtype_policy(policy)
