@@ -293,7 +293,7 @@ def _check_export(fmt):
             f"for every head and encoder, from {' and '.join(EXPORTS_FROM[fmt])} "
             "only; see docs/serving.md). A tagger saved with "
             "`keras_rdkl.ner.save_tagger` loads on any backend: run "
-            f"`KERAS_BACKEND=tensorflow python -m keras_rdkl.ner.export <folder> "
+            f"`KERAS_BACKEND=tensorflow python -m keras_rdkl.ner.serving <folder> "
             f"--format {fmt}`."
         )
 

@@ -9,7 +9,9 @@ and from JAX to ONNX, `export_tagger` raises an error that names the command
 exporting the saved tagger from TensorFlow.
 """
 
+import importlib
 import importlib.util
+import re
 
 import keras
 import numpy as np
@@ -262,5 +264,8 @@ def test_a_backend_that_cannot_export_says_how(fmt, tmp_path):
     if BACKEND in FORMATS[fmt]:
         pytest.skip(f"{BACKEND} exports {fmt}")
     model, vocab = _untrained()
-    with pytest.raises(ValueError, match="KERAS_BACKEND=tensorflow python -m"):
+    with pytest.raises(ValueError, match="KERAS_BACKEND=tensorflow python -m") as err:
         serving.export_tagger(tmp_path, model, vocab, format=fmt)
+    # The command it names runs: the module exists and has a command line.
+    module = re.search(r"python -m ([\w.]+)", str(err.value)).group(1)
+    assert hasattr(importlib.import_module(module), "main")
