@@ -3,14 +3,17 @@
 Reads a folder written by `keras_rdkl.ner.export_tagger` (or `python -m
 keras_rdkl.ner.serving`): the artifact (`model.onnx` or `saved_model/`) and
 `serving.json` (vocabulary, type names, input and output names). Needs NumPy
-and onnxruntime (ONNX) or TensorFlow (SavedModel) only; copy this file next to
+and onnxruntime (ONNX) or TensorFlow (SavedModel) only, and for a tagger on a
+pretrained backbone the `tokenizers` library (or `sentencepiece`) to split
+words into the pieces its `tokenizer/` folder defines; copy this file next to
 your server.
 
     python examples/serve_tagger.py runs/demo/serving-onnx "我在北京大学读书"
 
 Gives the entities `keras_rdkl.ner.predict_entities` gives for the same text
-(each sentence in one window): dicts of `type`, `start`, `end` (character
-offsets, end exclusive), `text` and `score`.
+(each sentence in one window), or `predict_subword_entities` with the
+exported `max_length` (long sentences in windows of whole words): dicts of
+`type`, `start`, `end` (character offsets, end exclusive), `text` and `score`.
 """
 
 import json
@@ -38,16 +41,24 @@ class Tagger:
     def __init__(self, folder):
         folder = pathlib.Path(folder)
         self.settings = json.loads((folder / "serving.json").read_text("utf-8"))
-        vocab = self.settings["vocabulary"]
         self.labels = self.settings["labels"]
-        self.level = vocab["level"]
-        self.lowercase = vocab["lowercase"]
-        self.token_ids = {t: i for i, t in enumerate(vocab["tokens"])}
-        self.unk = self.token_ids.get(vocab["unk_token"] or "[UNK]", 1)
-        self.char_ids = vocab["chars"] and {c: i for i, c in enumerate(vocab["chars"])}
-        self.bigram_ids = vocab["bigrams"] and {
-            b: i for i, b in enumerate(vocab["bigrams"])
-        }
+        self.pieces = None
+        if "tokenizer" in self.settings:  # a pretrained backbone's sub-word pieces
+            config = self.settings["tokenizer"]
+            self.pieces = Pieces(folder / config["folder"], config)
+            self.level = config["level"]
+        else:
+            vocab = self.settings["vocabulary"]
+            self.level = vocab["level"]
+            self.lowercase = vocab["lowercase"]
+            self.token_ids = {t: i for i, t in enumerate(vocab["tokens"])}
+            self.unk = self.token_ids.get(vocab["unk_token"] or "[UNK]", 1)
+            self.char_ids = vocab["chars"] and {
+                c: i for i, c in enumerate(vocab["chars"])
+            }
+            self.bigram_ids = vocab["bigrams"] and {
+                b: i for i, b in enumerate(vocab["bigrams"])
+            }
         artifact = str(folder / self.settings["artifact"])
         if self.settings["format"] == "onnx":
             import onnxruntime
@@ -101,36 +112,91 @@ class Tagger:
 
     def spans(self, token_lists):
         """`(type id, start token, end token inclusive, score)` per sentence, by position."""
+        if self.pieces is not None:
+            return self._subword_spans(token_lists)
         out = self._run(self._batch(token_lists))
+        return [
+            sorted(self._row_spans(out, i, np.arange(len(tokens))), key=_by_position)
+            for i, tokens in enumerate(token_lists)
+        ]
+
+    def _row_spans(self, out, i, positions):
+        """Spans of row `i` of the outputs; a CRF reads its tags at `positions`
+        only (and numbers the spans by them), a span head takes every position."""
         head = self.settings["head"]
-        result = []
-        for i, tokens in enumerate(token_lists):
-            if head == "spans":
-                n = int(out["count"][i])
+        if head == "spans":
+            n = int(out["count"][i])
+            return [
+                (int(t), int(s), int(e), float(v))
+                for t, s, e, v in zip(
+                    out["types"][i][:n],
+                    out["starts"][i][:n],
+                    out["ends"][i][:n],
+                    out["scores"][i][:n],
+                    strict=True,
+                )
+            ]
+        if head == "crf":
+            tags = out["tags"][i][positions]
+            scores = out["tag_scores"][i][positions]
+        else:  # "crf_emissions": decode here
+            emissions = out["emissions"][i][positions]
+            tags = viterbi(emissions, self.settings)
+            scores = emissions[np.arange(len(tags)), tags]
+        return [
+            (t, s, e, float(np.sum(scores[s : e + 1], dtype="float32")))
+            for t, s, e in bio_spans(tags)
+        ]
+
+    def _subword_spans(self, word_lists):
+        """Word spans of each sentence, through windows of whole words' pieces."""
+        budget = self.settings["max_length"] - 2  # [CLS] and [SEP] are added
+        windows = []  # (sentence, its first word, WindowPieces)
+        for n, per_word in enumerate(self.pieces.of(word_lists)):
+            counts = [min(len(p), budget) for p in per_word]
+            for start, end in word_windows(counts, budget):
+                pieces = WindowPieces([p[:budget] for p in per_word[start:end]])
+                if len(pieces.ids):
+                    windows.append((n, start, pieces))
+        found = [set() for _ in word_lists]
+        if windows:
+            out = self._run(self._piece_batch([w[2] for w in windows]))
+        for i, (n, start, pieces) in enumerate(windows):
+            if (
+                self.settings["head"] == "spans"
+            ):  # piece spans -> the words holding them
                 spans = [
-                    (int(t), int(s), int(e), float(v))
-                    for t, s, e, v in zip(
-                        out["types"][i][:n],
-                        out["starts"][i][:n],
-                        out["ends"][i][:n],
-                        out["scores"][i][:n],
-                        strict=True,
-                    )
+                    (t, pieces.word_index[a], pieces.word_index[b], v)
+                    for t, a, b, v in self._row_spans(out, i, None)
                 ]
-            else:
-                if head == "crf":
-                    tags = out["tags"][i][: len(tokens)]
-                    scores = out["tag_scores"][i][: len(tokens)]
-                else:  # "crf_emissions": decode here
-                    emissions = out["emissions"][i][: len(tokens)]
-                    tags = viterbi(emissions, self.settings)
-                    scores = emissions[np.arange(len(tags)), tags]
+            else:  # a CRF tags each word's first piece
+                words = pieces.word_index[pieces.starts]
                 spans = [
-                    (t, s, e, float(np.sum(scores[s : e + 1], dtype="float32")))
-                    for t, s, e in bio_spans(tags)
+                    (t, words[a], words[b], v)
+                    for t, a, b, v in self._row_spans(out, i, pieces.starts)
                 ]
-            result.append(sorted(spans, key=lambda x: (x[1], x[2], x[0])))
-        return result
+            best = {}
+            for t, a, b, v in spans:
+                if (t, a, b) not in best or v > best[t, a, b]:
+                    best[t, a, b] = v
+            found[n].update(
+                (t, int(a) + start, int(b) + start, v) for (t, a, b), v in best.items()
+            )
+        return [sorted(f, key=_by_position) for f in found]
+
+    def _piece_batch(self, windows):
+        length = max(len(w.ids) for w in windows)
+        pad = self.settings["tokenizer"]["pad_id"]
+        feed = {
+            "token_ids": np.full((len(windows), length), pad, "int32"),
+            "padding_mask": np.zeros((len(windows), length), "int32"),
+            "word_starts": np.zeros((len(windows), length), "int32"),
+        }
+        for i, w in enumerate(windows):
+            feed["token_ids"][i, : len(w.ids)] = w.ids
+            feed["padding_mask"][i, : len(w.ids)] = 1
+            feed["word_starts"][i, w.starts] = 1
+        return {name: feed[name] for name in self.settings["inputs"]}
 
     def entities(self, texts, batch_size=32):
         """Entities of each text: dicts of type, start, end, text, score."""
@@ -156,6 +222,99 @@ class Tagger:
                     ]
                 )
         return out[0] if single else out
+
+
+def _by_position(span):
+    return span[1], span[2], span[0]
+
+
+class Pieces:
+    """Each word's sub-word piece ids, as `keras_rdkl.ner.SubwordTokenizer` gives them.
+
+    Every word is tokenized on its own (no piece straddles two words); a
+    byte-level BPE word gets the leading space it has inside running text;
+    blank words get no piece.
+    """
+
+    def __init__(self, folder, config):
+        self.byte_level = config["byte_level"]
+        self.fairseq_ids = config["fairseq_ids"]
+        if config["backend"] == "tokenizers":
+            from tokenizers import Tokenizer
+
+            self.hf = Tokenizer.from_file(str(folder / config["file"]))
+            self.hf.no_truncation()
+            self.hf.no_padding()
+        else:
+            import sentencepiece
+
+            self.hf = None
+            self.sp = sentencepiece.SentencePieceProcessor(
+                model_proto=(folder / config["file"]).read_bytes()
+            )
+
+    def of(self, sentences):
+        """`[sentence][word] -> list of piece ids`."""
+        kept = [[i for i, w in enumerate(ws) if w.strip()] for ws in sentences]
+        out = [[[] for _ in ws] for ws in sentences]
+        texts = [[ws[i] for i in k] for ws, k in zip(sentences, kept, strict=True)]
+        if self.hf is None:
+            flat = [w for ws in texts for w in ws]
+            pieces = iter(self.sp.encode(flat, out_type=int) if flat else [])
+            unk = self.sp.unk_id()
+            for row, k in zip(out, kept, strict=True):
+                for i in k:
+                    ids = next(pieces)
+                    # fairseq's layout (XLM-RoBERTa): four specials first.
+                    row[i] = (
+                        [3 if p == unk else p + 1 for p in ids]
+                        if (self.fairseq_ids)
+                        else list(ids)
+                    )
+            return out
+        if self.byte_level:
+            texts = [[" " + w for w in ws] for ws in texts]
+        rows = [j for j, ws in enumerate(texts) if ws]
+        encodings = (
+            self.hf.encode_batch(
+                [texts[j] for j in rows], is_pretokenized=True, add_special_tokens=False
+            )
+            if rows
+            else []
+        )
+        for j, encoding in zip(rows, encodings, strict=True):
+            for piece, w in zip(encoding.ids, encoding.word_ids, strict=True):
+                out[j][kept[j][w]].append(piece)
+        return out
+
+
+class WindowPieces:
+    """The pieces of a window of words: `ids`, `word_index` (each piece's word)
+    and `starts` (the position of each word's first piece, words without
+    pieces left out)."""
+
+    def __init__(self, per_word):
+        self.ids = np.array([p for pieces in per_word for p in pieces], "int32")
+        self.word_index = np.array(
+            [w for w, pieces in enumerate(per_word) for _ in pieces], "int64"
+        )
+        sizes = np.array([len(p) for p in per_word], "int64")
+        self.starts = (np.cumsum(sizes) - sizes)[sizes > 0]
+
+
+def word_windows(counts, budget):
+    """`(start, end exclusive)` word windows of at most `budget` pieces, filled in order."""
+    if sum(counts) <= budget:
+        return [(0, len(counts))]
+    out, start = [], 0
+    while start < len(counts):
+        end, total = start, 0
+        while end < len(counts) and total + counts[end] <= budget:
+            total += counts[end]
+            end += 1
+        out.append((start, end))
+        start = end
+    return out
 
 
 def bio_spans(tags):

@@ -21,9 +21,12 @@ keras-rdkl (`examples/serve_tagger.py` does it with onnxruntime or
 TensorFlow and NumPy only). A CRF tagger's ONNX file gives the emissions
 (tf2onnx cannot convert the Viterbi loop) and `serving.json` its
 transitions and constraints, which the server decodes with NumPy.
-`export_model(model, path, format)` exports any serving model the same way
-(a tagger on a pretrained backbone, whose sub-word tokenizer `export_tagger`
-does not write out yet).
+A tagger on a pretrained backbone is exported with its `SubwordTokenizer`
+(the Hugging Face `tokenizer.json`, or the SentencePiece model, saved
+beside the artifact): the server splits each word into pieces with the
+`tokenizers` (or `sentencepiece`) library and maps the pieces' spans back to
+words. `export_model(model, path, format)` exports any serving model the
+same way, without the folder.
 
 Which backend exports which format (Keras 3.15, checked by the tests):
 `"tf_saved_model"` from TensorFlow and JAX; `"onnx"` from TensorFlow. The
@@ -48,6 +51,9 @@ from keras_rdkl.masking import MASK_THRESHOLD
 from keras_rdkl.ner.builder import find_crf
 from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.pretrained import AddSpecialTokens
+from keras_rdkl.ner.subwords import HF_TOKENIZER_FILE
+from keras_rdkl.ner.subwords import SPM_FILE
+from keras_rdkl.ner.subwords import SubwordTokenizer
 
 __all__ = [
     "TopSpans",
@@ -62,6 +68,7 @@ FORMATS = {"onnx": "model.onnx", "tf_saved_model": "saved_model"}
 # and converts every head and encoder of the package (see the module doc).
 EXPORTS_FROM = {"onnx": ("tensorflow",), "tf_saved_model": ("tensorflow", "jax")}
 SERVING_FILE = "serving.json"
+TOKENIZER_FOLDER = "tokenizer"
 SPAN_OUTPUTS = ("types", "starts", "ends", "scores", "count")
 CRF_OUTPUTS = ("tags", "tag_scores")
 # Below every kept span's score (kept scores are above MASK_THRESHOLD).
@@ -299,7 +306,14 @@ def _check_export(fmt):
 
 
 def export_tagger(
-    directory, tagger, vocab, format="onnx", max_spans=64, threshold=0.0, max_chars=16
+    directory,
+    tagger,
+    vocab,
+    format="onnx",
+    max_spans=64,
+    threshold=0.0,
+    max_chars=16,
+    max_length=None,
 ):
     """Exports a tagger with in-graph decoding, and what a server needs beside it.
 
@@ -309,39 +323,74 @@ def export_tagger(
     sentence length, and `serving.json`: the format, the head (`"spans"` or
     `"crf"`), the input and output names, `max_chars`, `threshold`,
     `max_spans`, the type names and the vocabulary (`Vocabulary.get_config`).
+    A tagger on a pretrained backbone has its `SubwordTokenizer` saved in
+    `directory/tokenizer/` (`SubwordTokenizer.save`) instead of a
+    vocabulary, and `serving.json` says how to use it and the longest
+    window (`max_length`).
 
     `examples/serve_tagger.py` reads the folder and turns raw text into
     entities with character offsets using onnxruntime (or TensorFlow) and
-    NumPy only, giving the entities `predict_entities` gives (the whole
-    sentence in one window).
+    NumPy only (and the `tokenizers` or `sentencepiece` library for sub-word
+    pieces), giving the entities `predict_entities` gives (the whole
+    sentence in one window), or `predict_subword_entities` with the same
+    `max_length`.
 
     Args:
         directory: the output folder.
         tagger: a span tagger of the package (or its training wrapper).
-        vocab: its `Vocabulary`, with `labels` (the type names). Token,
-            character and bigram inputs are served without keras-rdkl;
-            word-shape and gazetteer features are not (a `ValueError` says so).
+        vocab: its `Vocabulary`, or its `SubwordTokenizer` (a tagger on a
+            pretrained backbone), with `labels` (the type names). Token,
+            character and bigram inputs and sub-word pieces are served
+            without keras-rdkl; word-shape and gazetteer features are not (a
+            `ValueError` says so).
         format: `"onnx"` (from TensorFlow) or `"tf_saved_model"` (from
             TensorFlow or JAX).
         max_spans, threshold: as in `build_serving_model`.
         max_chars: characters per word, for word + character models (as in
             training).
+        max_length: sub-word taggers only: the longest window the server
+            gives the model, special tokens included, as
+            `predict_subword_entities`' `max_length` (default: the
+            backbone's position table).
 
     Returns:
         The path of the artifact written.
     """
     _check_export(format)
-    if not isinstance(vocab, Vocabulary):
+    subwords = isinstance(vocab, SubwordTokenizer)
+    if not (subwords or isinstance(vocab, Vocabulary)):
         raise ValueError(
-            "`vocab` must be the tagger's keras_rdkl.ner.Vocabulary (a tagger on "
-            "a pretrained backbone's sub-word tokenizer is not served by "
-            f"export_tagger yet). Received: vocab={type(vocab).__name__}"
+            "`vocab` must be the tagger's keras_rdkl.ner.Vocabulary, or its "
+            "keras_rdkl.ner.SubwordTokenizer for a tagger on a pretrained "
+            f"backbone. Received: vocab={type(vocab).__name__}"
         )
     if vocab.labels is None:
         raise ValueError(
-            "`vocab.labels` is None: the vocabulary must carry the type names."
+            f"`vocab.labels` is None: the {type(vocab).__name__} must carry the "
+            "type names."
         )
-    if vocab.shapes or vocab.gazetteer is not None:
+    if subwords:
+        longest = _backbone_length(_functional(tagger))
+        if longest is None:
+            raise ValueError(
+                "`vocab` is a SubwordTokenizer but `tagger` has no pretrained "
+                "backbone (no layer with a `max_sequence_length`); pass the "
+                "tagger's Vocabulary."
+            )
+        if max_length is None:
+            max_length = longest
+        max_length = checks.check_int(max_length, "max_length", minimum=3)
+        if max_length > longest:
+            raise ValueError(
+                f"`max_length` must be at most the backbone's {longest} positions. "
+                f"Received: max_length={max_length}"
+            )
+    elif max_length is not None:
+        raise ValueError(
+            "`max_length` applies to taggers on a pretrained backbone (a "
+            f"SubwordTokenizer). Received: max_length={max_length!r}"
+        )
+    elif vocab.shapes or vocab.gazetteer is not None:
         raise ValueError(
             "export_tagger serves token, character and bigram inputs; this "
             "vocabulary also has "
@@ -373,6 +422,20 @@ def export_tagger(
         "crf": CRF_OUTPUTS,
         "crf_emissions": ("emissions",),
     }
+    if subwords:
+        vocab.save(directory / TOKENIZER_FOLDER)
+        text = {
+            "tokenizer": {
+                **vocab.get_config(),
+                "folder": TOKENIZER_FOLDER,
+                "file": HF_TOKENIZER_FILE if vocab.backend == "tokenizers" else SPM_FILE,
+                "byte_level": vocab.byte_level,
+                "pad_id": vocab.pad_id,
+            },
+            "max_length": max_length,
+        }
+    else:
+        text = {"vocabulary": vocab.get_config()}
     settings = {
         "format": format,
         "artifact": path.name,
@@ -384,7 +447,7 @@ def export_tagger(
         "threshold": float(threshold),
         "max_chars": max_chars,
         "labels": list(vocab.labels),
-        "vocabulary": vocab.get_config(),
+        **text,
     }
     (directory / SERVING_FILE).write_text(
         json.dumps(settings, ensure_ascii=False), encoding="utf-8"
@@ -472,12 +535,11 @@ def _export_options(model):
 
     # A pretrained backbone's position table bounds the length (two places
     # go to the special tokens that `AddSpecialTokens` adds).
+    longest = _backbone_length(model)
     constraints = []
-    for layer in model.layers:
-        longest = getattr(layer, "max_sequence_length", None)
-        if isinstance(longest, int):
-            special = any(isinstance(x, AddSpecialTokens) for x in model.layers)
-            constraints.append(f"length <= {longest - 2 * special}")
+    if longest is not None:
+        special = any(isinstance(x, AddSpecialTokens) for x in model.layers)
+        constraints.append(f"length <= {longest - 2 * special}")
     return {
         "jax2tf_kwargs": {
             "polymorphic_shapes": [keras.tree.map_structure(shape, model.input)],
@@ -487,6 +549,15 @@ def _export_options(model):
             "with_gradient": False,
         }
     }
+
+
+def _backbone_length(model):
+    """The position table of a pretrained backbone among `model.layers`, or None."""
+    for layer in model.layers:
+        longest = getattr(layer, "max_sequence_length", None)
+        if isinstance(longest, int):
+            return longest
+    return None
 
 
 def _convert_erfc():
@@ -531,6 +602,12 @@ def main(argv=None):
     p.add_argument("--max-spans", type=int, default=64)
     p.add_argument("--threshold", type=float, default=0.0)
     p.add_argument("--max-chars", type=int, default=16)
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help="pretrained-backbone taggers: the longest window, special tokens "
+        "included (default: the backbone's position table)",
+    )
     args = p.parse_args(argv)
     _check_export(args.format)
     model, vocab = load_tagger(args.folder)
@@ -543,6 +620,7 @@ def main(argv=None):
         max_spans=args.max_spans,
         threshold=args.threshold,
         max_chars=args.max_chars,
+        max_length=args.max_length,
     )
     print(f"wrote {path} and {pathlib.Path(output) / SERVING_FILE}")
 

@@ -29,6 +29,8 @@ from keras_rdkl.ner.optimizers import NO_DECAY  # noqa: E402
 from keras_rdkl.ner.optimizers import find_backbone  # noqa: E402
 from keras_rdkl.ner.pretrained import AddSpecialTokens  # noqa: E402
 from keras_rdkl.ner.pretrained import special_token_ids  # noqa: E402
+from tests.conftest import load_example  # noqa: E402
+from tests.conftest import requires_data  # noqa: E402
 
 to_np = keras.ops.convert_to_numpy
 SIZE = dict(hidden=32, layers=2, heads=2, intermediate=64, vocab=120, positions=40)
@@ -519,3 +521,178 @@ def test_backbone_tagger_exports_with_its_decoding(hub_preset, head, tmp_path):
         assert sorted(got) == sorted(expected)
         for key, value in expected.items():
             np.testing.assert_allclose(got[key], value, rtol=1e-4, atol=1e-4)
+
+
+def _wordpiece_tokenizer(texts, labels):
+    """A lowercase WordPiece over WNUT-17 text: frequent words whole, the rest
+    split into characters (`##` continuations), so many words have several
+    pieces."""
+    tokenizers = pytest.importorskip("tokenizers")
+    words = [w.lower() for t in texts for w in ner.tokenize(t, "word")[0]]
+    counts = {}
+    for w in words:
+        counts[w] = counts.get(w, 0) + 1
+    chars = sorted({c for w in words for c in w})
+    frequent = sorted(counts, key=lambda w: (-counts[w], w))[:40]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + chars + [f"##{c}" for c in chars]
+    vocab += [w for w in frequent if w not in vocab]
+    wordpiece = tokenizers.Tokenizer(
+        tokenizers.models.WordPiece(
+            {t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"
+        )
+    )
+    wordpiece.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    return ner.SubwordTokenizer(wordpiece, labels=labels)
+
+
+def _byte_level_tokenizer(texts, labels):
+    """A RoBERTa-style byte-level BPE trained on WNUT-17 text (words carry
+    their leading space, `Ġ`), with 200 merges: most words are several pieces."""
+    tokenizers = pytest.importorskip("tokenizers")
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=456,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+        initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer)
+    return ner.SubwordTokenizer(bpe, "<s>", "</s>", "<pad>", labels=labels)
+
+
+@requires_data("wnut17")
+@pytest.mark.parametrize(
+    "head, pieces",
+    [
+        ("global_pointer", "wordpiece"),
+        ("crf", "wordpiece"),
+        ("global_pointer", "byte_level_bpe"),
+    ],
+)
+def test_backbone_tagger_serves_raw_text_without_keras_rdkl(head, pieces, tmp_path):
+    """`export_tagger` with a SubwordTokenizer; `serve_tagger.py` gives, from raw
+    WNUT-17 text, the entities `predict_subword_entities` gives (windows of
+    whole words past `max_length` included), with the tokenizer files only."""
+    from keras_rdkl import datasets
+    from keras_rdkl.ner import serving
+
+    backend = keras.backend.backend()
+    formats = [f for f, ok in serving.EXPORTS_FROM.items() if backend in ok]
+    if not formats:
+        pytest.skip(f"{backend} exports no format (tests/ner/test_serving.py)")
+    if not _have("tensorflow", "tf2onnx", "onnxruntime"):
+        pytest.skip("exporting needs tensorflow, tf2onnx and onnxruntime")
+    dev, labels = datasets.load_wnut17("dev")
+    texts = [" ".join(words) for words, _ in dev[:40]]
+    make = _wordpiece_tokenizer if pieces == "wordpiece" else _byte_level_tokenizer
+    tokenizer = make(texts, labels)
+    assert tokenizer.byte_level == (pieces == "byte_level_bpe")
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocab_size,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=24,
+    )
+    tagger = ner.build_pretrained_tagger(
+        backbone,
+        len(labels),
+        head=head,
+        head_size=8,
+        cls_id=tokenizer.cls_id,
+        sep_id=tokenizer.sep_id,
+        pad_id=tokenizer.pad_id,
+    )
+    # Untrained weights: a threshold that a few spans per sentence clear,
+    # in the widest gap between scores (runtimes' float noise cannot cross it).
+    threshold = 0.0
+    if head == "global_pointer":
+        scores = np.sort(
+            [
+                e["score"]
+                for s in ner.predict_subword_entities(
+                    tagger, tokenizer, texts, max_length=16, threshold=-1e3
+                )
+                for e in s
+            ]
+        )[::-1][40:160]
+        k = int(np.argmax(scores[:-1] - scores[1:]))
+        threshold = float((scores[k] + scores[k + 1]) / 2)
+    batches = (texts[:12], texts[12:13], texts[13:40])  # mixed lengths, and one
+    expected = [
+        ner.predict_subword_entities(
+            tagger, tokenizer, b, max_length=16, threshold=threshold
+        )
+        for b in batches
+    ]
+    assert any(
+        len(p.word_index) > 14
+        for p in tokenizer.encode_batch([ner.tokenize(t, "word")[0] for t in texts])
+    ), "some sentences need several windows of 14 pieces"
+    assert sum(len(s) for b in expected for s in b) >= 10
+    ner.save_tagger(tmp_path / "saved", tagger, tokenizer)
+    for fmt in formats:
+        folder = tmp_path / fmt
+        if fmt == "tf_saved_model":  # as a user exports a saved tagger
+            serving.main(
+                [str(tmp_path / "saved"), "--format", fmt, "--output", str(folder)]
+                + ["--max-spans", "256", "--threshold", repr(threshold)]
+                + ["--max-length", "16"]
+            )
+        else:  # a training wrapper's inner tagger is what is exported
+            serving.export_tagger(
+                folder,
+                RDropModel(tagger),
+                tokenizer,
+                format=fmt,
+                max_spans=256,
+                threshold=threshold,
+                max_length=16,
+            )
+        settings = json.loads((folder / serving.SERVING_FILE).read_text())
+        assert settings["max_length"] == 16 and "vocabulary" not in settings
+        server = load_example("serve_tagger").Tagger(folder)
+        for batch, want in zip(batches, expected, strict=True):
+            got = server.entities(batch)
+            assert [
+                [(e["type"], e["start"], e["end"], e["text"]) for e in s] for s in got
+            ] == [
+                [(e["type"], e["start"], e["end"], e["text"]) for e in s] for s in want
+            ], fmt
+            for s, t in zip(got, want, strict=True):
+                np.testing.assert_allclose(
+                    [e["score"] for e in s], [e["score"] for e in t], atol=2e-4
+                )
+
+
+def test_export_tagger_checks_the_subword_arguments(hub_preset, tmp_path):
+    from keras_rdkl.ner import serving
+
+    tokenizers = pytest.importorskip("tokenizers")
+    hf = tokenizers.Tokenizer(
+        tokenizers.models.WordPiece(
+            {t: i for i, t in enumerate(BERT_VOCAB)}, unk_token="[UNK]"
+        )
+    )
+    tokenizer = ner.SubwordTokenizer(hf, labels=["a", "b"])
+    tagger = ner.build_pretrained_tagger(hub_preset, 2, head_size=8)
+    fmt = "tf_saved_model"
+    if keras.backend.backend() not in serving.EXPORTS_FROM[fmt]:
+        pytest.skip(
+            "this backend exports no format; its error is tested in test_serving"
+        )
+    with pytest.raises(ValueError, match="max_length.*at most the backbone's 40"):
+        serving.export_tagger(tmp_path, tagger, tokenizer, fmt, max_length=41)
+    plain = ner.build_span_tagger(10, 2, hidden=8, head_size=4)
+    with pytest.raises(ValueError, match="no pretrained backbone"):
+        serving.export_tagger(tmp_path, plain, tokenizer, fmt)
+    vocab = ner.Vocabulary.build([["a"]], labels=["a", "b"], level="word")
+    with pytest.raises(ValueError, match="max_length"):
+        serving.export_tagger(tmp_path, plain, vocab, fmt, max_length=16)
+    with pytest.raises(ValueError, match="labels"):
+        serving.export_tagger(tmp_path, tagger, ner.SubwordTokenizer(hf), fmt)
