@@ -59,6 +59,10 @@ class Tagger:
             self.bigram_ids = vocab["bigrams"] and {
                 b: i for i, b in enumerate(vocab["bigrams"])
             }
+            self.shape_ids = vocab["shapes"] and {
+                name: i for i, name in enumerate(self.settings["word_shapes"])
+            }
+            self.gazetteer = vocab["gazetteer"] and Gazetteer(vocab["gazetteer"])
         artifact = str(folder / self.settings["artifact"])
         if self.settings["format"] == "onnx":
             import onnxruntime
@@ -92,6 +96,10 @@ class Tagger:
         if self.bigram_ids:
             pairs = zip(keys, keys[1:] + ["[END]"], strict=True)
             out["bigram_ids"] = [self.bigram_ids.get(f"{a} {b}", 1) for a, b in pairs]
+        if self.shape_ids:
+            out["shape_ids"] = [self.shape_ids[word_shape(t)] for t in tokens]
+        if self.gazetteer:
+            out["gazetteer"] = self.gazetteer.features(tokens)
         return out
 
     def _batch(self, token_lists):
@@ -99,11 +107,13 @@ class Tagger:
         features = [self._features(t) for t in token_lists]  # once per sentence
         feed = {}
         for name in self.settings["inputs"]:
-            rows = [f[name] for f in features]
-            shape = (len(rows), length) + (
-                (self.settings["max_chars"],) if name == "char_ids" else ()
-            )
-            x = np.zeros(shape, "int32")
+            rows = [np.asarray(f[name]) for f in features]
+            width = {
+                "char_ids": (self.settings["max_chars"],),
+                "gazetteer": (self.gazetteer.num_features if self.gazetteer else 0,),
+            }.get(name, ())
+            dtype = "float32" if name == "gazetteer" else "int32"
+            x = np.zeros((len(rows), length) + width, dtype)
             for i, row in enumerate(rows):
                 if len(row):
                     x[i, : len(row)] = row
@@ -222,6 +232,53 @@ class Tagger:
                     ]
                 )
         return out[0] if single else out
+
+
+_URL = re.compile(r"^(https?://|www\.)|\.(com|org|net|co|ly|io)(/|$)", re.IGNORECASE)
+
+
+def word_shape(token):
+    """A word's orthographic class, as `keras_rdkl.ner.word_shape` gives it."""
+    if not token:
+        return "other"
+    if len(token) > 1 and token[0] in "@#":
+        return "mention" if token[0] == "@" else "hashtag"
+    if _URL.search(token):
+        return "url"
+    letters = [c for c in token if c.isalpha()]
+    digits = any(c.isdigit() for c in token)
+    if not letters:
+        return "digits" if digits else "punctuation"
+    if digits:
+        return "letters+digits"
+    if all(c.islower() for c in letters):
+        return "lower"
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return "title"
+    return "upper" if all(c.isupper() for c in letters) else "mixed"
+
+
+class Gazetteer:
+    """Begin / inside marks of listed phrases, as `keras_rdkl.ner.Gazetteer` gives them."""
+
+    def __init__(self, config):
+        self.lowercase = config["lowercase"]
+        self.phrases = [
+            {tuple(p) for p in phrases} for phrases in config["lists"].values()
+        ]
+        self.max_words = max((len(p) for s in self.phrases for p in s), default=0)
+        self.num_features = 2 * len(self.phrases)
+
+    def features(self, tokens):
+        words = [t.lower() for t in tokens] if self.lowercase else list(tokens)
+        out = np.zeros((len(words), self.num_features), "float32")
+        for k, phrases in enumerate(self.phrases):
+            for start in range(len(words)):
+                for n in range(1, min(self.max_words, len(words) - start) + 1):
+                    if tuple(words[start : start + n]) in phrases:
+                        out[start, 2 * k] = 1.0
+                        out[start + 1 : start + n, 2 * k + 1] = 1.0
+        return out
 
 
 def _by_position(span):

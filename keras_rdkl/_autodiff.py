@@ -14,10 +14,11 @@ terms): TensorFlow's inner tape and PyTorch's `autograd.grad` (without
 `create_graph`) record no graph for it, and JAX's is cut with
 `stop_gradient`. The value stays differentiable with respect to the
 weights, so a loss computed inside `fn` can be the enclosing step's loss.
-On eager PyTorch the enclosing step would then run the backward of `fn`'s
-graph a second time; given `weights`, the one backward takes the gradient
-with respect to them too and the returned value hands it on (XLA and
-`tf.function` see the whole step and need no such help).
+The enclosing step would then run the backward of `fn`'s graph a second
+time (eager PyTorch always; TensorFlow too, whose graph optimizer does not
+merge the two backward loops of a recurrent layer); given `weights`, the one
+backward takes the gradient with respect to them too and the returned value
+hands it on. JAX ignores `weights`: XLA sees the whole step.
 
 `random_state` / `set_random_state` let several passes of one step draw the
 same dropout masks: Keras' PyTorch dropout draws from PyTorch's global
@@ -41,11 +42,12 @@ def value_and_grad(fn, x, state=(), weights=()):
             it as outputs: `fn` runs in a `keras.StatelessScope` over them and
             their new values are assigned after it.
         weights: Keras variables the enclosing step differentiates `value`
-            by (its trainable weights). On PyTorch their gradient is taken
-            in the same backward as `x`'s, and the returned value's backward
-            hands it on, scaled by the upstream gradient: the enclosing
-            step's backward does not go through `fn`'s graph again, and
-            `aux` is no longer differentiable. Other backends ignore it.
+            by (its trainable weights). On PyTorch and TensorFlow their
+            gradient is taken in the same backward as `x`'s, and the
+            returned value's backward hands it on, scaled by the upstream
+            gradient: the enclosing step's backward does not go through
+            `fn`'s graph again, and `aux` is not differentiated through.
+            JAX ignores it.
 
     Returns:
         `(value, aux)` as `fn` returns them and `d value / d x`, shaped and
@@ -72,11 +74,15 @@ def value_and_grad(fn, x, state=(), weights=()):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        params = [w.value for w in weights if w.trainable]
         with tf.GradientTape() as tape:
             tape.watch(x)
             value, aux = fn(x)
-        grad = tape.gradient(value, x)
-        return (value, aux), tf.zeros_like(x) if grad is None else grad
+        grads = tape.gradient(value, [x, *params])
+        grad = tf.zeros_like(x) if grads[0] is None else grads[0]
+        if params:
+            value = _tf_reused(value, params, grads[1:])
+        return (value, aux), grad
     if backend == "torch":
         import torch
 
@@ -97,6 +103,25 @@ def value_and_grad(fn, x, state=(), weights=()):
         "Adversarial training supports the TensorFlow, JAX and PyTorch backends. "
         f"Received: backend={backend!r}"
     )
+
+
+def _tf_reused(value, params, grads):
+    """`value` (gradient stopped) whose gradient gives `params` the gradients `grads`."""
+    import tensorflow as tf
+
+    def scaled(g, upstream):
+        if isinstance(g, tf.IndexedSlices):  # an embedding table's rows
+            return tf.IndexedSlices(g.values * upstream, g.indices, g.dense_shape)
+        return None if g is None else g * upstream
+
+    @tf.custom_gradient
+    def reused(*tensors):
+        def backward(upstream):
+            return [scaled(g, upstream) for g in grads]
+
+        return tf.identity(tf.stop_gradient(value)), backward
+
+    return reused(*[tf.convert_to_tensor(p) for p in params])
 
 
 def _torch_reused(value, params, grads):

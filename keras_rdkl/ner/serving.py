@@ -49,6 +49,7 @@ from keras_rdkl import _kernels
 from keras_rdkl.layers.crf import ConditionalRandomField
 from keras_rdkl.masking import MASK_THRESHOLD
 from keras_rdkl.ner.builder import find_crf
+from keras_rdkl.ner.data import WORD_SHAPES
 from keras_rdkl.ner.data import Vocabulary
 from keras_rdkl.ner.pretrained import AddSpecialTokens
 from keras_rdkl.ner.subwords import HF_TOKENIZER_FILE
@@ -339,10 +340,11 @@ def export_tagger(
         directory: the output folder.
         tagger: a span tagger of the package (or its training wrapper).
         vocab: its `Vocabulary`, or its `SubwordTokenizer` (a tagger on a
-            pretrained backbone), with `labels` (the type names). Token,
-            character and bigram inputs and sub-word pieces are served
-            without keras-rdkl; word-shape and gazetteer features are not (a
-            `ValueError` says so).
+            pretrained backbone), with `labels` (the type names). Every
+            input the package's taggers take is served without keras-rdkl:
+            tokens, characters, bigrams, word shapes and gazetteer marks
+            (the gazetteer's lists are written into `serving.json`), or
+            sub-word pieces.
         format: `"onnx"` (from TensorFlow) or `"tf_saved_model"` (from
             TensorFlow or JAX).
         max_spans, threshold: as in `build_serving_model`.
@@ -390,14 +392,6 @@ def export_tagger(
             "`max_length` applies to taggers on a pretrained backbone (a "
             f"SubwordTokenizer). Received: max_length={max_length!r}"
         )
-    elif vocab.shapes or vocab.gazetteer is not None:
-        raise ValueError(
-            "export_tagger serves token, character and bigram inputs; this "
-            "vocabulary also has "
-            + ("word shapes" if vocab.shapes else "gazetteer features")
-            + ", which a server without keras-rdkl cannot compute. Predict with "
-            "keras_rdkl.ner.predict_entities instead."
-        )
     serving = build_serving_model(tagger, max_spans=max_spans, threshold=threshold)
     crf = find_crf(serving)
     settings = {}
@@ -428,14 +422,16 @@ def export_tagger(
             "tokenizer": {
                 **vocab.get_config(),
                 "folder": TOKENIZER_FOLDER,
-                "file": HF_TOKENIZER_FILE if vocab.backend == "tokenizers" else SPM_FILE,
+                "file": HF_TOKENIZER_FILE
+                if vocab.backend == "tokenizers"
+                else SPM_FILE,
                 "byte_level": vocab.byte_level,
                 "pad_id": vocab.pad_id,
             },
             "max_length": max_length,
         }
     else:
-        text = {"vocabulary": vocab.get_config()}
+        text = {"vocabulary": vocab.get_config(), "word_shapes": list(WORD_SHAPES)}
     settings = {
         "format": format,
         "artifact": path.name,

@@ -43,9 +43,9 @@ def _texts(examples, level, n=24):
     return [join(tokens) for tokens, _ in examples[:n]]
 
 
-def _train(examples, labels, level, head, encoder, chars=False, epochs=3):
+def _train(examples, labels, level, head, encoder, chars=False, epochs=3, **features):
     vocab = ner.Vocabulary.build(
-        [t for t, _ in examples], labels=labels, level=level, chars=chars
+        [t for t, _ in examples], labels=labels, level=level, chars=chars, **features
     )
     examples = ner.index_spans(examples, labels)
     model = ner.build_span_tagger(
@@ -59,6 +59,8 @@ def _train(examples, labels, level, head, encoder, chars=False, epochs=3):
         num_chars=vocab.num_chars,
         char_filters=8,
         char_dim=8,
+        num_shapes=vocab.num_shapes,
+        num_gazetteer_features=vocab.num_gazetteer_features,
     )
     model.compile(keras.optimizers.Adam(1e-2), ner.tagger_loss(model))
     # One padded length (CLUENER sentences have at most 50 characters): one
@@ -95,8 +97,19 @@ def taggers():
             cluener[:512], types, "char", head, encoder, epochs=epochs
         )
         out[name] = (model, vocab, _texts(dev, "char"))
+    # Word + character, word shapes and a gazetteer: every input a tagger takes.
+    places = {
+        " ".join(t[s : e + 1]) for t, sp in wnut for k, s, e in sp if k == "location"
+    }
     model, vocab = _train(
-        wnut[:512], wnut_types, "word", "global_pointer", "bilstm", True
+        wnut[:512],
+        wnut_types,
+        "word",
+        "global_pointer",
+        "bilstm",
+        True,
+        shapes=True,
+        gazetteer=ner.Gazetteer({"place": sorted(places), "day": ["monday", "friday"]}),
     )
     out["wnut17"] = (model, vocab, _texts(wnut_dev, "word"))
     return {k: v + (_threshold(*v),) for k, v in out.items()}
@@ -253,10 +266,9 @@ def test_bad_arguments_name_themselves(tmp_path):
                 return x
 
         serving.build_serving_model(Sub())
-    shaped = ner.Vocabulary(vocab.tokens, labels=vocab.labels, shapes=True)
     if CAN_EXPORT:
-        with pytest.raises(ValueError, match="word shapes"):
-            serving.export_tagger(tmp_path, model, shaped, format=CAN_EXPORT[0])
+        with pytest.raises(ValueError, match="max_length"):  # sub-word taggers only
+            serving.export_tagger(tmp_path, model, vocab, CAN_EXPORT[0], max_length=8)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -269,3 +281,21 @@ def test_a_backend_that_cannot_export_says_how(fmt, tmp_path):
     # The command it names runs: the module exists and has a command line.
     module = re.search(r"python -m ([\w.]+)", str(err.value)).group(1)
     assert hasattr(importlib.import_module(module), "main")
+
+
+@requires_data("wnut17")
+def test_server_features_equal_the_package_features():
+    """`serve_tagger.py`'s copies of the word shapes and gazetteer marks."""
+    server = load_example("serve_tagger")
+    dev, _ = datasets.load_wnut17("dev")
+    tokens = [t for words, _ in dev for t in words]
+    tokens += ["", "@", "#", "@bob", "#tbt", "www.x.org", "A4", "É", "ǅ", "ß", "١٢"]
+    assert [server.word_shape(t) for t in tokens] == [ner.word_shape(t) for t in tokens]
+    lists = {"place": ["New York", "York", "Los Angeles"], "day": ["monday"]}
+    for lowercase in (True, False):
+        gazetteer = ner.Gazetteer(lists, lowercase=lowercase)
+        copy = server.Gazetteer(gazetteer.get_config())
+        for words, _ in dev[:200] + [(["in", "new", "York", "on", "Monday"], [])]:
+            np.testing.assert_array_equal(
+                copy.features(words), gazetteer.features(words)
+            )
