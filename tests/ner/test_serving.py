@@ -11,7 +11,10 @@ exporting the saved tagger from TensorFlow.
 
 import importlib
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -281,6 +284,47 @@ def test_a_backend_that_cannot_export_says_how(fmt, tmp_path):
     # The command it names runs: the module exists and has a command line.
     module = re.search(r"python -m ([\w.]+)", str(err.value)).group(1)
     assert hasattr(importlib.import_module(module), "main")
+
+
+@requires_data("cluener2020")
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_tagger_of_any_backend_is_served_through_tensorflow(fmt, tmp_path):
+    """What the error above tells a PyTorch or JAX user to do: save the tagger,
+    export it from TensorFlow in another process, serve it. The entities are
+    this backend's `predict_entities`."""
+    if BACKEND in FORMATS[fmt]:
+        pytest.skip(f"{BACKEND} exports {fmt} itself")
+    if not all(
+        importlib.util.find_spec(m) for m in ("tensorflow", "tf2onnx", "onnxruntime")
+    ):
+        pytest.skip("exporting needs tensorflow, tf2onnx and onnxruntime")
+    train, types = datasets.load_cluener("train")
+    dev, _ = datasets.load_cluener("dev")
+    vocab = ner.Vocabulary.build(
+        [t for t, _ in train[:512]], labels=types, level="char", bigrams=True
+    )
+    model = ner.build_span_tagger(
+        len(vocab),
+        len(types),
+        encoder="idcnn",
+        hidden=16,
+        head_size=8,
+        num_bigrams=vocab.num_bigrams,
+    )
+    texts = _texts(dev, "char")
+    threshold = _threshold(model, vocab, texts)  # untrained: a few spans clear it
+    ner.save_tagger(tmp_path / "saved", model, vocab)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_rdkl.ner.serving", str(tmp_path / "saved")]
+        + ["--format", fmt, "--max-spans", str(MAX), "--threshold", repr(threshold)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_served(tmp_path / "saved" / f"serving-{fmt}", model, vocab, texts, threshold)
 
 
 @requires_data("wnut17")
