@@ -6,11 +6,16 @@
 """
 
 import importlib.util
+import os
 
-import keras
-import numpy as np
-import pytest
-from _pytest.doctest import DoctestItem
+# `jit_compile=True` on PyTorch (torch.compile) compiles in one process: its
+# default pool of compile workers takes every core from the other test worker.
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from _pytest.doctest import DoctestItem  # noqa: E402
 
 # Modules of optional extras (`hub`): their examples run where it is installed.
 collect_ignore = [
