@@ -264,6 +264,28 @@ PLACES = ["paris", "leeds", "oslo", "lima", "kyoto", "quito"]
 FILLER = ["today", "again", "with", "friends", "later", "we", "saw", "that"]
 
 
+def _bert_tagger(tokenizer, num_types, layers, positions, head_size=8, **kwargs):
+    """A seeded tiny BertBackbone (hidden 32) for `tokenizer`, with a span head."""
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocab_size,
+        num_layers=layers,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=positions,
+    )
+    return ner.build_pretrained_tagger(
+        backbone,
+        num_types,
+        head_size=head_size,
+        cls_id=tokenizer.cls_id,
+        sep_id=tokenizer.sep_id,
+        pad_id=tokenizer.pad_id,
+        **kwargs,
+    )
+
+
 def _synthetic_corpus(n=30, seed=0):
     rng = np.random.default_rng(seed)
     corpus = []
@@ -289,23 +311,7 @@ def test_small_corpus_is_fitted_to_high_f1(tmp_path):
     )
     wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
     tokenizer = ner.SubwordTokenizer(wordpiece, labels=labels)
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocab),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=32,
-    )
-    tagger = ner.build_pretrained_tagger(
-        backbone,
-        len(labels),
-        head_size=16,
-        cls_id=tokenizer.cls_id,
-        sep_id=tokenizer.sep_id,
-        pad_id=tokenizer.pad_id,
-    )
+    tagger = _bert_tagger(tokenizer, len(labels), layers=2, positions=32, head_size=16)
     examples = ner.index_spans(corpus, labels)
     # One batch of the whole corpus, one padded length: one compiled step.
     data = ner.SubwordBatches(examples, tokenizer, 2, 16, batch_size=30, shuffle=True)
@@ -590,24 +596,7 @@ def test_backbone_tagger_serves_raw_text_without_keras_rdkl(head, pieces, tmp_pa
     make = _wordpiece_tokenizer if pieces == "wordpiece" else _byte_level_tokenizer
     tokenizer = make(texts, labels)
     assert tokenizer.byte_level == (pieces == "byte_level_bpe")
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=tokenizer.vocab_size,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=24,
-    )
-    tagger = ner.build_pretrained_tagger(
-        backbone,
-        len(labels),
-        head=head,
-        head_size=8,
-        cls_id=tokenizer.cls_id,
-        sep_id=tokenizer.sep_id,
-        pad_id=tokenizer.pad_id,
-    )
+    tagger = _bert_tagger(tokenizer, len(labels), layers=1, positions=24, head=head)
     # Untrained weights: a threshold that a few spans per sentence clear,
     # in the widest gap between scores (runtimes' float noise cannot cross it).
     threshold = 0.0
