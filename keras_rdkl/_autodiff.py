@@ -12,19 +12,23 @@ piece: `value_and_grad`. Everything else in keras_rdkl.models.adversarial is
 The returned gradient is a constant for the enclosing step (no second-order
 terms): TensorFlow's inner tape and PyTorch's `autograd.grad` (without
 `create_graph`) record no graph for it, and JAX's is cut with
-`stop_gradient`. The value stays differentiable with respect to the
-weights, so a loss computed inside `fn` can be the enclosing step's loss.
-The enclosing step would then run the backward of `fn`'s graph a second
-time (eager PyTorch always; TensorFlow too, whose graph optimizer does not
-merge the two backward loops of a recurrent layer); given `weights`, the one
-backward takes the gradient with respect to them too and the returned value
-hands it on. JAX ignores `weights`: XLA sees the whole step.
+`stop_gradient`. A loss computed inside `fn` can be the enclosing step's
+loss when `weights` (the step's trainable weights) are given: the one
+backward then takes the gradient with respect to them too, and the returned
+value hands it on, so the step does not run the backward of `fn`'s graph a
+second time (eager PyTorch would; TensorFlow too, whose graph optimizer does
+not merge the two backward loops of a recurrent layer). JAX ignores
+`weights`: XLA sees the whole step, and the value stays differentiable. On
+PyTorch the backward frees `fn`'s graph (a retained graph cannot run under
+`torch.compile`, whose backward may take over the forward's buffers).
 
 `random_state` / `set_random_state` let several passes of one step draw the
 same dropout masks: Keras' PyTorch dropout draws from PyTorch's global
 generator for layers built without a seed (its fast path), not from the
 layer's `SeedGenerator` state, so that generator is rewound too.
 """
+
+import functools
 
 import keras
 
@@ -92,9 +96,7 @@ def value_and_grad(fn, x, state=(), weights=()):
         if not value.requires_grad:
             return (value, aux), torch.zeros_like(x)
         params = [w.value for w in weights if w.value.requires_grad]
-        grads = torch.autograd.grad(
-            value, [x, *params], retain_graph=not params, allow_unused=True
-        )
+        grads = torch.autograd.grad(value, [x, *params], allow_unused=True)
         grad = torch.zeros_like(x) if grads[0] is None else grads[0]
         if params:
             value = _torch_reused(value, params, grads[1:])
@@ -126,18 +128,26 @@ def _tf_reused(value, params, grads):
 
 def _torch_reused(value, params, grads):
     """`value` (detached) whose backward gives `params` the gradients `grads`."""
+    return _torch_reused_function().apply(value.detach(), tuple(grads), *params)
+
+
+@functools.cache
+def _torch_reused_function():
+    # One class for the process (torch.compile sees the same function each step).
     import torch
 
     class Reused(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, value, *params):
+        def forward(ctx, value, grads, *params):
+            ctx.grads = grads
             return value.clone()
 
         @staticmethod
         def backward(ctx, upstream):
-            return None, *(None if g is None else g * upstream for g in grads)
+            scaled = (None if g is None else g * upstream for g in ctx.grads)
+            return None, None, *scaled
 
-    return Reused.apply(value.detach(), *params)
+    return Reused
 
 
 def random_state():
